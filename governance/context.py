@@ -1,0 +1,30 @@
+"""Who is asking, from where, under which request id: read by the audit trail."""
+
+from __future__ import annotations
+
+import contextvars
+import uuid
+from contextlib import contextmanager
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+client_ip_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "client_ip", default=None
+)
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+@contextmanager
+def bound(*, request_id: str = "", client_ip: str | None = None):
+    """Bind a request id (and IP) for work outside a web request: a task, a command."""
+    tokens = (
+        request_id_var.set(request_id or new_request_id()),
+        client_ip_var.set(client_ip),
+    )
+    try:
+        yield
+    finally:
+        request_id_var.reset(tokens[0])
+        client_ip_var.reset(tokens[1])

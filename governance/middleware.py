@@ -1,0 +1,41 @@
+import ipaddress
+import re
+
+from django.conf import settings
+
+from governance import context
+
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def _client_ip(request) -> str | None:
+    """REMOTE_ADDR, or the address our trusted proxies saw, never a client-forged header."""
+    candidates = [request.META.get("REMOTE_ADDR", "")]
+    hops = settings.TRUSTED_PROXY_COUNT
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if hops and forwarded:
+        chain = [part.strip() for part in forwarded.split(",") if part.strip()]
+        if len(chain) >= hops:
+            candidates.insert(0, chain[-hops])
+    for value in candidates:
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            continue
+    return None
+
+
+class RequestContextMiddleware:
+    """Give every request an id (the caller's X-Request-ID if it looks sane) and echo it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
+        request_id = incoming if _REQUEST_ID_RE.fullmatch(incoming) else context.new_request_id()
+        request.request_id = request_id
+        with context.bound(request_id=request_id, client_ip=_client_ip(request)):
+            response = self.get_response(request)
+        response["X-Request-ID"] = request_id
+        return response

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class PredictionsConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "predictions"
+    verbose_name = "Predictions"

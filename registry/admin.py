@@ -1,0 +1,252 @@
+"""The registry in the Django admin: browse models and versions; edits go through the services.
+
+Versions are registered through the API (a model file is an upload, not a form field) and
+never deleted; their stage changes only through the governance workflow.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from registry import services
+from registry.models import ArtifactFile, ModelVersion, RegisteredModel, Stage
+
+STAGE_COLOURS = {
+    Stage.EXPERIMENT: ("#e8eaf6", "#283593"),
+    Stage.STAGING: ("#fff8e1", "#8d6e00"),
+    Stage.PRODUCTION: ("#e8f5e9", "#1b5e20"),
+    Stage.ARCHIVED: ("#eeeeee", "#555555"),
+}
+
+
+def stage_badge(stage: str):
+    background, colour = STAGE_COLOURS.get(stage, ("#eeeeee", "#333333"))
+    return format_html(
+        '<span class="stage-badge" data-stage="{}" style="background:{};color:{};'
+        'padding:2px 8px;border-radius:10px;font-weight:600;white-space:nowrap">{}</span>',
+        stage,
+        background,
+        colour,
+        Stage(stage).label if stage in Stage.values else stage,
+    )
+
+
+def metrics_table(metrics: dict):
+    if not metrics:
+        return "—"
+    return format_html(
+        "<table><tbody>{}</tbody></table>",
+        format_html_join(
+            "", "<tr><th>{}</th><td>{}</td></tr>", ((k, v) for k, v in sorted(metrics.items()))
+        ),
+    )
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class VersionInline(ReadOnlyInline):
+    model = ModelVersion
+    fields = ["version", "stage_display", "framework", "algorithm", "created_by", "created_at"]
+    readonly_fields = fields
+    ordering = ["-major", "-minor", "-patch", "-prerelease_key"]
+
+    @admin.display(description="stage")
+    def stage_display(self, obj):
+        return stage_badge(obj.stage)
+
+
+class FileInline(ReadOnlyInline):
+    model = ArtifactFile
+    fields = ["position", "filename", "role", "size", "sha256", "download"]
+    readonly_fields = fields
+    show_change_link = False
+
+    @admin.display(description="download")
+    def download(self, obj):
+        url = reverse(
+            "api:version-file",
+            kwargs={
+                "name": obj.version.model.name,
+                "version": obj.version.version,
+                "filename": obj.filename,
+            },
+        )
+        return format_html('<a href="{}">download</a>', url)
+
+
+@admin.register(RegisteredModel)
+class RegisteredModelAdmin(admin.ModelAdmin):
+    list_display = [
+        "name", "task_type", "owner", "production", "latest", "version_count", "updated_at",
+    ]
+    list_filter = ["task_type", "owner"]
+    search_fields = ["name", "description"]
+    fields = ["name", "task_type", "description", "owner", "tags", "created_at", "updated_at"]
+    readonly_fields = ["created_at", "updated_at"]
+    inlines = [VersionInline]
+
+    def get_queryset(self, request):
+        from registry.selectors import model_list
+
+        return model_list()
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "name"] if obj else self.readonly_fields
+
+    @admin.display(description="production", ordering="production_version")
+    def production(self, obj):
+        return obj.production_version or "—"
+
+    @admin.display(description="latest", ordering="latest_version")
+    def latest(self, obj):
+        return obj.latest_version or "—"
+
+    @admin.display(description="versions", ordering="version_count")
+    def version_count(self, obj):
+        return obj.version_count
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        tags = list(data.get("tags", []))
+        # The form has already checked the name, choices and uniqueness; the service
+        # re-checks them and writes the audit event.
+        if change:
+            saved = services.model_update(
+                model=obj,
+                actor=request.user,
+                description=data["description"],
+                task_type=data["task_type"],
+                owner=data["owner"],
+                tags=tags,
+            )
+        else:
+            saved = services.model_create(
+                name=data["name"],
+                task_type=data["task_type"],
+                description=data["description"],
+                owner=data["owner"],
+                tags=tags,
+                actor=request.user,
+            )
+        # The admin goes on to log and redirect using this object.
+        obj.pk = saved.pk
+        obj._state.adding = False
+        obj._state.db = saved._state.db
+
+    def save_related(self, request, form, formsets, change):
+        # Tags were saved by the service, with the audit event; the inlines are read-only.
+        pass
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = [
+        "model", "version", "stage_display", "framework", "algorithm", "headline_metric",
+        "created_by", "created_at",
+    ]
+    list_filter = ["stage", "framework", "model"]
+    search_fields = ["model__name", "version", "algorithm", "author"]
+    list_select_related = ["model", "created_by"]
+    date_hierarchy = "created_at"
+    inlines = [FileInline]
+    fieldsets = [
+        (None, {"fields": ["model", "version", "stage_display", "framework", "algorithm"]}),
+        ("Description", {"fields": ["description", "tags", "changelog_display"]}),
+        (
+            "Provenance",
+            {
+                "fields": [
+                    "author", "created_by", "created_at", "stage_changed_at", "training_dataset",
+                    "python_version", "framework_version",
+                ]
+            },
+        ),
+        (
+            "Model card",
+            {
+                "fields": [
+                    "metrics_display", "features", "target", "signature_display",
+                    "hyperparameters_display", "extra_display",
+                ]
+            },
+        ),
+    ]
+    readonly_fields = [
+        "model", "version", "stage_display", "framework", "algorithm", "changelog_display",
+        "author", "created_by", "created_at", "stage_changed_at", "training_dataset",
+        "python_version", "framework_version", "metrics_display", "features", "target",
+        "signature_display", "hyperparameters_display", "extra_display",
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("files", "tags")
+
+    @admin.display(description="stage", ordering="stage")
+    def stage_display(self, obj):
+        return stage_badge(obj.stage)
+
+    @admin.display(description="metric")
+    def headline_metric(self, obj):
+        for key in ("accuracy", "silhouette", "mae", "rmse", "f1_score", "auc_roc"):
+            if key in obj.metrics:
+                return f"{key} {obj.metrics[key]:.3f}"
+        return "—"
+
+    @admin.display(description="metrics")
+    def metrics_display(self, obj):
+        return metrics_table(obj.metrics)
+
+    @admin.display(description="signature")
+    def signature_display(self, obj):
+        return ", ".join(f"{c['name']}: {c['dtype']}" for c in obj.signature) or "—"
+
+    @admin.display(description="hyperparameters")
+    def hyperparameters_display(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.hyperparameters, indent=2))
+
+    @admin.display(description="other metadata")
+    def extra_display(self, obj):
+        if not obj.extra_metadata:
+            return "—"
+        return format_html("<pre>{}</pre>", json.dumps(obj.extra_metadata, indent=2))
+
+    @admin.display(description="changelog")
+    def changelog_display(self, obj):
+        if not obj.changelog:
+            return "—"
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((c,) for c in obj.changelog)))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        services.version_update(
+            version=obj,
+            actor=request.user,
+            description=data["description"],
+            tags=list(data.get("tags", [])),
+        )
+
+    def save_related(self, request, form, formsets, change):
+        pass

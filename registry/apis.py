@@ -1,0 +1,259 @@
+"""The registry REST API. Each view parses input, calls one service or selector, shapes output."""
+
+from __future__ import annotations
+
+from django.http import FileResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.views import APIView
+
+from registry import roles, selectors, services, store, uploads
+from registry.errors import ApplicationError
+from registry.filters import ModelVersionFilter, RegisteredModelFilter
+from registry.metadata import parse_metadata_text
+from registry.models import FileRole
+from registry.serializers import (
+    ModelCreateInputSerializer,
+    ModelOutputSerializer,
+    ModelUpdateInputSerializer,
+    VersionCreateInputSerializer,
+    VersionOutputSerializer,
+    VersionUpdateInputSerializer,
+)
+
+FILE_FIELDS = frozenset({"file", "preprocessor"})
+
+
+class ApiRootApi(APIView):
+    """Where everything is."""
+
+    @extend_schema(exclude=True)
+    def get(self, request):
+        def link(name, **kwargs):
+            return reverse(name, kwargs=kwargs, request=request)
+
+        return Response(
+            {
+                "models": link("api:model-list"),
+                "versions": link("api:all-versions"),
+                "token": link("api:token-obtain"),
+                "token_refresh": link("api:token-refresh"),
+                "schema": link("schema"),
+                "docs": link("api-docs"),
+            }
+        )
+
+
+# --- registered models ------------------------------------------------------------------------
+
+
+class ModelListCreateApi(generics.ListAPIView):
+    """Registered models, with their latest and production versions."""
+
+    serializer_class = ModelOutputSerializer
+    filterset_class = RegisteredModelFilter
+    ordering_fields = ["name", "created_at", "updated_at"]
+    ordering = ["name"]
+
+    def get_queryset(self):
+        return selectors.model_list()
+
+    @extend_schema(
+        request=ModelCreateInputSerializer,
+        responses={201: ModelOutputSerializer},
+        summary="Register a new model name",
+    )
+    def post(self, request):
+        payload = ModelCreateInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        owner = data.get("owner", request.user)
+        if owner != request.user and not roles.has_role(request.user, roles.ADMIN_ROLES):
+            raise PermissionDenied("Only an admin may register a model for someone else.")
+        model = services.model_create(
+            name=data["name"],
+            task_type=data["task_type"],
+            description=data.get("description", ""),
+            tags=data.get("tags", ()),
+            owner=owner,
+            actor=request.user,
+        )
+        body = ModelOutputSerializer(
+            selectors.model_get(model.name), context=self.get_serializer_context()
+        ).data
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
+
+
+class ModelDetailApi(APIView):
+    """One registered model. Its owner or an admin may change it."""
+
+    @extend_schema(responses=ModelOutputSerializer)
+    def get(self, request, name):
+        model = selectors.model_get(name)
+        return Response(ModelOutputSerializer(model, context={"request": request}).data)
+
+    @extend_schema(request=ModelUpdateInputSerializer, responses=ModelOutputSerializer)
+    def patch(self, request, name):
+        model = selectors.model_get(name)
+        is_admin = roles.has_role(request.user, roles.ADMIN_ROLES)
+        if model.owner_id != request.user.pk and not is_admin:
+            raise PermissionDenied("Only the model's owner or an admin may change it.")
+        payload = ModelUpdateInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        if "owner" in payload.validated_data and not is_admin:
+            raise PermissionDenied("Only an admin may hand a model to another owner.")
+        services.model_update(model=model, actor=request.user, **payload.validated_data)
+        return Response(
+            ModelOutputSerializer(selectors.model_get(name), context={"request": request}).data
+        )
+
+
+# --- versions ---------------------------------------------------------------------------------
+
+
+class AllVersionsListApi(generics.ListAPIView):
+    """Every version of every model; filter with `model`, `stage`, `metric_min`, ..."""
+
+    serializer_class = VersionOutputSerializer
+    filterset_class = ModelVersionFilter
+    ordering_fields = ["version", "created_at", "stage", "model__name"]
+    ordering_expansions = {"version": ("major", "minor", "patch", "prerelease_key")}
+
+    def get_queryset(self):
+        return selectors.version_list()
+
+
+class VersionListCreateApi(AllVersionsListApi):
+    """The versions of one model (highest version first); POST registers a new version."""
+
+    parser_classes = [uploads.StoreMultiPartParser]
+
+    def initialize_request(self, request, *args, **kwargs):
+        # Before authentication: DRF's CSRF check for session users already reads the body.
+        if request.method == "POST" and request.content_type == "multipart/form-data":
+            uploads.install(request, FILE_FIELDS)
+        return super().initialize_request(request, *args, **kwargs)
+
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            uploads.discard_unplaced(request)
+
+    def get_queryset(self):
+        return selectors.version_list().filter(model__name=self.kwargs["name"])
+
+    def list(self, request, *args, **kwargs):
+        selectors.model_get(self.kwargs["name"])  # 404 for an unknown model, not an empty page
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        request={"multipart/form-data": VersionCreateInputSerializer},
+        responses={
+            201: VersionOutputSerializer,
+            400: OpenApiResponse(description="Invalid field (named in `errors`)"),
+            409: OpenApiResponse(description="The version is already registered"),
+            413: OpenApiResponse(description="Larger than MODEL_MAX_UPLOAD_BYTES"),
+            422: OpenApiResponse(description="The model file does not match `sha256`"),
+        },
+        summary="Register a version (multipart upload)",
+    )
+    def post(self, request, name):
+        # Refuse an unknown model before reading a byte of the upload.
+        selectors.model_get(name)
+        data, files = request.data, request.FILES
+        errors = {}
+        for field in ("version", "framework"):
+            if not data.get(field):
+                errors[field] = ["This field is required."]
+        metadata_part = files.get("metadata")
+        try:
+            metadata = parse_metadata_text(
+                metadata_part.read().decode("utf-8", "replace")
+                if metadata_part is not None
+                else data.get("metadata")
+            )
+        except ValidationError as exc:
+            errors["metadata"] = exc.detail
+        model_parts = files.getlist("file")
+        if not model_parts:
+            errors["file"] = ["At least one `file` part is required: the model file first."]
+        if errors:
+            raise ValidationError(errors)
+
+        incoming = [model_parts[0].incoming]
+        incoming[0].role = FileRole.MODEL
+        for part in files.getlist("preprocessor"):
+            part.incoming.role = FileRole.PREPROCESSOR
+            incoming.append(part.incoming)
+        for part in model_parts[1:]:
+            part.incoming.role = FileRole.OTHER
+            incoming.append(part.incoming)
+
+        version = services.version_register(
+            model_name=name,
+            version=data["version"],
+            framework=data["framework"],
+            metadata=metadata,
+            files=incoming,
+            declared_sha256=data.get("sha256"),
+            actor=request.user,
+        )
+        body = VersionOutputSerializer(
+            selectors.version_get(name, version.version), context={"request": request}
+        ).data
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
+
+
+class VersionDetailApi(APIView):
+    @extend_schema(responses=VersionOutputSerializer)
+    def get(self, request, name, version):
+        found = selectors.version_get(name, version)
+        return Response(VersionOutputSerializer(found, context={"request": request}).data)
+
+    @extend_schema(request=VersionUpdateInputSerializer, responses=VersionOutputSerializer)
+    def patch(self, request, name, version):
+        found = selectors.version_get(name, version)
+        payload = VersionUpdateInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.version_update(version=found, actor=request.user, **payload.validated_data)
+        return Response(
+            VersionOutputSerializer(
+                selectors.version_get(name, version), context={"request": request}
+            ).data
+        )
+
+
+class VersionFileApi(APIView):
+    """Download one file of a version, streamed; its sha256 is in `X-Checksum-SHA256`."""
+
+    @extend_schema(
+        responses={(200, "application/octet-stream"): OpenApiResponse(description="The file")}
+    )
+    def get(self, request, name, version, filename):
+        found = selectors.version_get(name, version)
+        artifact = selectors.file_get(found, filename)
+        folder = store.locate_version_dir(name, found.version, found.stage)
+        try:
+            if folder is None:
+                raise FileNotFoundError
+            handle = store.open_no_follow(folder / artifact.filename)
+        except (FileNotFoundError, OSError):
+            raise ApplicationError(
+                f"{filename} of {found} is missing on disk; an operator should run "
+                "`manage.py reconcile`",
+                status_code=409,
+                code="store_inconsistent",
+            ) from None
+        response = FileResponse(
+            handle,
+            as_attachment=True,
+            filename=artifact.filename,
+            content_type="application/octet-stream",
+        )
+        response["X-Checksum-SHA256"] = artifact.sha256
+        response["ETag"] = f'"{artifact.sha256}"'
+        return response

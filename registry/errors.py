@@ -1,0 +1,139 @@
+"""One error type for rule violations, and one JSON shape for every API error.
+
+Every error body looks like::
+
+    {"status": 400, "code": "invalid", "detail": "version: not a semantic version",
+     "errors": {"version": ["..."]}}
+
+`errors` maps the offending field (dotted for nested input, e.g. `metadata.metrics`) to its
+messages. Unexpected exceptions become a 500 with no detail: messages from the OS can hold
+server paths and must not reach a client.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+class ApplicationError(exceptions.APIException):
+    """A request that breaks a rule. `field` names the input at fault, when there is one."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        status_code: int | None = None,
+        code: str | None = None,
+        extra: dict | None = None,
+    ):
+        self.code = code or self.default_code
+        super().__init__(message, self.code)
+        self.message = message
+        self.field = field
+        self.extra = extra or {}
+        if status_code is not None:
+            self.status_code = status_code
+
+    @property
+    def errors(self) -> dict:
+        return {self.field: [self.message]} if self.field else {}
+
+
+class Conflict(ApplicationError):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+class PayloadTooLarge(ApplicationError):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
+
+
+class Unprocessable(ApplicationError):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_code = "unprocessable"
+
+
+def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error detail as {"a.b": ["message", ...]}."""
+    out: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            if isinstance(key, int):  # an item of a list field
+                full = f"{prefix}[{key}]"
+            else:
+                name = key if key != "non_field_errors" else ""
+                full = f"{prefix}.{name}" if prefix and name else (prefix or name)
+            for k, v in _flatten(value, full).items():
+                out.setdefault(k, []).extend(v)
+    elif isinstance(detail, list):
+        if all(not isinstance(item, (dict, list)) for item in detail):
+            out[prefix] = [str(item) for item in detail]
+        else:
+            for index, item in enumerate(detail):
+                for k, v in _flatten(item, f"{prefix}[{index}]").items():
+                    out.setdefault(k, []).extend(v)
+    else:
+        out[prefix] = [str(detail)]
+    return out
+
+
+def _summary(errors: dict[str, list[str]], fallback: str) -> str:
+    if not errors:
+        return fallback
+    field, messages = next(iter(errors.items()))
+    return f"{field}: {messages[0]}" if field else messages[0]
+
+
+def error_body(status_code: int, code: str, detail: str, errors: dict | None = None, **extra):
+    body = {"status": status_code, "code": code, "detail": detail, "errors": errors or {}}
+    body.update(extra)
+    return body
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) if str(exc) else None)
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    if isinstance(exc, ApplicationError):
+        response = Response(
+            error_body(exc.status_code, exc.code, exc.message, exc.errors, **exc.extra),
+            status=exc.status_code,
+        )
+    elif isinstance(exc, exceptions.APIException):
+        response = drf_exception_handler(exc, context)
+        if response is None:  # pragma: no cover - DRF handles every APIException
+            return None
+        code = exc.get_codes()
+        if isinstance(exc, exceptions.ValidationError):
+            errors = {k or "non_field_errors": v for k, v in _flatten(exc.detail).items()}
+            response.data = error_body(
+                response.status_code, "invalid", _summary(_flatten(exc.detail), "Invalid input."),
+                errors,
+            )
+        else:
+            response.data = error_body(
+                response.status_code, code if isinstance(code, str) else "error", str(exc.detail)
+            )
+    else:
+        logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
+        response = Response(
+            error_body(500, "server_error", "Internal server error. The request id is in the "
+                       "X-Request-ID header; an operator can find the cause in the log."),
+            status=500,
+        )
+    return response

@@ -1,0 +1,191 @@
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from taggit.managers import TaggableManager
+
+from registry import store
+
+
+class TaskType(models.TextChoices):
+    CLASSIFICATION = "classification"
+    REGRESSION = "regression"
+    CLUSTERING = "clustering"
+    RANKING = "ranking"
+    FORECASTING = "forecasting"
+
+
+class Stage(models.TextChoices):
+    EXPERIMENT = "experiment"
+    STAGING = "staging"
+    PRODUCTION = "production"
+    ARCHIVED = "archived"
+
+
+class Framework(models.TextChoices):
+    SKLEARN = "sklearn", "scikit-learn"
+    TORCH = "torch", "PyTorch (TorchScript)"
+    ONNX = "onnx", "ONNX"
+
+
+class FileRole(models.TextChoices):
+    MODEL = "model"
+    PREPROCESSOR = "preprocessor"
+    OTHER = "other"
+
+
+model_name_validator = RegexValidator(
+    store.MODEL_NAME_RE,
+    "Lower-case letters, digits, '_' and '-', starting with a letter or digit.",
+)
+
+
+class RegisteredModel(models.Model):
+    """A named model (e.g. `churn_prediction`) whose versions the registry tracks."""
+
+    name = models.CharField(max_length=64, unique=True, validators=[model_name_validator])
+    description = models.TextField(blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_models"
+    )
+    task_type = models.CharField(max_length=20, choices=TaskType.choices)
+    tags = TaggableManager(blank=True, related_name="registered_models")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(task_type__in=TaskType.values), name="registeredmodel_task_type_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("api:model-detail", kwargs={"name": self.name})
+
+
+class ModelVersion(models.Model):
+    """One registered version: its files live in `<stage folder>/<model>/v<version>/`."""
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="versions")
+    version = models.CharField(max_length=64)
+    # The parsed version, so that the database orders by SemVer precedence.
+    major = models.PositiveIntegerField()
+    minor = models.PositiveIntegerField()
+    patch = models.PositiveIntegerField()
+    prerelease = models.CharField(max_length=64, blank=True)
+    prerelease_key = models.CharField(max_length=512)
+
+    stage = models.CharField(
+        max_length=20, choices=Stage.choices, default=Stage.EXPERIMENT, db_index=True
+    )
+    stage_changed_at = models.DateTimeField(auto_now_add=True)
+    framework = models.CharField(max_length=20, choices=Framework.choices)
+
+    # The fields of the seeds' metadata.json.
+    algorithm = models.CharField(max_length=200, blank=True)
+    author = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    training_dataset = models.CharField(max_length=1000, blank=True)
+    features = models.JSONField(default=list, blank=True)
+    target = models.CharField(max_length=200, blank=True)
+    hyperparameters = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    tags = TaggableManager(blank=True, related_name="model_versions")
+    changelog = models.JSONField(default=list, blank=True)
+    python_version = models.CharField(max_length=50, blank=True)
+    framework_version = models.CharField(max_length=50, blank=True)
+    # [{"name": "age", "dtype": "float64"}, ...] in the order the model expects its columns.
+    signature = models.JSONField(default=list, blank=True)
+    input_example = models.JSONField(null=True, blank=True)
+    # Keys of the uploaded metadata that the registry has no column for, kept verbatim.
+    extra_metadata = models.JSONField(default=dict, blank=True)
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="registered_versions"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model__name", "-major", "-minor", "-patch", "-prerelease_key"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "version"], name="modelversion_unique_version"),
+            models.UniqueConstraint(
+                fields=["model"],
+                condition=Q(stage="production"),
+                name="modelversion_one_production_per_model",
+            ),
+            models.CheckConstraint(
+                condition=Q(stage__in=Stage.values), name="modelversion_stage_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(framework__in=Framework.values), name="modelversion_framework_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["model", "major", "minor", "patch", "prerelease_key"],
+                name="modelversion_semver_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model.name} {self.version}"
+
+    def get_absolute_url(self) -> str:
+        return reverse(
+            "api:version-detail", kwargs={"name": self.model.name, "version": self.version}
+        )
+
+    @property
+    def model_file(self):
+        """The primary artifact (role `model`); files are prefetched in position order."""
+        return next((f for f in self.files.all() if f.role == FileRole.MODEL), None)
+
+    @property
+    def sha256(self) -> str | None:
+        primary = self.model_file
+        return primary.sha256 if primary else None
+
+
+class ArtifactFile(models.Model):
+    """A file of a version, in its version folder; `position` orders preprocessors."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="files")
+    role = models.CharField(max_length=20, choices=FileRole.choices)
+    filename = models.CharField(max_length=128)
+    position = models.PositiveSmallIntegerField()
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["version", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "filename"], name="artifactfile_unique_name"),
+            models.UniqueConstraint(
+                fields=["version", "position"], name="artifactfile_unique_position"
+            ),
+            models.UniqueConstraint(
+                fields=["version"],
+                condition=Q(role="model"),
+                name="artifactfile_one_model_file",
+            ),
+            models.CheckConstraint(
+                condition=Q(role__in=FileRole.values), name="artifactfile_role_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.filename
+
+    @property
+    def relative_path(self) -> str:
+        """Path inside the version folder (files are flat, so this is the file name)."""
+        return self.filename

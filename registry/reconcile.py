@@ -1,0 +1,215 @@
+"""Bring the store's folders back into agreement with the database (the source of truth).
+
+`reconcile()` compares every version row with the disk and every folder on disk with the
+rows. It repairs what it can account for — a version folder left in the wrong stage folder
+by an interrupted move, a stale or missing metadata.json, the catalogue, its own temporary
+files older than a grace period — and reports the rest: a missing file or folder, a checksum
+mismatch, a folder or file that no row explains. It never deletes anything it did not create.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.db import transaction
+
+from registry import catalogue, signals, store
+from registry.metadata import document_bytes, version_document
+from registry.models import ModelVersion
+
+# Temporary files and folders of ours younger than this may belong to a request in flight.
+TEMP_GRACE_SECONDS = 3600
+
+
+@dataclass
+class Finding:
+    kind: str  # e.g. missing_file, checksum_mismatch, wrong_stage_folder, stray_folder
+    subject: str  # "<model> <version>" or a store-relative path
+    detail: str
+    repaired: bool = False
+
+    def as_dict(self) -> dict:
+        return {
+            "kind": self.kind,
+            "subject": self.subject,
+            "detail": self.detail,
+            "repaired": self.repaired,
+        }
+
+
+# Hooks run before the comparison, e.g. governance finishing interrupted deployments, so that
+# a folder mid-move is completed by the rules that started the move, not put back.
+pre_reconcile_hooks: list[Callable[[bool], list[Finding]]] = []
+
+
+def _older_than_grace(path: Path) -> bool:
+    try:
+        return time.time() - os.lstat(path).st_mtime > TEMP_GRACE_SECONDS
+    except FileNotFoundError:
+        return False
+
+
+def _check_version(version: ModelVersion, repair: bool, findings: list[Finding]) -> None:
+    name, number, stage = version.model.name, version.version, version.stage
+    subject = f"{name} {number}"
+    expected = store.version_dir(name, number, stage)
+    found = store.locate_version_dir(name, number, stage)
+    if found is None:
+        findings.append(
+            Finding("missing_folder", subject, f"no folder for it in any stage; expected "
+                    f"{store.relative(expected)}")
+        )
+        return
+    if found != expected:
+        finding = Finding(
+            "wrong_stage_folder", subject,
+            f"found in {store.relative(found)}, the row says {stage}",
+        )
+        if repair:
+            with transaction.atomic():
+                store.move_dir(found, expected)
+                signals.emit(
+                    "store.repaired", actor=None, subject=version,
+                    before={"folder": store.relative(found)},
+                    after={"folder": store.relative(expected)},
+                    reason="reconcile: folder moved to the stage its row records",
+                )
+            finding.repaired = True
+            found = expected
+        findings.append(finding)
+
+    known = {store.METADATA_FILENAME}
+    for artifact in version.files.all():
+        known.add(artifact.filename)
+        path = found / artifact.filename
+        try:
+            digest, size = store.hash_file(path)
+        except FileNotFoundError:
+            findings.append(Finding("missing_file", subject, f"{artifact.filename} is missing"))
+            continue
+        except OSError:
+            findings.append(
+                Finding("unreadable_file", subject, f"{artifact.filename} cannot be read "
+                        "(a symlink or a permission problem)")
+            )
+            continue
+        if digest != artifact.sha256 or size != artifact.size:
+            findings.append(
+                Finding("checksum_mismatch", subject,
+                        f"{artifact.filename}: sha256 {digest} ({size} bytes) on disk, "
+                        f"{artifact.sha256} ({artifact.size} bytes) registered")
+            )
+
+    wanted = document_bytes(version_document(version))
+    metadata_path = found / store.METADATA_FILENAME
+    try:
+        current = metadata_path.read_bytes()
+    except FileNotFoundError:
+        current = None
+    # Documents differ only in content, never merely in key order: both come from one renderer.
+    if current != wanted:
+        finding = Finding(
+            "stale_metadata" if current is not None else "missing_metadata",
+            subject, f"{store.METADATA_FILENAME} does not match the database row",
+        )
+        if repair:
+            store.atomic_write_bytes(metadata_path, wanted)
+            finding.repaired = True
+        findings.append(finding)
+
+    for entry in sorted(found.iterdir()):
+        if entry.name in known:
+            continue
+        if entry.name.startswith(store.TMP_FILE_PREFIX) and _older_than_grace(entry):
+            finding = Finding("temp_file", subject, f"left-over temporary file {entry.name}")
+            if repair:
+                entry.unlink(missing_ok=True)
+                finding.repaired = True
+            findings.append(finding)
+        elif not entry.name.startswith(store.TMP_FILE_PREFIX):
+            findings.append(
+                Finding("stray_file", subject, f"{entry.name} is not a file of this version "
+                        "(left in place)")
+            )
+
+
+def _check_disk(rows: set[tuple[str, str]], repair: bool, findings: list[Finding]) -> None:
+    base = store.root()
+    for folder in store.STAGE_FOLDERS.values():
+        stage_path = base / folder
+        if not stage_path.is_dir():
+            continue
+        for model_path in sorted(stage_path.iterdir()):
+            if model_path.is_symlink():
+                findings.append(Finding("symlink", store.relative(model_path),
+                                        "symbolic links are not followed (left in place)"))
+                continue
+            if not model_path.is_dir():
+                findings.append(Finding("stray_file", store.relative(model_path),
+                                        "a file where model folders belong (left in place)"))
+                continue
+            for entry in sorted(model_path.iterdir()):
+                rel = store.relative(entry)
+                if store.TMP_DIR_RE.fullmatch(entry.name):
+                    if _older_than_grace(entry):
+                        finding = Finding("temp_folder", rel,
+                                          "an interrupted registration's temporary folder")
+                        if repair:
+                            store.remove_own_dir(entry)
+                            finding.repaired = True
+                        findings.append(finding)
+                    continue
+                if entry.name.startswith(store.TMP_FILE_PREFIX):
+                    continue
+                version = entry.name[1:] if entry.name.startswith("v") else None
+                if entry.is_symlink() or not entry.is_dir() or version is None:
+                    findings.append(Finding("stray_entry", rel,
+                                            "not a version folder (left in place)"))
+                elif (model_path.name, version) not in rows:
+                    findings.append(Finding("stray_folder", rel,
+                                            "no registered version matches it (left in place)"))
+    incoming = base / store.INCOMING_FOLDER
+    if incoming.is_dir():
+        for entry in sorted(incoming.iterdir()):
+            if entry.is_file() and _older_than_grace(entry):
+                finding = Finding("stale_upload", store.relative(entry),
+                                  "an upload that was never registered")
+                if repair:
+                    entry.unlink(missing_ok=True)
+                    finding.repaired = True
+                findings.append(finding)
+
+
+def _duplicate_folders(findings: list[Finding]) -> None:
+    seen: dict[tuple[str, str], list[str]] = {}
+    for stage, model_name, version, _path in store.iter_version_dirs():
+        seen.setdefault((model_name, version), []).append(stage)
+    for (model_name, version), stages in seen.items():
+        if len(stages) > 1:
+            findings.append(
+                Finding("duplicate_folder", f"{model_name} {version}",
+                        f"folders in {', '.join(stages)} (left in place; the row's stage wins)")
+            )
+
+
+def reconcile(*, repair: bool = True) -> list[Finding]:
+    store.ensure_layout()
+    findings: list[Finding] = []
+    for hook in pre_reconcile_hooks:
+        findings.extend(hook(repair))
+    rows = set()
+    versions = ModelVersion.objects.select_related("model", "created_by").prefetch_related(
+        "files", "tags"
+    )
+    for version in versions.iterator(chunk_size=500):
+        rows.add((version.model.name, version.version))
+        _check_version(version, repair, findings)
+    _check_disk(rows, repair, findings)
+    _duplicate_folders(findings)
+    if repair:
+        catalogue.rewrite()
+    return findings

@@ -1,0 +1,65 @@
+"""Roles are Django groups. Each role also carries the model permissions the admin needs."""
+
+from __future__ import annotations
+
+VIEWER = "viewer"
+DATA_SCIENTIST = "data_scientist"
+APPROVER = "approver"
+ADMIN = "admin"
+ALL_ROLES = (VIEWER, DATA_SCIENTIST, APPROVER, ADMIN)
+
+READ_ROLES = frozenset(ALL_ROLES)
+REGISTER_ROLES = frozenset({DATA_SCIENTIST, ADMIN})
+APPROVE_ROLES = frozenset({APPROVER, ADMIN})
+ADMIN_ROLES = frozenset({ADMIN})
+
+# app_label -> {role: permission codename prefixes}; the admin shows what a role may see.
+_ADMIN_PERMISSIONS = {
+    VIEWER: {"registry": ("view",), "taggit": ("view",)},
+    DATA_SCIENTIST: {"registry": ("view",), "taggit": ("view",)},
+    APPROVER: {"registry": ("view",), "taggit": ("view",)},
+    ADMIN: {
+        "registry": ("view", "change"),
+        "taggit": ("view", "add", "change"),
+        "auth": ("view", "change"),
+    },
+}
+# Apps that add their own rows to the table above register them here at import time.
+EXTRA_ADMIN_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {}
+
+
+def user_roles(user) -> frozenset[str]:
+    """The user's roles, cached on the user object for the request. Superusers hold all."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return frozenset()
+    cached = getattr(user, "_role_cache", None)
+    if cached is None:
+        if user.is_superuser:
+            cached = frozenset(ALL_ROLES)
+        else:
+            cached = frozenset(
+                user.groups.filter(name__in=ALL_ROLES).values_list("name", flat=True)
+            )
+        user._role_cache = cached
+    return cached
+
+
+def has_role(user, roles) -> bool:
+    return bool(user_roles(user) & frozenset(roles))
+
+
+def ensure_groups(**_kwargs) -> None:
+    """Create the role groups and grant their admin permissions (idempotent, post_migrate)."""
+    from django.contrib.auth.models import Group, Permission
+
+    for role in ALL_ROLES:
+        group, _ = Group.objects.get_or_create(name=role)
+        wanted = {**_ADMIN_PERMISSIONS.get(role, {})}
+        for app_label, prefixes in EXTRA_ADMIN_PERMISSIONS.get(role, {}).items():
+            wanted[app_label] = tuple(wanted.get(app_label, ())) + tuple(prefixes)
+        perms = []
+        for app_label, prefixes in wanted.items():
+            for perm in Permission.objects.filter(content_type__app_label=app_label):
+                if perm.codename.split("_", 1)[0] in prefixes:
+                    perms.append(perm)
+        group.permissions.add(*perms)

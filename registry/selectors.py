@@ -1,0 +1,91 @@
+"""Named reads of the registry."""
+
+from __future__ import annotations
+
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+
+from registry.errors import ApplicationError
+from registry.models import ArtifactFile, ModelVersion, RegisteredModel, Stage
+from registry.versioning import InvalidVersion, parse_version
+
+SEMVER_DESC = ("-major", "-minor", "-patch", "-prerelease_key")
+
+
+def model_list() -> QuerySet[RegisteredModel]:
+    versions = ModelVersion.objects.filter(model=OuterRef("pk"))
+    return (
+        RegisteredModel.objects.select_related("owner")
+        .prefetch_related("tags")
+        .annotate(
+            version_count=Count("versions", distinct=True),
+            latest_version=Subquery(versions.order_by(*SEMVER_DESC).values("version")[:1]),
+            production_version=Subquery(
+                versions.filter(stage=Stage.PRODUCTION).values("version")[:1]
+            ),
+        )
+    )
+
+
+def model_get(name: str) -> RegisteredModel:
+    try:
+        return model_list().get(name=name)
+    except RegisteredModel.DoesNotExist:
+        raise ApplicationError(
+            f"no registered model named {name!r}", status_code=404, code="not_found"
+        ) from None
+
+
+def version_list() -> QuerySet[ModelVersion]:
+    return ModelVersion.objects.select_related("model", "created_by").prefetch_related(
+        "files", "tags"
+    )
+
+
+def version_get(model_name: str, version: str) -> ModelVersion:
+    try:
+        return version_list().get(model__name=model_name, version=version)
+    except ModelVersion.DoesNotExist:
+        raise ApplicationError(
+            f"{model_name} has no version {version!r}", status_code=404, code="not_found"
+        ) from None
+
+
+def version_resolve(name: str, version: str = "latest", stage: str | None = None) -> ModelVersion:
+    """The version `load_model` means: an exact version, or the highest SemVer ("latest").
+
+    With `stage`, only versions in that stage count ("latest" in production is the
+    production version); an exact version in another stage is an error.
+    """
+    if stage is not None and stage not in Stage.values:
+        raise ApplicationError(f"must be one of {', '.join(Stage.values)}", field="stage")
+    candidates = version_list().filter(model__name=name)
+    if stage is not None:
+        candidates = candidates.filter(stage=stage)
+    if version == "latest":
+        found = candidates.order_by(*SEMVER_DESC).first()
+        if found is None:
+            where = f" in {stage}" if stage else ""
+            raise ApplicationError(
+                f"{name!r} has no version{where}", status_code=404, code="not_found"
+            )
+        return found
+    try:
+        parse_version(version)
+    except InvalidVersion as exc:
+        raise ApplicationError(str(exc), field="version") from None
+    found = candidates.filter(version=version).first()
+    if found is None:
+        where = f" in {stage}" if stage else ""
+        raise ApplicationError(
+            f"{name!r} has no version {version!r}{where}", status_code=404, code="not_found"
+        )
+    return found
+
+
+def file_get(version: ModelVersion, filename: str) -> ArtifactFile:
+    for file in version.files.all():
+        if file.filename == filename:
+            return file
+    raise ApplicationError(
+        f"{version} has no file named {filename!r}", status_code=404, code="not_found"
+    )

@@ -1,0 +1,211 @@
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from registry.metadata import TAG_RE
+from registry.models import FileRole, Framework, ModelVersion, RegisteredModel, TaskType
+
+# Fields a client may try to write but never can, and where each one is really changed.
+READ_ONLY_HINTS = {
+    "stage": "read-only: a stage changes only through POST .../transitions/ (the approval "
+    "workflow)",
+    "sha256": "read-only: the registry computes checksums from the bytes it received",
+    "checksum": "read-only: the registry computes checksums from the bytes it received",
+    "files": "read-only: files are fixed at registration; register a new version instead",
+    "path": "read-only: the registry decides where files live",
+    "created_by": "read-only: set by the registry to whoever registered the version",
+    "created_at": "read-only: set by the registry",
+    "version": "read-only: register a new version instead",
+    "name": "read-only: a model keeps its name",
+    "model": "read-only",
+    "metrics": "read-only: metrics are evidence of the registered artifact; register a new "
+    "version to change them",
+    "framework": "read-only: fixed at registration",
+}
+
+
+class RejectUnknownFieldsMixin:
+    """Refuse keys that are read-only or unknown, naming each, instead of ignoring them."""
+
+    def to_internal_value(self, data):
+        if hasattr(data, "keys"):
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            errors = {
+                key: [READ_ONLY_HINTS.get(key, "unknown field")]
+                for key in data.keys()
+                if key not in writable
+            }
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+class TagListField(serializers.ListField):
+    child = serializers.CharField(max_length=50)
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 50)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        tags = super().to_internal_value(data)
+        for tag in tags:
+            if not TAG_RE.fullmatch(tag):
+                raise serializers.ValidationError(
+                    f"tag {tag!r}: 1-50 letters, digits, '_', '.', ':' or '-'"
+                )
+        return list(dict.fromkeys(tags))
+
+    def to_representation(self, value):
+        return sorted(tag.name for tag in value.all())
+
+
+# --- registered models ------------------------------------------------------------------------
+
+
+class ModelOutputSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username", read_only=True)
+    tags = TagListField(read_only=True)
+    version_count = serializers.IntegerField(read_only=True)
+    latest_version = serializers.CharField(read_only=True, allow_null=True)
+    production_version = serializers.CharField(read_only=True, allow_null=True)
+    url = serializers.SerializerMethodField()
+    versions_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RegisteredModel
+        fields = [
+            "name", "description", "task_type", "owner", "tags", "version_count",
+            "latest_version", "production_version", "created_at", "updated_at", "url",
+            "versions_url",
+        ]
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, obj) -> str:
+        return self.context["request"].build_absolute_uri(obj.get_absolute_url())
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_versions_url(self, obj) -> str:
+        return self.context["request"].build_absolute_uri(
+            reverse("api:version-list", kwargs={"name": obj.name})
+        )
+
+
+class ModelCreateInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    name = serializers.CharField(max_length=64)
+    task_type = serializers.ChoiceField(choices=TaskType.choices)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+    tags = TagListField(required=False)
+    owner = serializers.SlugRelatedField(
+        slug_field="username",
+        queryset=get_user_model().objects.filter(is_active=True),
+        required=False,
+        help_text="Defaults to the caller; only an admin may name someone else.",
+    )
+
+
+class ModelUpdateInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    task_type = serializers.ChoiceField(choices=TaskType.choices, required=False)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+    tags = TagListField(required=False)
+    owner = serializers.SlugRelatedField(
+        slug_field="username",
+        queryset=get_user_model().objects.filter(is_active=True),
+        required=False,
+    )
+
+
+# --- versions ---------------------------------------------------------------------------------
+
+
+class FileOutputSerializer(serializers.Serializer):
+    filename = serializers.CharField()
+    role = serializers.ChoiceField(choices=FileRole.choices)
+    position = serializers.IntegerField()
+    size = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    download_url = serializers.SerializerMethodField()
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_download_url(self, obj) -> str:
+        version = self.context["version"]
+        return self.context["request"].build_absolute_uri(
+            reverse(
+                "api:version-file",
+                kwargs={
+                    "name": version.model.name,
+                    "version": version.version,
+                    "filename": obj.filename,
+                },
+            )
+        )
+
+
+class VersionOutputSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="model.name", read_only=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+    tags = TagListField(read_only=True)
+    sha256 = serializers.SerializerMethodField(
+        help_text="sha256 of the model file (files[0])."
+    )
+    files = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "model", "version", "stage", "stage_changed_at", "framework", "algorithm",
+            "author", "description", "training_dataset", "features", "target", "signature",
+            "hyperparameters", "metrics", "tags", "changelog", "python_version",
+            "framework_version", "input_example", "extra_metadata", "sha256", "files",
+            "created_by", "created_at", "updated_at", "url",
+        ]
+
+    def get_sha256(self, obj) -> str | None:
+        return obj.sha256
+
+    @extend_schema_field(FileOutputSerializer(many=True))
+    def get_files(self, obj):
+        return FileOutputSerializer(
+            obj.files.all(), many=True, context={**self.context, "version": obj}
+        ).data
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, obj) -> str:
+        return self.context["request"].build_absolute_uri(obj.get_absolute_url())
+
+
+class VersionCreateInputSerializer(serializers.Serializer):
+    """The multipart form of a registration (documented for the OpenAPI schema)."""
+
+    version = serializers.CharField(max_length=64, help_text="Semantic version, e.g. 1.2.0")
+    framework = serializers.ChoiceField(choices=Framework.choices)
+    metadata = serializers.CharField(
+        required=False,
+        help_text="A JSON object with the fields of the seeds' metadata.json (author, "
+        "description, algorithm, training_dataset, features, target, signature, "
+        "hyperparameters, metrics, tags, changelog, python_version, framework_version, "
+        "input_example). Text, or a small file part.",
+    )
+    file = serializers.ListField(
+        child=serializers.FileField(),
+        help_text="One or more files: the model file first; further `file` parts are kept "
+        "as other files of the version.",
+    )
+    preprocessor = serializers.ListField(
+        child=serializers.FileField(),
+        required=False,
+        help_text="Preprocessing files (joblib/pickle), applied in the order sent.",
+    )
+    sha256 = serializers.CharField(
+        required=False, help_text="The client's sha256 of the model file; refused on mismatch."
+    )
+
+
+class VersionUpdateInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+    tags = TagListField(required=False)

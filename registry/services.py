@@ -1,0 +1,401 @@
+"""Every write to the registry goes through one of these functions.
+
+Each runs in one durable transaction (it may not be nested in another, because it places
+files on disk and must know when its rows commit), emits its audit event inside that
+transaction, and leaves nothing behind when it fails: no row, and no file or folder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from registry import catalogue, signals, store
+from registry.errors import ApplicationError, Conflict, Unprocessable
+from registry.metadata import VersionMetadataSerializer, document_bytes, version_document
+from registry.models import (
+    ArtifactFile,
+    FileRole,
+    Framework,
+    ModelVersion,
+    RegisteredModel,
+    Stage,
+    TaskType,
+)
+from registry.versioning import InvalidVersion, parse_version
+
+# What a framework's model file may be called; preprocessors are always joblib/pickle files.
+MODEL_EXTENSIONS = {
+    Framework.SKLEARN: (".joblib", ".pkl", ".pickle"),
+    Framework.TORCH: (".pt", ".pth", ".ts"),
+    Framework.ONNX: (".onnx",),
+}
+PREPROCESSOR_EXTENSIONS = (".joblib", ".pkl", ".pickle")
+MAX_FILES_PER_VERSION = 50
+
+
+def _model_snapshot(model: RegisteredModel) -> dict:
+    return {
+        "name": model.name,
+        "description": model.description,
+        "task_type": model.task_type,
+        "owner": model.owner.get_username(),
+        "tags": sorted(tag.name for tag in model.tags.all()),
+    }
+
+
+def _version_snapshot(version: ModelVersion) -> dict:
+    return {
+        "model": version.model.name,
+        "version": version.version,
+        "stage": version.stage,
+        "framework": version.framework,
+        "description": version.description,
+        "tags": sorted(tag.name for tag in version.tags.all()),
+        "metrics": version.metrics,
+        "files": {f.filename: f.sha256 for f in version.files.all()},
+    }
+
+
+def _rewrite_catalogue_on_commit() -> None:
+    transaction.on_commit(catalogue.rewrite_quietly)
+
+
+# --- registered models ------------------------------------------------------------------------
+
+
+def model_create(
+    *,
+    name: str,
+    task_type: str,
+    owner,
+    actor,
+    description: str = "",
+    tags: Sequence[str] = (),
+) -> RegisteredModel:
+    try:
+        store.validate_model_name(name)
+    except store.UnsafeName as exc:
+        raise ApplicationError(str(exc), field="name") from None
+    if task_type not in TaskType.values:
+        raise ApplicationError(
+            f"must be one of {', '.join(TaskType.values)}", field="task_type"
+        )
+    with transaction.atomic(durable=True):
+        if RegisteredModel.objects.filter(name=name).exists():
+            raise Conflict(f"a model named {name!r} already exists", field="name")
+        try:
+            with transaction.atomic():
+                model = RegisteredModel.objects.create(
+                    name=name, task_type=task_type, owner=owner, description=description
+                )
+        except IntegrityError:
+            # Lost a race with a concurrent create of the same name.
+            raise Conflict(f"a model named {name!r} already exists", field="name") from None
+        if tags:
+            model.tags.set(list(tags))
+        signals.emit("model.created", actor=actor, subject=model, after=_model_snapshot(model))
+        _rewrite_catalogue_on_commit()
+    return model
+
+
+def model_update(*, model: RegisteredModel, actor, **changes) -> RegisteredModel:
+    """Change description, task_type, tags or owner. Stage-like state is not here."""
+    allowed = {"description", "task_type", "tags", "owner"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ApplicationError("cannot be changed", field=sorted(unknown)[0])
+    if "task_type" in changes and changes["task_type"] not in TaskType.values:
+        raise ApplicationError(f"must be one of {', '.join(TaskType.values)}", field="task_type")
+    with transaction.atomic(durable=True):
+        model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+        before = _model_snapshot(model)
+        fields = [k for k in ("description", "task_type", "owner") if k in changes]
+        for key in fields:
+            setattr(model, key, changes[key])
+        if fields:
+            model.save(update_fields=[*fields, "updated_at"])
+        if "tags" in changes:
+            model.tags.set(list(changes["tags"]))
+        after = _model_snapshot(model)
+        if after != before:
+            signals.emit(
+                "model.updated",
+                actor=actor,
+                subject=model,
+                before={k: v for k, v in before.items() if after[k] != v},
+                after={k: v for k, v in after.items() if before[k] != v},
+            )
+            _rewrite_catalogue_on_commit()
+    return model
+
+
+# --- versions ---------------------------------------------------------------------------------
+
+
+def _check_files(framework: str, files: list[store.IncomingFile]) -> None:
+    field_of = {FileRole.MODEL: "file", FileRole.PREPROCESSOR: "preprocessor", FileRole.OTHER: "file"}
+    if not files or files[0].role != FileRole.MODEL:
+        raise ApplicationError("at least one `file` part is required: the model file", field="file")
+    if len(files) > MAX_FILES_PER_VERSION:
+        raise ApplicationError(f"at most {MAX_FILES_PER_VERSION} files per version", field="file")
+    seen = set()
+    for incoming in files:
+        field = field_of[incoming.role]
+        try:
+            store.validate_filename(incoming.name)
+        except store.UnsafeName as exc:
+            raise ApplicationError(f"{incoming.name!r}: {exc}", field=field) from None
+        if incoming.name.lower() in seen:
+            raise ApplicationError(f"two files are named {incoming.name!r}", field=field)
+        seen.add(incoming.name.lower())
+        suffix = Path(incoming.name).suffix.lower()
+        if incoming.role == FileRole.MODEL and suffix not in MODEL_EXTENSIONS[framework]:
+            raise ApplicationError(
+                f"a {framework} model file must end in "
+                f"{' or '.join(MODEL_EXTENSIONS[framework])}, not {incoming.name!r}",
+                field="file",
+            )
+        if incoming.role == FileRole.PREPROCESSOR and suffix not in PREPROCESSOR_EXTENSIONS:
+            raise ApplicationError(
+                f"preprocessors are joblib/pickle files ({', '.join(PREPROCESSOR_EXTENSIONS)})",
+                field="preprocessor",
+            )
+        if incoming.size == 0:
+            raise ApplicationError(f"{incoming.name!r} is empty", field=field)
+
+
+def normalise_sha256(value: str | None) -> str | None:
+    if value in (None, ""):
+        return None
+    text = value.strip().lower()
+    text = text.removeprefix("sha256:")
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise ApplicationError("a sha256 is 64 hexadecimal characters", field="sha256")
+    return text
+
+
+def version_register(
+    *,
+    model_name: str,
+    version: str,
+    framework: str,
+    metadata: dict,
+    files: list[store.IncomingFile],
+    actor,
+    declared_sha256: str | None = None,
+) -> ModelVersion:
+    """Register a version from files already received into the store's `.incoming/` folder.
+
+    Files arrive in order: the model file first (role `model`), then preprocessors in the
+    order they are applied, then other files. Nothing is unpickled here. On any failure the
+    incoming files are the caller's to discard; no row and no version folder remain.
+    """
+    try:
+        parsed = parse_version(version)
+    except InvalidVersion as exc:
+        raise ApplicationError(str(exc), field="version") from None
+    if framework not in Framework.values:
+        raise ApplicationError(f"must be one of {', '.join(Framework.values)}", field="framework")
+    meta = VersionMetadataSerializer(
+        data=metadata, model_name=model_name, version=version, framework=framework
+    )
+    if not meta.is_valid():
+        from rest_framework.exceptions import ValidationError
+
+        raise ValidationError({"metadata": meta.errors})
+    _check_files(framework, files)
+    declared = normalise_sha256(declared_sha256)
+    if declared and declared != files[0].sha256:
+        raise Unprocessable(
+            f"the model file's sha256 is {files[0].sha256}, not {declared}: the upload was "
+            "corrupted or the wrong file was sent",
+            field="sha256",
+        )
+    data = dict(meta.validated_data)
+    tags = data.pop("tags", [])
+    if not data.get("author"):
+        data["author"] = actor.get_full_name() or actor.get_username()
+
+    published: Path | None = None
+    tmp: Path | None = None
+    try:
+        with transaction.atomic(durable=True):
+            try:
+                model = RegisteredModel.objects.select_for_update().get(name=model_name)
+            except RegisteredModel.DoesNotExist:
+                raise ApplicationError(
+                    f"no registered model named {model_name!r}", status_code=404, code="not_found"
+                ) from None
+            if model.versions.filter(version=version).exists():
+                raise Conflict(f"{model_name} {version} is already registered", field="version")
+            row = ModelVersion.objects.create(
+                model=model,
+                version=version,
+                major=parsed.major,
+                minor=parsed.minor,
+                patch=parsed.patch,
+                prerelease=parsed.prerelease,
+                prerelease_key=parsed.prerelease_key,
+                stage=Stage.EXPERIMENT,
+                framework=framework,
+                created_by=actor,
+                **data,
+            )
+            if tags:
+                row.tags.set(tags)
+            file_rows = ArtifactFile.objects.bulk_create(
+                ArtifactFile(
+                    version=row,
+                    role=incoming.role,
+                    filename=incoming.name,
+                    position=position,
+                    size=incoming.size,
+                    sha256=incoming.sha256,
+                )
+                for position, incoming in enumerate(files)
+            )
+            final = store.version_dir(model_name, version, Stage.EXPERIMENT)
+            tmp = store.assemble_version_dir(
+                model_name,
+                version,
+                Stage.EXPERIMENT,
+                files,
+                document_bytes(version_document(row, files=file_rows)),
+            )
+            try:
+                store.publish_version_dir(tmp, final)
+            except store.StoreError:
+                raise Conflict(
+                    f"a folder for {model_name} {version} already exists in the store but no "
+                    "row does; an operator should run `manage.py reconcile`",
+                    field="version",
+                    code="store_inconsistent",
+                ) from None
+            published, tmp = final, None
+            signals.emit(
+                "version.registered", actor=actor, subject=row, after=_version_snapshot(row)
+            )
+            _rewrite_catalogue_on_commit()
+    except BaseException:
+        if tmp is not None:
+            store.remove_own_dir(tmp)
+        if published is not None:
+            store.remove_own_dir(published)
+        raise
+    return row
+
+
+def version_update(*, version: ModelVersion, actor, **changes) -> ModelVersion:
+    """Change a version's description or tags; metadata.json is rewritten to match."""
+    unknown = set(changes) - {"description", "tags"}
+    if unknown:
+        raise ApplicationError("cannot be changed", field=sorted(unknown)[0])
+    with transaction.atomic(durable=True):
+        version = (
+            ModelVersion.objects.select_for_update()
+            .select_related("model", "created_by")
+            .get(pk=version.pk)
+        )
+        before = _version_snapshot(version)
+        if "description" in changes:
+            version.description = changes["description"]
+            version.save(update_fields=["description", "updated_at"])
+        if "tags" in changes:
+            version.tags.set(list(changes["tags"]))
+        after = _version_snapshot(version)
+        if after != before:
+            write_version_metadata(version)
+            signals.emit(
+                "version.updated",
+                actor=actor,
+                subject=version,
+                before={k: v for k, v in before.items() if after[k] != v},
+                after={k: v for k, v in after.items() if before[k] != v},
+            )
+            _rewrite_catalogue_on_commit()
+    return version
+
+
+def write_version_metadata(version: ModelVersion) -> None:
+    """Rewrite the version's metadata.json from its row, wherever its folder now is."""
+    folder = store.locate_version_dir(version.model.name, version.version, version.stage)
+    if folder is None:
+        raise ApplicationError(
+            f"the folder of {version} is missing on disk; run `manage.py reconcile`",
+            status_code=409,
+            code="store_inconsistent",
+        )
+    store.atomic_write_bytes(
+        folder / store.METADATA_FILENAME, document_bytes(version_document(version))
+    )
+
+
+def version_stage_move(
+    *, version: ModelVersion, to_stage: str, actor, reason: str = "", action: str = ""
+) -> ModelVersion:
+    """Move a version to another stage: its folder by rename, its row, one audit event.
+
+    This is the mechanism only. Which moves are allowed, who must approve them and what
+    else a promotion does are the governance app's rules; it is the only caller in the app.
+    """
+    if to_stage not in Stage.values:
+        raise ApplicationError(f"must be one of {', '.join(Stage.values)}", field="to_stage")
+    moved_to: tuple[Path, Path] | None = None
+    try:
+        with transaction.atomic(durable=True):
+            version = (
+                ModelVersion.objects.select_for_update()
+                .select_related("model", "created_by")
+                .get(pk=version.pk)
+            )
+            from_stage = version.stage
+            if from_stage == to_stage:
+                return version
+            source = store.locate_version_dir(version.model.name, version.version, from_stage)
+            if source is None:
+                raise ApplicationError(
+                    f"the folder of {version} is missing on disk; run `manage.py reconcile`",
+                    status_code=409,
+                    code="store_inconsistent",
+                )
+            target = store.version_dir(version.model.name, version.version, to_stage)
+            version.stage = to_stage
+            version.stage_changed_at = timezone.now()
+            version.save(update_fields=["stage", "stage_changed_at", "updated_at"])
+            signals.emit(
+                action or "version.stage_changed",
+                actor=actor,
+                subject=version,
+                before={"stage": from_stage},
+                after={"stage": to_stage},
+                reason=reason,
+            )
+            # Files last, so that a failure above leaves the folder untouched.
+            if source != target:
+                store.move_dir(source, target)
+                moved_to = (target, source)
+            write_version_metadata(version)
+            _rewrite_catalogue_on_commit()
+    except BaseException:
+        if moved_to is not None:
+            # The row did not change, so the folder goes back where the row says it is.
+            target, source = moved_to
+            if target.exists() and not source.exists():
+                os.rename(target, source)
+        raise
+    return version
+
+
+def system_user():
+    """The account that background work acts as when no person started it."""
+    User = get_user_model()
+    user, _ = User.objects.get_or_create(
+        username="system", defaults={"is_active": False, "first_name": "System"}
+    )
+    return user

@@ -1,0 +1,99 @@
+"""Fixtures shared by every test: a private store per test, the named people, API clients.
+
+The people (style.md, habit 11): a data scientist who registers, a second data scientist, an
+approver, a viewer, an admin, and an outsider who holds no role and must see nothing.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from registry import roles, store
+from tests import helpers
+
+
+@pytest.fixture(autouse=True)
+def store_root(settings, tmp_path):
+    """Every test gets its own artifact store."""
+    settings.MODEL_STORE_ROOT = tmp_path / "models"
+    store.ensure_layout()
+    return settings.MODEL_STORE_ROOT
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _person(django_user_model, username, role=None, **extra):
+    user = django_user_model.objects.create_user(
+        username=username, password=helpers.PASSWORD, email=f"{username}@example.org", **extra
+    )
+    if role:
+        roles.ensure_groups()
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def data_scientist(db, django_user_model):
+    return _person(django_user_model, "dana", roles.DATA_SCIENTIST, first_name="Dana")
+
+
+@pytest.fixture
+def other_data_scientist(db, django_user_model):
+    return _person(django_user_model, "sam", roles.DATA_SCIENTIST)
+
+
+@pytest.fixture
+def approver(db, django_user_model):
+    return _person(django_user_model, "april", roles.APPROVER, is_staff=True)
+
+
+@pytest.fixture
+def viewer(db, django_user_model):
+    return _person(django_user_model, "vic", roles.VIEWER)
+
+
+@pytest.fixture
+def admin_user(db, django_user_model):
+    return _person(django_user_model, "ada", roles.ADMIN, is_staff=True)
+
+
+@pytest.fixture
+def outsider(db, django_user_model):
+    return _person(django_user_model, "olly")
+
+
+@pytest.fixture
+def api():
+    """api(user) -> a client that sends a real JWT for `user`; api() -> anonymous."""
+
+    def make(user=None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            token = RefreshToken.for_user(user).access_token
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def churn_model(data_scientist):
+    return helpers.create_model(owner=data_scientist, name="churn_prediction")
+
+
+@pytest.fixture(autouse=True)
+def _purge_audit_after_transactional_tests(request):
+    """Tests that really commit leave audit rows, which the table's triggers refuse to flush."""
+    transactional = "transactional_db" in request.fixturenames
+    if transactional:
+        # Set up after (so torn down before) the fixture that flushes the tables.
+        request.getfixturevalue("transactional_db")
+    yield
+    if transactional:
+        helpers.purge_audit_events()

@@ -1,0 +1,245 @@
+"""Artifacts and snapshots used across the tests."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import joblib
+import numpy as np
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+PASSWORD = "a-long-test-password-1"
+FEATURES = ["tenure", "visits", "late_returns"]
+
+
+@functools.cache
+def sklearn_bytes(kind: str = "logreg", seed: int = 0) -> bytes:
+    """A small fitted scikit-learn model, serialised with joblib."""
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(200, len(FEATURES)))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    if kind == "logreg":
+        model = LogisticRegression().fit(X, y)
+    elif kind == "linreg":
+        model = LinearRegression().fit(X, X[:, 0] * 2.0)
+    elif kind == "scaler":
+        model = StandardScaler().fit(X * 10 + 5)
+    else:
+        raise ValueError(kind)
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    return buffer.getvalue()
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def metadata(**overrides) -> dict:
+    document = {
+        "description": "Churn model",
+        "algorithm": "LogisticRegression",
+        "training_dataset": "data/members_2026_10.parquet",
+        "features": FEATURES,
+        "target": "churned",
+        "hyperparameters": {"C": 1.0},
+        "metrics": {"accuracy": 0.82, "f1_score": 0.79},
+        "tags": ["churn", "members"],
+        "changelog": ["First version"],
+        "python_version": "3.11.7",
+        "framework_version": "1.9.1",
+    }
+    document.update(overrides)
+    return document
+
+
+def upload(name: str, data: bytes) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, data, content_type="application/octet-stream")
+
+
+def registration_form(
+    version: str = "1.0.0",
+    *,
+    framework: str = "sklearn",
+    files=None,
+    preprocessors=None,
+    meta=None,
+    **fields,
+) -> dict:
+    form = {
+        "version": version,
+        "framework": framework,
+        "metadata": json.dumps(metadata() if meta is None else meta),
+        "file": files if files is not None else [upload("model.joblib", sklearn_bytes())],
+        **fields,
+    }
+    if preprocessors:
+        form["preprocessor"] = preprocessors
+    return form
+
+
+def register(client, model_name: str, version: str = "1.0.0", **kwargs):
+    return client.post(
+        f"/api/v1/models/{model_name}/versions/",
+        registration_form(version, **kwargs),
+        format="multipart",
+    )
+
+
+def create_model(*, owner, name: str = "churn_prediction", task_type: str = "classification"):
+    from registry import services
+
+    return services.model_create(name=name, task_type=task_type, owner=owner, actor=owner)
+
+
+def register_direct(model_name: str, version: str, *, actor, data: bytes | None = None,
+                    framework: str = "sklearn", filename: str = "model.joblib", meta=None,
+                    preprocessors: list[tuple[str, bytes]] = ()):
+    """Register through the service, as the demo seeder does (no HTTP)."""
+    from registry import services, store
+
+    incoming = [store.ingest_stream(io.BytesIO(data or sklearn_bytes()), name=filename,
+                                    role="model")]
+    for name, payload in preprocessors:
+        incoming.append(store.ingest_stream(io.BytesIO(payload), name=name, role="preprocessor"))
+    return services.version_register(
+        model_name=model_name, version=version, framework=framework,
+        metadata=metadata() if meta is None else meta, files=incoming, actor=actor,
+    )
+
+
+def store_snapshot() -> dict[str, int]:
+    """Every file under the store root (relative path -> size), the catalogue included."""
+    root = Path(settings.MODEL_STORE_ROOT)
+    return {
+        str(path.relative_to(root)): path.stat().st_size
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and not path.name.startswith(".catalogue.lock")
+    }
+
+
+def row_counts() -> dict[str, int]:
+    from django.contrib.auth import get_user_model
+    from taggit.models import Tag, TaggedItem
+
+    from governance.models import AuditEvent
+    from registry.models import ArtifactFile, ModelVersion, RegisteredModel
+
+    return {
+        model.__name__: model.objects.count()
+        for model in (RegisteredModel, ModelVersion, ArtifactFile, AuditEvent, Tag, TaggedItem,
+                      get_user_model())
+    }
+
+
+class Unchanged:
+    """`with Unchanged():` asserts that no row and no file was added, changed or removed."""
+
+    def __enter__(self):
+        self.rows = row_counts()
+        self.files = store_snapshot()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            assert row_counts() == self.rows, "rows changed"
+            assert store_snapshot() == self.files, "files changed"
+        return False
+
+
+def raw_multipart(fields: dict[str, str], files: list[tuple[str, str, bytes]]):
+    """Encode a multipart body by hand, file names exactly as given.
+
+    Django's test client strips a file name to its basename; an attacker's client does not.
+    """
+    boundary = "----modelgovernancetestboundary"
+    lines: list[bytes] = []
+    for name, value in fields.items():
+        lines += [
+            f"--{boundary}".encode(),
+            f'Content-Disposition: form-data; name="{name}"'.encode(),
+            b"",
+            value.encode(),
+        ]
+    for field, filename, data in files:
+        lines += [
+            f"--{boundary}".encode(),
+            f'Content-Disposition: form-data; name="{field}"; filename="{filename}"'.encode(),
+            b"Content-Type: application/octet-stream",
+            b"",
+            data,
+        ]
+    lines += [f"--{boundary}--".encode(), b""]
+    return b"\r\n".join(lines), f"multipart/form-data; boundary={boundary}"
+
+
+def register_raw(client, model_name: str, files: list[tuple[str, str, bytes]],
+                 version: str = "1.0.0", **headers):
+    body, content_type = raw_multipart(
+        {"version": version, "framework": "sklearn", "metadata": json.dumps(metadata())}, files
+    )
+    return client.post(
+        f"/api/v1/models/{model_name}/versions/", body, content_type=content_type, **headers
+    )
+
+
+@functools.cache
+def torchscript_bytes() -> bytes:
+    """A TorchScript module: y = 2 * sum(x) + 1 over the last dimension."""
+    import torch
+
+    class Doubler(torch.nn.Module):
+        def forward(self, x):
+            return 2 * x.sum(dim=1, keepdim=True) + 1
+
+    buffer = io.BytesIO()
+    torch.jit.save(torch.jit.script(Doubler()), buffer)
+    return buffer.getvalue()
+
+
+@functools.cache
+def onnx_bytes() -> bytes:
+    """An ONNX graph: y = x @ [[1], [2], [3]] + 0.5."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    weights = helper.make_tensor("W", TensorProto.FLOAT, [3, 1], [1.0, 2.0, 3.0])
+    bias = helper.make_tensor("B", TensorProto.FLOAT, [1], [0.5])
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["xw"]), helper.make_node("Add", ["xw", "B"], ["y"])],
+        "linear",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1])],
+        initializer=[weights, bias],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def purge_audit_events() -> None:
+    """Empty the append-only audit table around its triggers (test teardown only)."""
+    from django.db import connection
+
+    from governance import db_triggers as sql
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("ALTER TABLE governance_auditevent DISABLE TRIGGER USER")
+            cursor.execute("DELETE FROM governance_auditevent")
+            cursor.execute("ALTER TABLE governance_auditevent ENABLE TRIGGER USER")
+        else:
+            for statement in sql.SQLITE_DOWN:
+                cursor.execute(statement)
+            cursor.execute("DELETE FROM governance_auditevent")
+            for statement in sql.SQLITE_UP:
+                cursor.execute(statement)

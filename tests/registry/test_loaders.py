@@ -1,0 +1,116 @@
+"""load_model: every framework behind one function, and no load without a matching sha256."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+
+from registry import load_model, services
+from registry.loaders import ArtifactIntegrityError
+from tests import helpers
+
+ROWS = np.array([[0.5, -1.0, 2.0], [1.5, 0.3, -0.2]])
+
+
+@pytest.fixture
+def owner(data_scientist, churn_model):
+    return data_scientist
+
+
+def test_a_sklearn_model_loads_and_predicts_like_the_original(owner):
+    helpers.register_direct("churn_prediction", "1.0.0", actor=owner)
+    loaded = load_model("churn_prediction", version="1.0.0")
+    original = joblib.load(io.BytesIO(helpers.sklearn_bytes()))
+    assert loaded.version == "1.0.0"
+    np.testing.assert_array_equal(loaded.predict(ROWS), original.predict(ROWS))
+    np.testing.assert_allclose(loaded.predict_proba(ROWS), original.predict_proba(ROWS))
+    assert loaded.feature_names == helpers.FEATURES
+
+
+def test_separate_preprocessors_are_applied_in_order_before_the_model(owner):
+    scaler_bytes = helpers.sklearn_bytes("scaler")
+    helpers.register_direct(
+        "churn_prediction", "1.0.0", actor=owner, preprocessors=[("scaler.pkl", scaler_bytes)]
+    )
+    loaded = load_model("churn_prediction")
+    scaler = joblib.load(io.BytesIO(scaler_bytes))
+    model = joblib.load(io.BytesIO(helpers.sklearn_bytes()))
+    expected = model.predict_proba(scaler.transform(ROWS))
+    np.testing.assert_allclose(loaded.predict_proba(ROWS), expected)
+    # Without the scaler the answer differs, so the test can tell that it was applied.
+    assert not np.allclose(model.predict_proba(ROWS), expected)
+
+
+def test_a_torchscript_model_loads_and_predicts(owner):
+    helpers.register_direct("churn_prediction", "1.0.0", actor=owner, framework="torch",
+                            data=helpers.torchscript_bytes(), filename="model.pt")
+    loaded = load_model("churn_prediction")
+    np.testing.assert_allclose(loaded.predict(ROWS), 2 * ROWS.sum(axis=1) + 1, rtol=1e-6)
+    assert loaded.predict_proba(ROWS) is None
+
+
+def test_an_onnx_model_loads_and_predicts(owner):
+    helpers.register_direct("churn_prediction", "1.0.0", actor=owner, framework="onnx",
+                            data=helpers.onnx_bytes(), filename="model.onnx")
+    loaded = load_model("churn_prediction")
+    np.testing.assert_allclose(loaded.predict(ROWS)[:, 0], ROWS @ [1, 2, 3] + 0.5, rtol=1e-6)
+
+
+def test_latest_means_highest_semver_not_newest_row(owner):
+    for version in ["1.10.0", "2.0.0-rc.1", "1.9.0", "2.0.0-alpha"]:
+        helpers.register_direct("churn_prediction", version, actor=owner)
+    assert load_model("churn_prediction").version == "2.0.0-rc.1"
+    helpers.register_direct("churn_prediction", "2.0.0", actor=owner)
+    helpers.register_direct("churn_prediction", "1.11.0", actor=owner)
+    assert load_model("churn_prediction", version="latest").version == "2.0.0"
+
+
+def test_stage_narrows_the_choice(owner):
+    first = helpers.register_direct("churn_prediction", "1.0.0", actor=owner)
+    helpers.register_direct("churn_prediction", "1.1.0", actor=owner)
+    services.version_stage_move(version=first, to_stage="production", actor=owner)
+    assert load_model("churn_prediction", stage="production").version == "1.0.0"
+    with pytest.raises(LookupError, match="no version '1.1.0' in production"):
+        load_model("churn_prediction", version="1.1.0", stage="production")
+    with pytest.raises(LookupError):
+        load_model("churn_prediction", stage="staging")
+    with pytest.raises(LookupError):
+        load_model("no_such_model")
+
+
+def test_a_tampered_file_raises_and_loads_nothing(owner, store_root, monkeypatch):
+    helpers.register_direct("churn_prediction", "1.0.0", actor=owner)
+    path = Path(store_root) / "experiments/churn_prediction/v1.0.0/model.joblib"
+    # A valid pickle of a different model: loading it would "work", which is the danger.
+    path.write_bytes(helpers.sklearn_bytes("linreg"))
+    calls = []
+    monkeypatch.setattr(joblib, "load", lambda *a, **k: calls.append(a))
+    with pytest.raises(ArtifactIntegrityError, match="was registered"):
+        load_model("churn_prediction")
+    assert calls == []
+
+
+def test_a_tampered_preprocessor_also_stops_the_load(owner, store_root):
+    helpers.register_direct(
+        "churn_prediction", "1.0.0", actor=owner,
+        preprocessors=[("scaler.pkl", helpers.sklearn_bytes("scaler"))],
+    )
+    path = Path(store_root) / "experiments/churn_prediction/v1.0.0/scaler.pkl"
+    path.write_bytes(path.read_bytes() + b"\0")
+    with pytest.raises(ArtifactIntegrityError, match="scaler.pkl"):
+        load_model("churn_prediction")
+
+
+def test_a_symlinked_artifact_is_not_followed(owner, store_root, tmp_path):
+    helpers.register_direct("churn_prediction", "1.0.0", actor=owner)
+    path = Path(store_root) / "experiments/churn_prediction/v1.0.0/model.joblib"
+    elsewhere = tmp_path / "outside.joblib"
+    elsewhere.write_bytes(path.read_bytes())
+    path.unlink()
+    path.symlink_to(elsewhere)
+    with pytest.raises(Exception, match="cannot be read"):
+        load_model("churn_prediction")
