@@ -21,6 +21,10 @@ def ensure_broker_folders() -> None:
             Path(options[key]).mkdir(parents=True, exist_ok=True)
 
 
+# Publishers (web processes) and consumers (workers) both need the folders.
+ensure_broker_folders()
+
+
 @celeryd_init.connect
 def _worker_starting(**_kwargs):
     ensure_broker_folders()

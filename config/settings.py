@@ -66,7 +66,6 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "taggit",
     "django_celery_beat",
     "django_celery_results",
     "health_check",
@@ -122,6 +121,7 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     )
     # A file, not memory, so that servers and workers started by end-to-end tests share it.
     _db["TEST"] = {"NAME": str(VAR_DIR / "test_db.sqlite3")}
+    _db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
     if _db["NAME"] != ":memory:":
         Path(_db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 else:
@@ -143,7 +143,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Celery -----------------------------------------------------------------------------------
-CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+CELERY_BROKER_URL = REDIS_URL or "filesystem://localhost//"
 CELERY_FILESYSTEM_BROKER_DIR = Path(
     env.str("CELERY_FILESYSTEM_BROKER_DIR", default=str(VAR_DIR / "celery-broker"))
 )
@@ -220,7 +220,6 @@ SPECTACULAR_SETTINGS = {
         "FileRoleEnum": "registry.models.FileRole",
     },
 }
-TAGGIT_CASE_INSENSITIVE = True
 
 # --- the artifact store -----------------------------------------------------------------------
 MODEL_STORE_ROOT = Path(env.str("MODEL_STORE_ROOT", default=str(BASE_DIR / "models")))

@@ -46,6 +46,18 @@ def metrics_table(metrics: dict):
     )
 
 
+class ServiceAdminMixin:
+    """Saves go through a service, which opens its own durable transaction.
+
+    Django's admin wraps the change form in `transaction.atomic()`; a service that places
+    files must not run nested in another transaction (it could not tell when its rows
+    commit), so the form view runs without that wrapper and the service is the transaction.
+    """
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return self._changeform_view(request, object_id, form_url, extra_context)
+
+
 class ReadOnlyInline(admin.TabularInline):
     extra = 0
     can_delete = False
@@ -89,7 +101,7 @@ class FileInline(ReadOnlyInline):
 
 
 @admin.register(RegisteredModel)
-class RegisteredModelAdmin(admin.ModelAdmin):
+class RegisteredModelAdmin(ServiceAdminMixin, admin.ModelAdmin):
     list_display = [
         "name", "task_type", "owner", "production", "latest", "version_count", "updated_at",
     ]
@@ -124,7 +136,7 @@ class RegisteredModelAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
-        tags = list(data.get("tags", []))
+        tags = data.get("tags", [])
         # The form has already checked the name, choices and uniqueness; the service
         # re-checks them and writes the audit event.
         if change:
@@ -151,12 +163,14 @@ class RegisteredModelAdmin(admin.ModelAdmin):
         obj._state.db = saved._state.db
 
     def save_related(self, request, form, formsets, change):
-        # Tags were saved by the service, with the audit event; the inlines are read-only.
-        pass
+        # No form.save_m2m(): the service saved everything, with its audit event. The inlines
+        # are read-only; saving them changes nothing but lets the admin log the change.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(ServiceAdminMixin, admin.ModelAdmin):
     list_display = [
         "model", "version", "stage_display", "framework", "algorithm", "headline_metric",
         "created_by", "created_at",
@@ -196,7 +210,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
     ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("files", "tags")
+        return super().get_queryset(request).prefetch_related("files")
 
     @admin.display(description="stage", ordering="stage")
     def stage_display(self, obj):
@@ -245,8 +259,9 @@ class ModelVersionAdmin(admin.ModelAdmin):
             version=obj,
             actor=request.user,
             description=data["description"],
-            tags=list(data.get("tags", [])),
+            tags=data.get("tags", []),
         )
 
     def save_related(self, request, form, formsets, change):
-        pass
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import fcntl
-import logging
 from contextlib import contextmanager
 
 from django.utils import timezone
 
 from registry import store
 from registry.metadata import document_bytes
-
-logger = logging.getLogger(__name__)
-
 
 @contextmanager
 def _exclusive_lock():
@@ -78,11 +74,3 @@ def rewrite() -> None:
     with _exclusive_lock():
         target = store.root() / store.METADATA_FOLDER / store.CATALOGUE_NAME
         store.atomic_write_bytes(target, document_bytes(catalogue_document()))
-
-
-def rewrite_quietly() -> None:
-    """After-commit hook: a failed rewrite is logged, and `reconcile` rewrites it later."""
-    try:
-        rewrite()
-    except Exception:
-        logger.exception("Could not rewrite the model catalogue; `manage.py reconcile` will")

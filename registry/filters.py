@@ -11,7 +11,7 @@ from registry.models import Framework, ModelVersion, RegisteredModel, Stage, Tas
 
 
 def _tag_filter(queryset, name, value):
-    return queryset.filter(tags__name__iexact=value)
+    return queryset.filter(tags__has_tag=value)
 
 
 def _metric_bounds(param: str, value: str) -> list[tuple[str, float]]:

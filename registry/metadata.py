@@ -14,6 +14,8 @@ import re
 
 from rest_framework import serializers
 
+from registry.fields import normalise_tags
+
 DTYPES = ("float64", "float32", "int64", "int32", "bool", "string", "category")
 FRAMEWORK_ALIASES = {
     "sklearn": "sklearn",
@@ -24,7 +26,6 @@ FRAMEWORK_ALIASES = {
     "torchscript": "torch",
     "onnx": "onnx",
 }
-TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,49}$")
 METRIC_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 # Keys taken from the form fields or set by the registry; a client's value is checked, not stored.
 IDENTITY_KEYS = {"name", "model_name", "version", "framework"}
@@ -97,12 +98,10 @@ class VersionMetadataSerializer(serializers.Serializer):
         return value
 
     def validate_tags(self, value):
-        for tag in value:
-            if not TAG_RE.fullmatch(tag):
-                raise serializers.ValidationError(
-                    f"tag {tag!r}: 1-50 letters, digits, '_', '.', ':' or '-'"
-                )
-        return list(dict.fromkeys(value))
+        try:
+            return normalise_tags(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
 
     def validate_features(self, value):
         if len(set(value)) != len(value):
@@ -215,7 +214,7 @@ def version_document(version, files=None) -> dict:
         "signature": version.signature,
         "hyperparameters": version.hyperparameters,
         "metrics": version.metrics,
-        "tags": sorted(tag.name for tag in version.tags.all()),
+        "tags": version.tags,
         "changelog": version.changelog,
         "files": [
             {"name": f.filename, "role": f.role, "size": f.size, "sha256": f.sha256}
@@ -228,4 +227,8 @@ def version_document(version, files=None) -> dict:
 
 
 def document_bytes(document: dict) -> bytes:
-    return (json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n").encode()
+    # Sorted keys: PostgreSQL's jsonb does not keep key order, so the same row must render
+    # to the same bytes whether it was just created or read back (reconcile compares them).
+    return (
+        json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
+    ).encode()

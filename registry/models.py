@@ -3,9 +3,9 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
-from taggit.managers import TaggableManager
 
 from registry import store
+from registry.fields import TagsField
 
 
 class TaskType(models.TextChoices):
@@ -50,7 +50,7 @@ class RegisteredModel(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_models"
     )
     task_type = models.CharField(max_length=20, choices=TaskType.choices)
-    tags = TaggableManager(blank=True, related_name="registered_models")
+    tags = TagsField()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -96,7 +96,7 @@ class ModelVersion(models.Model):
     target = models.CharField(max_length=200, blank=True)
     hyperparameters = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
-    tags = TaggableManager(blank=True, related_name="model_versions")
+    tags = TagsField()
     changelog = models.JSONField(default=list, blank=True)
     python_version = models.CharField(max_length=50, blank=True)
     framework_version = models.CharField(max_length=50, blank=True)

@@ -203,7 +203,7 @@ def reconcile(*, repair: bool = True) -> list[Finding]:
         findings.extend(hook(repair))
     rows = set()
     versions = ModelVersion.objects.select_related("model", "created_by").prefetch_related(
-        "files", "tags"
+        "files"
     )
     for version in versions.iterator(chunk_size=500):
         rows.add((version.model.name, version.version))

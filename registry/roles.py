@@ -15,14 +15,10 @@ ADMIN_ROLES = frozenset({ADMIN})
 
 # app_label -> {role: permission codename prefixes}; the admin shows what a role may see.
 _ADMIN_PERMISSIONS = {
-    VIEWER: {"registry": ("view",), "taggit": ("view",)},
-    DATA_SCIENTIST: {"registry": ("view",), "taggit": ("view",)},
-    APPROVER: {"registry": ("view",), "taggit": ("view",)},
-    ADMIN: {
-        "registry": ("view", "change"),
-        "taggit": ("view", "add", "change"),
-        "auth": ("view", "change"),
-    },
+    VIEWER: {"registry": ("view",)},
+    DATA_SCIENTIST: {"registry": ("view",)},
+    APPROVER: {"registry": ("view",)},
+    ADMIN: {"registry": ("view", "add", "change"), "auth": ("view", "change")},
 }
 # Apps that add their own rows to the table above register them here at import time.
 EXTRA_ADMIN_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {}

@@ -15,7 +15,6 @@ def model_list() -> QuerySet[RegisteredModel]:
     versions = ModelVersion.objects.filter(model=OuterRef("pk"))
     return (
         RegisteredModel.objects.select_related("owner")
-        .prefetch_related("tags")
         .annotate(
             version_count=Count("versions", distinct=True),
             latest_version=Subquery(versions.order_by(*SEMVER_DESC).values("version")[:1]),
@@ -36,9 +35,7 @@ def model_get(name: str) -> RegisteredModel:
 
 
 def version_list() -> QuerySet[ModelVersion]:
-    return ModelVersion.objects.select_related("model", "created_by").prefetch_related(
-        "files", "tags"
-    )
+    return ModelVersion.objects.select_related("model", "created_by").prefetch_related("files")
 
 
 def version_get(model_name: str, version: str) -> ModelVersion:

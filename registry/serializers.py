@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from registry.metadata import TAG_RE
+from registry.fields import normalise_tags
 from registry.models import FileRole, Framework, ModelVersion, RegisteredModel, TaskType
 
 # Fields a client may try to write but never can, and where each one is really changed.
@@ -52,16 +54,13 @@ class TagListField(serializers.ListField):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
-        tags = super().to_internal_value(data)
-        for tag in tags:
-            if not TAG_RE.fullmatch(tag):
-                raise serializers.ValidationError(
-                    f"tag {tag!r}: 1-50 letters, digits, '_', '.', ':' or '-'"
-                )
-        return list(dict.fromkeys(tags))
+        try:
+            return normalise_tags(super().to_internal_value(data))
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
 
     def to_representation(self, value):
-        return sorted(tag.name for tag in value.all())
+        return list(value)
 
 
 # --- registered models ------------------------------------------------------------------------
@@ -128,21 +127,7 @@ class FileOutputSerializer(serializers.Serializer):
     position = serializers.IntegerField()
     size = serializers.IntegerField()
     sha256 = serializers.CharField()
-    download_url = serializers.SerializerMethodField()
-
-    @extend_schema_field(OpenApiTypes.URI)
-    def get_download_url(self, obj) -> str:
-        version = self.context["version"]
-        return self.context["request"].build_absolute_uri(
-            reverse(
-                "api:version-file",
-                kwargs={
-                    "name": version.model.name,
-                    "version": version.version,
-                    "filename": obj.filename,
-                },
-            )
-        )
+    download_url = serializers.URLField()
 
 
 class VersionOutputSerializer(serializers.ModelSerializer):
@@ -168,15 +153,30 @@ class VersionOutputSerializer(serializers.ModelSerializer):
     def get_sha256(self, obj) -> str | None:
         return obj.sha256
 
+    def _version_url(self, obj) -> str:
+        # Reversed once per row: a page of versions is the hot path of the list endpoint.
+        if not hasattr(obj, "_api_url"):
+            obj._api_url = self.context["request"].build_absolute_uri(obj.get_absolute_url())
+        return obj._api_url
+
     @extend_schema_field(FileOutputSerializer(many=True))
     def get_files(self, obj):
-        return FileOutputSerializer(
-            obj.files.all(), many=True, context={**self.context, "version": obj}
-        ).data
+        base = self._version_url(obj) + "files/"
+        return [
+            {
+                "filename": f.filename,
+                "role": f.role,
+                "position": f.position,
+                "size": f.size,
+                "sha256": f.sha256,
+                "download_url": base + quote(f.filename),
+            }
+            for f in obj.files.all()
+        ]
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_url(self, obj) -> str:
-        return self.context["request"].build_absolute_uri(obj.get_absolute_url())
+        return self._version_url(obj)
 
 
 class VersionCreateInputSerializer(serializers.Serializer):

@@ -15,8 +15,9 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from registry import catalogue, signals, store
+from registry import signals, store
 from registry.errors import ApplicationError, Conflict, Unprocessable
+from registry.fields import normalise_tags
 from registry.metadata import VersionMetadataSerializer, document_bytes, version_document
 from registry.models import (
     ArtifactFile,
@@ -45,7 +46,7 @@ def _model_snapshot(model: RegisteredModel) -> dict:
         "description": model.description,
         "task_type": model.task_type,
         "owner": model.owner.get_username(),
-        "tags": sorted(tag.name for tag in model.tags.all()),
+        "tags": list(model.tags),
     }
 
 
@@ -56,14 +57,25 @@ def _version_snapshot(version: ModelVersion) -> dict:
         "stage": version.stage,
         "framework": version.framework,
         "description": version.description,
-        "tags": sorted(tag.name for tag in version.tags.all()),
+        "tags": list(version.tags),
         "metrics": version.metrics,
         "files": {f.filename: f.sha256 for f in version.files.all()},
     }
 
 
+def _tags(values) -> list[str]:
+    try:
+        return normalise_tags(list(values))
+    except ValueError as exc:
+        raise ApplicationError(str(exc), field="tags") from None
+
+
 def _rewrite_catalogue_on_commit() -> None:
-    transaction.on_commit(catalogue.rewrite_quietly)
+    # A rewrite reads every row (a quarter of a second at 10,000 versions), so a worker does
+    # it. If the broker is down the change still stands; `reconcile` rewrites the catalogue.
+    from registry.tasks import catalogue_rewrite
+
+    transaction.on_commit(catalogue_rewrite.delay, robust=True)
 
 
 # --- registered models ------------------------------------------------------------------------
@@ -92,13 +104,12 @@ def model_create(
         try:
             with transaction.atomic():
                 model = RegisteredModel.objects.create(
-                    name=name, task_type=task_type, owner=owner, description=description
+                    name=name, task_type=task_type, owner=owner, description=description,
+                    tags=_tags(tags),
                 )
         except IntegrityError:
             # Lost a race with a concurrent create of the same name.
             raise Conflict(f"a model named {name!r} already exists", field="name") from None
-        if tags:
-            model.tags.set(list(tags))
         signals.emit("model.created", actor=actor, subject=model, after=_model_snapshot(model))
         _rewrite_catalogue_on_commit()
     return model
@@ -115,13 +126,13 @@ def model_update(*, model: RegisteredModel, actor, **changes) -> RegisteredModel
     with transaction.atomic(durable=True):
         model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
         before = _model_snapshot(model)
-        fields = [k for k in ("description", "task_type", "owner") if k in changes]
+        if "tags" in changes:
+            changes["tags"] = _tags(changes["tags"])
+        fields = [k for k in ("description", "task_type", "owner", "tags") if k in changes]
         for key in fields:
             setattr(model, key, changes[key])
         if fields:
             model.save(update_fields=[*fields, "updated_at"])
-        if "tags" in changes:
-            model.tags.set(list(changes["tags"]))
         after = _model_snapshot(model)
         if after != before:
             signals.emit(
@@ -218,7 +229,6 @@ def version_register(
             field="sha256",
         )
     data = dict(meta.validated_data)
-    tags = data.pop("tags", [])
     if not data.get("author"):
         data["author"] = actor.get_full_name() or actor.get_username()
 
@@ -247,8 +257,6 @@ def version_register(
                 created_by=actor,
                 **data,
             )
-            if tags:
-                row.tags.set(tags)
             file_rows = ArtifactFile.objects.bulk_create(
                 ArtifactFile(
                     version=row,
@@ -303,11 +311,13 @@ def version_update(*, version: ModelVersion, actor, **changes) -> ModelVersion:
             .get(pk=version.pk)
         )
         before = _version_snapshot(version)
-        if "description" in changes:
-            version.description = changes["description"]
-            version.save(update_fields=["description", "updated_at"])
         if "tags" in changes:
-            version.tags.set(list(changes["tags"]))
+            changes["tags"] = _tags(changes["tags"])
+        fields = [k for k in ("description", "tags") if k in changes]
+        for key in fields:
+            setattr(version, key, changes[key])
+        if fields:
+            version.save(update_fields=[*fields, "updated_at"])
         after = _version_snapshot(version)
         if after != before:
             write_version_metadata(version)

@@ -20,10 +20,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import queue
 import re
 import shutil
 import stat
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -200,28 +202,58 @@ class IncomingFile:
 
 
 class HashingWriter:
-    """A new file in `.incoming/` that hashes and counts what is written to it."""
+    """A new file in `.incoming/` that hashes and counts what is written to it.
+
+    Hashing and writing run on a helper thread (both release the GIL), so that they overlap
+    with the caller's own work — for an upload, Django parsing the multipart stream. At most
+    `QUEUE_CHUNKS` chunks wait in memory.
+    """
+
+    QUEUE_CHUNKS = 4
 
     def __init__(self) -> None:
         incoming = ensure_layout() / INCOMING_FOLDER
         fd, name = tempfile.mkstemp(dir=incoming, prefix="upload-")
         self.path = Path(name)
-        self._fh = os.fdopen(fd, "wb")
+        self._fh = os.fdopen(fd, "wb", buffering=0)  # chunks are large; skip a copy
         self._hash = hashlib.sha256()
         self.size = 0
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=self.QUEUE_CHUNKS)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="hashing-writer", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._fh.write(chunk)
+                    self._hash.update(chunk)
+                except BaseException as exc:  # handed to the caller by write() or finish()
+                    self._error = exc
 
     def write(self, chunk: bytes) -> None:
-        self._fh.write(chunk)
-        self._hash.update(chunk)
+        if self._error is not None:
+            raise self._error
+        self._queue.put(bytes(chunk))
         self.size += len(chunk)
 
+    def _stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
     def finish(self, *, name: str, role: str) -> IncomingFile:
-        self._fh.flush()
+        self._stop()
+        if self._error is not None:
+            self.abort()
+            raise self._error
         os.fsync(self._fh.fileno())
         self._fh.close()
         return IncomingFile(self.path, name, role, self.size, self._hash.hexdigest())
 
     def abort(self) -> None:
+        self._stop()
         self._fh.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)

@@ -97,3 +97,13 @@ def _purge_audit_after_transactional_tests(request):
     yield
     if transactional:
         helpers.purge_audit_events()
+
+
+@pytest.fixture(autouse=True)
+def celery_eager():
+    """Tasks run inline unless a test starts a real worker (tests/e2e)."""
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    yield app
+    app.conf.task_always_eager = False

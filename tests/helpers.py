@@ -6,6 +6,7 @@ import functools
 import hashlib
 import io
 import json
+import warnings
 from pathlib import Path
 
 import joblib
@@ -86,11 +87,12 @@ def registration_form(
     return form
 
 
-def register(client, model_name: str, version: str = "1.0.0", **kwargs):
+def register(client, model_name: str, version: str = "1.0.0", *, headers=None, **kwargs):
     return client.post(
         f"/api/v1/models/{model_name}/versions/",
         registration_form(version, **kwargs),
         format="multipart",
+        **(headers or {}),
     )
 
 
@@ -128,15 +130,12 @@ def store_snapshot() -> dict[str, int]:
 
 def row_counts() -> dict[str, int]:
     from django.contrib.auth import get_user_model
-    from taggit.models import Tag, TaggedItem
-
     from governance.models import AuditEvent
     from registry.models import ArtifactFile, ModelVersion, RegisteredModel
 
     return {
         model.__name__: model.objects.count()
-        for model in (RegisteredModel, ModelVersion, ArtifactFile, AuditEvent, Tag, TaggedItem,
-                      get_user_model())
+        for model in (RegisteredModel, ModelVersion, ArtifactFile, AuditEvent, get_user_model())
     }
 
 
@@ -201,7 +200,9 @@ def torchscript_bytes() -> bytes:
             return 2 * x.sum(dim=1, keepdim=True) + 1
 
     buffer = io.BytesIO()
-    torch.jit.save(torch.jit.script(Doubler()), buffer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript, deprecated in 2.13
+        torch.jit.save(torch.jit.script(Doubler()), buffer)
     return buffer.getvalue()
 
 

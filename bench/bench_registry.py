@@ -1,0 +1,287 @@
+"""Registry benchmarks through a real server process.
+
+Starts gunicorn on 127.0.0.1 against a scratch database and store, then prints p50/p99 latency
+and ops/s for: create-version (1 MB and 100 MB model files), get-version, list-versions (a page
+of 50 among 10,000 versions), and download (1 MB and 100 MB); and the upload throughput of the
+100 MB registration against a plain `cp` of the same file on the same file system.
+
+    .venv/bin/python bench/bench_registry.py                 # SQLite, file-system broker
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_registry \\
+    REDIS_URL=redis://127.0.0.1:6379/14 .venv/bin/python bench/bench_registry.py
+
+Options: --quick (fewer repetitions), --workers N (gunicorn workers, default 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+MB = 1024 * 1024
+
+
+def percentile(values, q):
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def report(label, seconds, extra=""):
+    p50, p99 = percentile(seconds, 50) * 1000, percentile(seconds, 99) * 1000
+    rate = len(seconds) / sum(seconds)
+    print(f"{label:38} n={len(seconds):4}  p50 {p50:9.2f} ms  p99 {p99:9.2f} ms  "
+          f"{rate:9.1f} ops/s {extra}")
+    return {"label": label, "n": len(seconds), "p50_ms": round(p50, 3), "p99_ms": round(p99, 3),
+            "ops_per_s": round(rate, 2)}
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection, with a streaming multipart upload."""
+
+    def __init__(self, port, token):
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def get(self, path):
+        self.connection.request("GET", path, headers=self.headers)
+        response = self.connection.getresponse()
+        size = 0
+        while chunk := response.read(MB):
+            size += len(chunk)
+        if response.status != 200:
+            raise RuntimeError(f"GET {path}: {response.status}")
+        return size
+
+    def register(self, model, version, file_path: Path):
+        boundary = uuid.uuid4().hex
+        fields = {"version": version, "framework": "sklearn",
+                  "metadata": json.dumps({"metrics": {"accuracy": 0.8}})}
+        head = b"".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+            for k, v in fields.items()
+        )
+        head += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                 f'filename="model.joblib"\r\nContent-Type: application/octet-stream\r\n\r\n'
+                 ).encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        length = len(head) + file_path.stat().st_size + len(tail)
+
+        def body():
+            yield head
+            with open(file_path, "rb") as fh:
+                while chunk := fh.read(MB):
+                    yield chunk
+            yield tail
+
+        headers = {**self.headers, "Content-Type": f"multipart/form-data; boundary={boundary}",
+                   "Content-Length": str(length)}
+        self.connection.request("POST", f"/api/v1/models/{model}/versions/", body=body(),
+                                headers=headers)
+        response = self.connection.getresponse()
+        payload = response.read()
+        if response.status != 201:
+            raise RuntimeError(f"register {version}: {response.status} {payload[:300]!r}")
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    repeat = 0.2 if args.quick else 1.0
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench-registry-"))
+    env = dict(os.environ)
+    env.setdefault("DATABASE_URL", f"sqlite:///{scratch / 'bench.sqlite3'}")
+    env.update(MODEL_STORE_ROOT=str(scratch / "models"), APP_VAR_DIR=str(scratch / "var"),
+               DJANGO_SETTINGS_MODULE="config.settings", LOG_LEVEL="WARNING",
+               MODEL_MAX_UPLOAD_BYTES=str(1024 * MB))
+    os.environ.update(env)
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        _recreate_postgres_database(connection)
+    call_command("migrate", "--noinput", verbosity=0)
+    token, model_name = _prepare(connection)
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind",
+         f"127.0.0.1:{port}", "--workers", str(args.workers), "--threads", "4",
+         "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )
+    results = []
+    try:
+        _wait_until_up(port)
+        client = Client(port, token)
+        one_mb = scratch / "one_mb.bin"
+        one_mb.write_bytes(os.urandom(MB))
+        big = scratch / "hundred_mb.bin"
+        with open(big, "wb") as fh:
+            for _ in range(100):
+                fh.write(os.urandom(MB))
+        print(f"database: {connection.vendor}; broker: "
+              f"{'redis' if env.get('REDIS_URL') else 'filesystem'}; gunicorn workers: "
+              f"{args.workers} x 4 threads; python {sys.version.split()[0]}")
+
+        timings = []
+        for index in range(max(5, int(40 * repeat))):
+            started = time.perf_counter()
+            client.register("bench_uploads", f"1.0.{index}", one_mb)
+            timings.append(time.perf_counter() - started)
+        results.append(report("create-version, 1 MB file", timings,
+                              f"{MB / statistics.median(timings) / MB:8.1f} MB/s"))
+
+        timings = []
+        for index in range(max(3, int(6 * repeat))):
+            started = time.perf_counter()
+            client.register("bench_uploads", f"2.0.{index}", big)
+            timings.append(time.perf_counter() - started)
+        upload_rate = 100 / statistics.median(timings)
+        results.append(report("create-version, 100 MB file", timings,
+                              f"{upload_rate:8.1f} MB/s"))
+
+        cp_timings = []
+        target_dir = scratch / "models" / "experiments"
+        for _ in range(3):
+            target = target_dir / "cp-copy.bin"
+            started = time.perf_counter()
+            subprocess.run(["cp", str(big), str(target)], check=True)
+            subprocess.run(["sync", str(target)], check=False)
+            cp_timings.append(time.perf_counter() - started)
+            target.unlink()
+        cp_rate = 100 / statistics.median(cp_timings)
+        print(f"{'cp + sync of the same 100 MB file':38} {'':9}  p50 "
+              f"{statistics.median(cp_timings) * 1000:9.2f} ms  {'':18}{cp_rate:8.1f} MB/s")
+        print(f"upload throughput / cp throughput: {upload_rate / cp_rate:.2f}")
+        results.append({"label": "upload/cp ratio", "value": round(upload_rate / cp_rate, 3)})
+
+        timings = []
+        for _ in range(int(500 * repeat)):
+            started = time.perf_counter()
+            client.get(f"/api/v1/models/{model_name}/versions/5.0.17/")
+            timings.append(time.perf_counter() - started)
+        results.append(report("get-version", timings))
+
+        timings = []
+        for page in range(1, int(200 * repeat) + 1):
+            started = time.perf_counter()
+            client.get(f"/api/v1/models/{model_name}/versions/?page_size=50&page={page % 200 + 1}")
+            timings.append(time.perf_counter() - started)
+        results.append(report("list-versions, page of 50 in 10,000", timings))
+
+        timings = []
+        for _ in range(int(200 * repeat)):
+            started = time.perf_counter()
+            client.get("/api/v1/models/bench_uploads/versions/1.0.0/files/model.joblib")
+            timings.append(time.perf_counter() - started)
+        results.append(report("download, 1 MB", timings,
+                              f"{1 / statistics.median(timings):8.1f} MB/s"))
+
+        timings = []
+        for _ in range(max(3, int(10 * repeat))):
+            started = time.perf_counter()
+            client.get("/api/v1/models/bench_uploads/versions/2.0.0/files/model.joblib")
+            timings.append(time.perf_counter() - started)
+        results.append(report("download, 100 MB", timings,
+                              f"{100 / statistics.median(timings):8.1f} MB/s"))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(scratch, ignore_errors=True)
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"registry-{connection.vendor}.json").write_text(json.dumps(results, indent=2))
+
+
+def _recreate_postgres_database(connection):
+    """A scratch database per run (never point DATABASE_URL at one that holds real data)."""
+    import psycopg
+
+    name = connection.settings_dict["NAME"]
+    params = {k: v for k, v in {
+        "host": connection.settings_dict.get("HOST"), "port": connection.settings_dict.get("PORT"),
+        "user": connection.settings_dict.get("USER"),
+        "password": connection.settings_dict.get("PASSWORD"),
+    }.items() if v}
+    connection.close()
+    with psycopg.connect(dbname="postgres", autocommit=True, **params) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+
+
+def _prepare(connection):
+    """A data scientist, a model with 10,000 versions (rows only) and one for uploads."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    from registry import roles, services
+    from registry.models import ArtifactFile, ModelVersion, RegisteredModel
+    from registry.versioning import parse_version
+
+    roles.ensure_groups()
+    user = get_user_model().objects.create_user("bench", password=uuid.uuid4().hex)
+    user.groups.add(Group.objects.get(name=roles.DATA_SCIENTIST))
+    services.model_create(name="bench_uploads", task_type="classification", owner=user,
+                          actor=user)
+    model = services.model_create(name="bench_many", task_type="classification", owner=user,
+                                  actor=user)
+    rows = []
+    for index in range(10_000):
+        parsed = parse_version(f"{index // 1000}.{(index // 10) % 100}.{index % 10 + 10}")
+        rows.append(ModelVersion(
+            model=model, version=parsed.text, major=parsed.major, minor=parsed.minor,
+            patch=parsed.patch, prerelease="", prerelease_key=parsed.prerelease_key,
+            framework="sklearn", created_by=user, algorithm="RandomForestClassifier",
+            metrics={"accuracy": 0.8, "f1_score": 0.7}, features=["a", "b", "c"],
+        ))
+    versions = ModelVersion.objects.bulk_create(rows, batch_size=2000)
+    ArtifactFile.objects.bulk_create(
+        [ArtifactFile(version=v, role="model", filename="model.joblib", position=0, size=1,
+                      sha256="0" * 64) for v in versions],
+        batch_size=2000,
+    )
+    assert RegisteredModel.objects.count() == 2
+    connection.close()
+    return str(RefreshToken.for_user(user).access_token), model.name
+
+
+def _wait_until_up(port):
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("gunicorn did not start")
+
+
+if __name__ == "__main__":
+    main()

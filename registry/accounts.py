@@ -1,0 +1,56 @@
+"""Demo and first-run accounts. Passwords are random and printed once, never stored."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from registry import roles
+
+DEMO_PEOPLE = {
+    # username: (first name, last name, role, staff)
+    "dana": ("Dana", "Scientist", roles.DATA_SCIENTIST, False),
+    "april": ("April", "Approver", roles.APPROVER, True),
+    "vic": ("Vic", "Viewer", roles.VIEWER, False),
+}
+
+
+def _password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def ensure_demo_people(log=print) -> dict:
+    """The demo's data scientist, approver and viewer; new ones get a printed password."""
+    roles.ensure_groups()
+    User = get_user_model()
+    people = {}
+    for username, (first, last, role, staff) in DEMO_PEOPLE.items():
+        user, created = User.objects.get_or_create(
+            username=username,
+            defaults={"first_name": first, "last_name": last, "is_staff": staff,
+                      "email": f"{username}@library.example"},
+        )
+        if created:
+            password = _password()
+            user.set_password(password)
+            user.save(update_fields=["password"])
+            log(f"  created {role} {username!r} with password {password}")
+        user.groups.add(Group.objects.get(name=role))
+        people[username] = user
+    return people
+
+
+def ensure_admin(username: str = "admin", log=print) -> None:
+    User = get_user_model()
+    roles.ensure_groups()
+    if User.objects.filter(username=username).exists():
+        log(f"The admin account {username!r} exists; its password was printed when it was "
+            f"created (reset it with: python manage.py changepassword {username}).")
+        return
+    password = _password()
+    user = User.objects.create_superuser(username=username, email=f"{username}@localhost",
+                                         password=password)
+    user.groups.add(Group.objects.get(name=roles.ADMIN))
+    log(f"Created the admin account {username!r} with password: {password}")

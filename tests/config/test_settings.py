@@ -1,0 +1,82 @@
+"""Settings come from the environment; production settings pass `check --deploy`."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def manage(*args, **env):
+    environment = {k: v for k, v in os.environ.items() if k not in {"DJANGO_ENV", "SECRET_KEY"}}
+    environment.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=environment, capture_output=True,
+        text=True, timeout=120,
+    )
+
+
+def production_env(**extra):
+    return {
+        "DJANGO_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "ALLOWED_HOSTS": "models.example.org",
+        **extra,
+    }
+
+
+def test_production_settings_pass_check_deploy_without_warnings():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **production_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_development_settings_are_flagged_by_check_deploy():
+    """The check can fail: the same command on development settings reports warnings."""
+    result = manage("check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode != 0
+    assert "SECURE_HSTS_SECONDS" in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DJANGO_ENV": "staging"}, "DJANGO_ENV must be"),
+        ({**production_env(), "SECRET_KEY": "short"}, "SECRET_KEY must be"),
+        ({**production_env(), "DEBUG": "true"}, "DEBUG must be off"),
+        ({**production_env(), "DB_CONN_MAX_AGE": "soon",
+          "DATABASE_URL": "postgres://u@localhost/db"}, "invalid literal"),
+    ],
+)
+def test_a_bad_setting_fails_loudly(env, message):
+    result = manage("check", **env)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    env = production_env()
+    env.pop("SECRET_KEY")
+    result = manage("check", **env)
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_the_store_root_and_upload_limit_come_from_the_environment(tmp_path):
+    result = manage(
+        "shell", "-c",
+        "from django.conf import settings; print(settings.MODEL_STORE_ROOT, "
+        "settings.MODEL_MAX_UPLOAD_BYTES, settings.CELERY_BROKER_URL)",
+        MODEL_STORE_ROOT=str(tmp_path / "store"), MODEL_MAX_UPLOAD_BYTES="1234",
+        REDIS_URL="",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].split() == [
+        str(tmp_path / "store"), "1234", "filesystem://localhost//"
+    ]

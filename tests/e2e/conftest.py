@@ -1,0 +1,144 @@
+"""Real processes: a Celery worker on the configured broker, a gunicorn server.
+
+Both use the test database (a file on SQLite, the test database on PostgreSQL) and the
+test's own store, so what they do is visible to the test.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or ""
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+def process_env(store_root: Path, broker_dir: Path, **extra) -> dict:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=database_url(),
+        MODEL_STORE_ROOT=str(store_root),
+        CELERY_FILESYSTEM_BROKER_DIR=str(broker_dir),
+        PYTHONUNBUFFERED="1",
+        **extra,
+    )
+    return env
+
+
+@pytest.fixture
+def broker_dir(tmp_path, celery_eager):
+    """A private broker for this test; the test process publishes to it for real."""
+    app = celery_eager
+    app.conf.task_always_eager = False
+    directory = tmp_path / "broker"
+    if not settings.REDIS_URL:
+        options = {
+            "data_folder_in": str(directory / "queue"),
+            "data_folder_out": str(directory / "queue"),
+            "control_folder": str(directory / "control"),
+            "store_processed": False,
+        }
+        app.conf.broker_transport_options = options
+        for key in ("data_folder_in", "control_folder"):
+            Path(options[key]).mkdir(parents=True, exist_ok=True)
+    else:
+        # A stale message from an earlier run must not be mistaken for this test's.
+        import redis
+
+        redis.Redis.from_url(settings.REDIS_URL).delete("celery")
+    _reset_connection_pools(app)
+    yield directory
+    _reset_connection_pools(app)
+
+
+def _reset_connection_pools(app):
+    """Drop pooled broker connections so the next publish uses the options set here."""
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing():
+    """Servers started here hash with the default hashers, so the tests must too."""
+
+
+@pytest.fixture
+def celery_worker(transactional_db, store_root, broker_dir, tmp_path):
+    log_path = tmp_path / "worker.log"
+    log = open(log_path, "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
+         "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
+         "-n", f"e2e-{uuid.uuid4().hex[:8]}@%h"],
+        cwd=ROOT, env=process_env(store_root, broker_dir), stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while "ready." not in log_path.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("the Celery worker did not start:\n" + log_path.read_text())
+        time.sleep(0.2)
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def live_app(transactional_db, store_root, broker_dir, tmp_path):
+    """The app under gunicorn on 127.0.0.1 (production-style), with the test's database."""
+    port = free_port()
+    log_path = tmp_path / "gunicorn.log"
+    log = open(log_path, "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind",
+         f"127.0.0.1:{port}", "--workers", "2", "--access-logfile", "-"],
+        cwd=ROOT, env=process_env(store_root, broker_dir), stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    import requests
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if requests.get(url + "/health/?format=json", timeout=2).status_code in (200, 500):
+                break
+        except requests.ConnectionError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("gunicorn did not start:\n" + log_path.read_text())
+        time.sleep(0.2)
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+    log.close()

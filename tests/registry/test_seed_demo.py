@@ -1,0 +1,59 @@
+"""`manage.py seed_demo`: five trained models over the stages, loadable, and safe to rerun."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+
+from registry import load_model
+from registry.models import ModelVersion, RegisteredModel
+from registry.reconcile import reconcile
+
+pytestmark = pytest.mark.django_db
+
+EXPECTED = {
+    "overdue_prediction": {"0.9.2": "archived", "1.0.0": "production", "1.1.0": "staging"},
+    "churn_prediction": {"0.7.3": "archived", "1.0.0": "production", "1.1.0": "experiment"},
+    "recommendation_engine": {"1.0.0": "production", "1.2.0": "staging"},
+    "member_segmentation": {"1.0.0": "production", "1.1.0": "experiment"},
+    "demand_forecasting": {"1.0.0": "production", "1.1.0": "experiment"},
+}
+
+
+def test_seed_demo_registers_five_trained_models_that_predict(store_root, capsys):
+    call_command("seed_demo")
+    output = capsys.readouterr().out
+    assert "Registered 12 versions" in output
+
+    stages = {
+        name: dict(ModelVersion.objects.filter(model__name=name).values_list("version", "stage"))
+        for name in EXPECTED
+    }
+    assert stages == EXPECTED
+    forest = ModelVersion.objects.get(model__name="overdue_prediction", version="1.0.0")
+    assert forest.algorithm == "RandomForestClassifier"
+    assert 0.5 < forest.metrics["accuracy"] <= 1.0
+    assert {"precision", "recall", "f1_score", "auc_roc"} <= set(forest.metrics)
+
+    for name in EXPECTED:
+        version = ModelVersion.objects.get(model__name=name, stage="production")
+        loaded = load_model(name, stage="production")
+        rows = np.asarray(version.input_example, dtype=float)
+        predictions = loaded.predict(rows)
+        assert len(predictions) == len(rows)
+        assert np.all(np.isfinite(np.asarray(predictions, dtype=float)))
+
+    churn = ModelVersion.objects.get(model__name="churn_prediction", version="0.7.3")
+    assert [f.role for f in churn.files.all()] == ["model", "preprocessor"]
+    folder = Path(store_root) / "production" / "demand_forecasting" / "v1.0.0"
+    assert json.loads((folder / "metadata.json").read_text())["framework"] == "torch"
+    assert reconcile() == []
+
+    call_command("seed_demo")
+    assert "already registered" in capsys.readouterr().out
+    assert RegisteredModel.objects.count() == 5
+    assert ModelVersion.objects.count() == 12
