@@ -149,6 +149,9 @@ def main():
               f"{'redis' if env.get('REDIS_URL') else 'filesystem'}; gunicorn workers: "
               f"{args.workers} x 4 threads; python {sys.version.split()[0]}")
 
+        for index in range(2):  # warm-up: the first requests of a worker import and connect
+            client.register("bench_uploads", f"0.0.{index}", one_mb)
+            client.get(f"/api/v1/models/{model_name}/versions/?page_size=50")
         timings = []
         for index in range(max(5, int(40 * repeat))):
             started = time.perf_counter()
@@ -268,6 +271,9 @@ def _prepare(connection):
         batch_size=2000,
     )
     assert RegisteredModel.objects.count() == 2
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")  # as autovacuum would after a bulk load
     connection.close()
     return str(RefreshToken.for_user(user).access_token), model.name
 

@@ -60,6 +60,7 @@ class ServiceAdminMixin:
 
 class ReadOnlyInline(admin.TabularInline):
     extra = 0
+    view_on_site = False
     can_delete = False
     show_change_link = True
 
@@ -102,6 +103,7 @@ class FileInline(ReadOnlyInline):
 
 @admin.register(RegisteredModel)
 class RegisteredModelAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    view_on_site = False
     list_display = [
         "name", "task_type", "owner", "production", "latest", "version_count", "updated_at",
     ]
@@ -171,6 +173,7 @@ class RegisteredModelAdmin(ServiceAdminMixin, admin.ModelAdmin):
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    view_on_site = False
     list_display = [
         "model", "version", "stage_display", "framework", "algorithm", "headline_metric",
         "created_by", "created_at",
@@ -196,7 +199,7 @@ class ModelVersionAdmin(ServiceAdminMixin, admin.ModelAdmin):
             "Model card",
             {
                 "fields": [
-                    "metrics_display", "features", "target", "signature_display",
+                    "metrics_display", "features_display", "target", "signature_display",
                     "hyperparameters_display", "extra_display",
                 ]
             },
@@ -205,7 +208,7 @@ class ModelVersionAdmin(ServiceAdminMixin, admin.ModelAdmin):
     readonly_fields = [
         "model", "version", "stage_display", "framework", "algorithm", "changelog_display",
         "author", "created_by", "created_at", "stage_changed_at", "training_dataset",
-        "python_version", "framework_version", "metrics_display", "features", "target",
+        "python_version", "framework_version", "metrics_display", "features_display", "target",
         "signature_display", "hyperparameters_display", "extra_display",
     ]
 
@@ -226,6 +229,10 @@ class ModelVersionAdmin(ServiceAdminMixin, admin.ModelAdmin):
     @admin.display(description="metrics")
     def metrics_display(self, obj):
         return metrics_table(obj.metrics)
+
+    @admin.display(description="features")
+    def features_display(self, obj):
+        return ", ".join(obj.features) or "—"
 
     @admin.display(description="signature")
     def signature_display(self, obj):

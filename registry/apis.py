@@ -130,6 +130,8 @@ class VersionListCreateApi(AllVersionsListApi):
     """The versions of one model (highest version first); POST registers a new version."""
 
     parser_classes = [uploads.StoreMultiPartParser]
+    # One model's versions: this order walks the (model, major, minor, patch, pre) index.
+    ordering = ["-major", "-minor", "-patch", "-prerelease_key"]
 
     def initialize_request(self, request, *args, **kwargs):
         # Before authentication: DRF's CSRF check for session users already reads the body.
@@ -149,7 +151,7 @@ class VersionListCreateApi(AllVersionsListApi):
         return selectors.version_list().filter(model__name=self.kwargs["name"])
 
     def list(self, request, *args, **kwargs):
-        selectors.model_get(self.kwargs["name"])  # 404 for an unknown model, not an empty page
+        selectors.model_must_exist(self.kwargs["name"])  # 404, not an empty page
         return super().list(request, *args, **kwargs)
 
     @extend_schema(
@@ -165,7 +167,7 @@ class VersionListCreateApi(AllVersionsListApi):
     )
     def post(self, request, name):
         # Refuse an unknown model before reading a byte of the upload.
-        selectors.model_get(name)
+        selectors.model_must_exist(name)
         data, files = request.data, request.FILES
         errors = {}
         for field in ("version", "framework"):

@@ -34,6 +34,13 @@ def model_get(name: str) -> RegisteredModel:
         ) from None
 
 
+def model_must_exist(name: str) -> None:
+    if not RegisteredModel.objects.filter(name=name).exists():
+        raise ApplicationError(
+            f"no registered model named {name!r}", status_code=404, code="not_found"
+        )
+
+
 def version_list() -> QuerySet[ModelVersion]:
     return ModelVersion.objects.select_related("model", "created_by").prefetch_related("files")
 
