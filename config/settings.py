@@ -226,6 +226,11 @@ MODEL_STORE_ROOT = Path(env.str("MODEL_STORE_ROOT", default=str(BASE_DIR / "mode
 # Largest accepted registration request (all parts together), in bytes.
 MODEL_MAX_UPLOAD_BYTES = env.int("MODEL_MAX_UPLOAD_BYTES", default=2 * 1024**3)
 FILE_UPLOAD_PERMISSIONS = 0o640
+# Where validation copies artifacts for its sandboxed child process (not under /tmp, which the
+# sandbox replaces with an empty private tmpfs).
+VALIDATION_SANDBOX_DIR = Path(
+    env.str("VALIDATION_SANDBOX_DIR", default=str(VAR_DIR / "sandbox"))
+)
 
 # --- i18n, static -----------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -252,6 +257,8 @@ EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
 )
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="model-governance@localhost")
+# The address people use to reach the app, for links in e-mail.
+APP_BASE_URL = env.str("APP_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 # --- security ---------------------------------------------------------------------------------
 X_FRAME_OPTIONS = "DENY"

@@ -5,9 +5,10 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from health_check.views import HealthCheckView
 
+import governance.urls
 import registry.urls
 
-api_v1 = [*registry.urls.urlpatterns]
+api_v1 = [*registry.urls.urlpatterns, *governance.urls.urlpatterns]
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),

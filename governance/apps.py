@@ -8,3 +8,8 @@ class GovernanceConfig(AppConfig):
 
     def ready(self):
         from governance import receivers  # noqa: F401  (connects the audit receivers)
+        from governance.services import reconcile_hook
+        from registry import reconcile
+
+        if reconcile_hook not in reconcile.pre_reconcile_hooks:
+            reconcile.pre_reconcile_hooks.append(reconcile_hook)

@@ -12,6 +12,15 @@ client_ip_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 
+request_var: contextvars.ContextVar = contextvars.ContextVar("request", default=None)
+
+
+def current_user():
+    """The logged-in user of the current web request (an admin session), if any."""
+    user = getattr(request_var.get(), "user", None)
+    return user if getattr(user, "is_authenticated", False) else None
+
+
 def new_request_id() -> str:
     return uuid.uuid4().hex
 

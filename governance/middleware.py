@@ -36,6 +36,11 @@ class RequestContextMiddleware:
         request_id = incoming if _REQUEST_ID_RE.fullmatch(incoming) else context.new_request_id()
         request.request_id = request_id
         with context.bound(request_id=request_id, client_ip=_client_ip(request)):
-            response = self.get_response(request)
+            # The request, not its user: the user is resolved only if something asks.
+            token = context.request_var.set(request)
+            try:
+                response = self.get_response(request)
+            finally:
+                context.request_var.reset(token)
         response["X-Request-ID"] = request_id
         return response

@@ -65,3 +65,306 @@ class AuditChainHead(models.Model):
 
     seq = models.BigIntegerField(default=0)
     hash = models.CharField(max_length=64)
+
+
+# --- policies ---------------------------------------------------------------------------------
+
+
+def default_transitions_requiring_approval() -> list[str]:
+    return ["staging->production", "archived->production"]
+
+
+def default_regression_metrics() -> list[str]:
+    return ["accuracy", "auc_roc", "r2", "mae", "rmse", "silhouette"]
+
+
+def default_lower_is_better() -> list[str]:
+    return ["mae", "mse", "rmse", "mape", "loss", "log_loss", "inertia", "error_rate"]
+
+
+class Policy(models.Model):
+    """Validation thresholds and approval rules: the project default (model empty) or one model's.
+
+    A model without its own row follows the project default.
+    """
+
+    model = models.OneToOneField(
+        "registry.RegisteredModel",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="policy",
+        help_text="Empty for the project default.",
+    )
+    min_metrics = models.JSONField(
+        default=dict, blank=True,
+        help_text='Declared metrics must be at least these, e.g. {"accuracy": 0.8}.',
+    )
+    max_metrics = models.JSONField(
+        default=dict, blank=True, help_text='Declared metrics must be at most these, e.g. {"rmse": 12}.'
+    )
+    regression_tolerance = models.FloatField(
+        default=0.02,
+        help_text="How much worse than production a shared metric may be, as a fraction "
+        "(0.02 = 2 %).",
+    )
+    regression_metrics = models.JSONField(
+        default=default_regression_metrics, blank=True,
+        help_text="Metrics compared with production (those a version declares); empty means "
+        "every metric both declare.",
+    )
+    lower_is_better = models.JSONField(
+        default=default_lower_is_better, blank=True,
+        help_text="Metric names where a smaller value is better.",
+    )
+    latency_budget_ms = models.FloatField(
+        default=200.0, help_text="Largest single-row prediction latency (median, ms)."
+    )
+    load_timeout_seconds = models.PositiveIntegerField(default=60)
+    load_memory_mb = models.PositiveIntegerField(default=2048)
+    approvals_required = models.PositiveSmallIntegerField(default=1)
+    transitions_requiring_approval = models.JSONField(
+        default=default_transitions_requiring_approval, blank=True,
+        help_text='Moves that need approvals, as "from->to" (e.g. "staging->production").',
+    )
+    skipped_check_blocks = models.BooleanField(
+        default=False, help_text="Whether a validation check that could not run blocks promotion."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "policies"
+        constraints = [
+            models.UniqueConstraint(
+                models.Value(1), condition=models.Q(model__isnull=True),
+                name="policy_one_project_default",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(approvals_required__gte=1), name="policy_needs_an_approval"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"policy of {self.model.name}" if self.model_id else "project default policy"
+
+    def requires_approval(self, from_stage: str, to_stage: str) -> bool:
+        return f"{from_stage}->{to_stage}" in self.transitions_requiring_approval
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+class RunStatus(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    PASSED = "passed"
+    FAILED = "failed"
+
+
+class CheckStatus(models.TextChoices):
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class ValidationRun(models.Model):
+    """One validation of a version: a result per check, and the verdict under its policy."""
+
+    version = models.ForeignKey(
+        "registry.ModelVersion", on_delete=models.PROTECT, related_name="validation_runs"
+    )
+    trigger = models.CharField(max_length=20)  # registration, promotion, manual
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.PENDING)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    policy = models.JSONField(default=dict, blank=True)  # the policy it was judged by
+    summary = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=RunStatus.values), name="validationrun_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"validation #{self.pk} of {self.version}: {self.status}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (RunStatus.PASSED, RunStatus.FAILED)
+
+
+class ValidationCheck(models.Model):
+    run = models.ForeignKey(ValidationRun, on_delete=models.CASCADE, related_name="checks")
+    position = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=40)
+    status = models.CharField(max_length=10, choices=CheckStatus.choices)
+    detail = models.TextField(blank=True)
+    measured = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "name"], name="validationcheck_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.status}"
+
+
+# --- approvals --------------------------------------------------------------------------------
+
+
+class RequestStatus(models.TextChoices):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    STALE = "stale"
+
+
+class ApprovalRequest(models.Model):
+    """A request to move a version to another stage, waiting for N approvals (four eyes)."""
+
+    version = models.ForeignKey(
+        "registry.ModelVersion", on_delete=models.PROTECT, related_name="approval_requests"
+    )
+    from_stage = models.CharField(max_length=20)
+    to_stage = models.CharField(max_length=20)
+    kind = models.CharField(max_length=20, default="promotion")  # promotion, rollback, ...
+    status = models.CharField(
+        max_length=10, choices=RequestStatus.choices, default=RequestStatus.PENDING, db_index=True
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.TextField(blank=True)
+    approvals_required = models.PositiveSmallIntegerField(default=1)
+    # The validation that must pass before the move: re-run when the request was made.
+    validation_run = models.ForeignKey(
+        ValidationRun, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    status_reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version"], condition=models.Q(status="pending"),
+                name="approvalrequest_one_pending_per_version",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=RequestStatus.values),
+                name="approvalrequest_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.version} {self.from_stage} → {self.to_stage}"
+
+
+class Decision(models.TextChoices):
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+class Approval(models.Model):
+    """One approver's decision on a request, with their comment."""
+
+    request = models.ForeignKey(ApprovalRequest, on_delete=models.PROTECT, related_name="decisions")
+    approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decision = models.CharField(max_length=10, choices=Decision.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request", "approver"], name="approval_one_decision_per_approver"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.approver} {self.decision}s #{self.request_id}"
+
+
+# --- deployments ------------------------------------------------------------------------------
+
+
+class DeploymentStatus(models.TextChoices):
+    PENDING = "pending"
+    MOVING = "moving"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class Deployment(models.Model):
+    """A move of a version to another stage, recorded before any folder moves.
+
+    Moving a version into production also archives the version it replaces (`replaced`).
+    `plan` lists the folder renames (`{"version_id", "model", "version", "from", "to"}`);
+    the executor, and `reconcile` after a crash, carry them out idempotently and then change
+    the rows, so the folders and the database agree again.
+    """
+
+    model = models.ForeignKey(
+        "registry.RegisteredModel", on_delete=models.PROTECT, related_name="deployments"
+    )
+    version = models.ForeignKey(
+        "registry.ModelVersion", on_delete=models.PROTECT, related_name="deployments"
+    )
+    from_stage = models.CharField(max_length=20)
+    to_stage = models.CharField(max_length=20)
+    replaced = models.ForeignKey(
+        "registry.ModelVersion", null=True, blank=True, on_delete=models.PROTECT,
+        related_name="replaced_by_deployments",
+    )
+    kind = models.CharField(max_length=20)  # promotion, rollback, retirement, archive, forced
+    status = models.CharField(
+        max_length=10, choices=DeploymentStatus.choices, default=DeploymentStatus.PENDING,
+        db_index=True,
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    request = models.OneToOneField(
+        ApprovalRequest, null=True, blank=True, on_delete=models.PROTECT, related_name="deployment"
+    )
+    reason = models.TextField(blank=True)
+    plan = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=DeploymentStatus.values),
+                name="deployment_status_valid",
+            ),
+            # A model's production changes one deployment at a time; the next one waits.
+            models.UniqueConstraint(
+                fields=["model"],
+                condition=models.Q(status="moving")
+                & (models.Q(to_stage="production") | models.Q(from_stage="production")),
+                name="deployment_one_production_change_at_a_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"deployment #{self.pk}: {self.version} → {self.to_stage} ({self.status})"
+
+    @property
+    def touches_production(self) -> bool:
+        return "production" in (self.from_stage, self.to_stage)

@@ -39,6 +39,10 @@ class ApiRootApi(APIView):
             {
                 "models": link("api:model-list"),
                 "versions": link("api:all-versions"),
+                "approvals": link("api:approval-list"),
+                "deployments": link("api:deployment-list"),
+                "audit": link("api:audit-list"),
+                "audit_report": link("api:audit-report"),
                 "token": link("api:token-obtain"),
                 "token_refresh": link("api:token-refresh"),
                 "schema": link("schema"),

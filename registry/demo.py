@@ -2,7 +2,8 @@
 
 Each model is trained on synthetic data generated here (seeded, so every run gives the same
 numbers), evaluated on a held-out split, and registered through the same service as an API
-upload. Stages are then set so that the store shows the whole lifecycle.
+upload. `DemoVersion.stage` says where the demo wants it; governance's `seed_demo` gets it
+there through validation, requests, approvals and deployments.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class DemoVersion:
     #          held-out rows)
     train: Callable[[dict], tuple[bytes, dict, dict, list[tuple[str, bytes]], np.ndarray]]
     tags: list[str] = field(default_factory=list)
+    # Leave a promotion request waiting for an approver (the demo's approvals queue).
+    pending_request: bool = False
 
 
 @dataclass
@@ -298,7 +301,8 @@ def catalogue() -> list[DemoModel]:
                             _sklearn_classifier(
                                 lambda: RandomForestClassifier(n_estimators=200, max_depth=12,
                                                                random_state=42, n_jobs=1),
-                                ["n_estimators", "max_depth", "random_state"])),
+                                ["n_estimators", "max_depth", "random_state"]),
+                            pending_request=True),
             ],
         ),
         DemoModel(
@@ -394,64 +398,53 @@ def catalogue() -> list[DemoModel]:
     ]
 
 
-def seed(*, actor, log=print) -> list[str]:
-    """Train and register every demo model that is not registered yet. Returns what it did."""
+def register_versions(demo: DemoModel, *, actor, log=print) -> list:
+    """Create the model and register every version of it (in the experiments stage)."""
     import sklearn
 
     from registry import services, store
-    from registry.models import RegisteredModel
 
-    done = []
-    for demo in catalogue():
-        if RegisteredModel.objects.filter(name=demo.name).exists():
-            log(f"  {demo.name}: already registered, left as it is")
-            continue
-        data = demo.dataset(np.random.default_rng(RNG_SEED))
-        services.model_create(name=demo.name, task_type=demo.task_type,
-                              description=demo.description, tags=demo.tags, owner=actor,
-                              actor=actor)
-        for spec in demo.versions:
-            model_bytes, metrics, params, preprocessors, X_test = spec.train(data)
-            if demo.framework == "torch":
-                import torch
+    data = demo.dataset(np.random.default_rng(RNG_SEED))
+    services.model_create(name=demo.name, task_type=demo.task_type,
+                          description=demo.description, tags=demo.tags, owner=actor, actor=actor)
+    registered = []
+    for spec in demo.versions:
+        model_bytes, metrics, params, preprocessors, X_test = spec.train(data)
+        if demo.framework == "torch":
+            import torch
 
-                filename, framework_version = f"{demo.name}_v{spec.version}.pt", torch.__version__
-            else:
-                filename = f"{demo.name}_v{spec.version}.joblib"
-                framework_version = sklearn.__version__
-            files = [store.ingest_stream(io.BytesIO(model_bytes), name=filename, role="model")]
-            files += [store.ingest_stream(io.BytesIO(payload), name=name, role="preprocessor")
-                      for name, payload in preprocessors]
-            metadata = {
-                "author": AUTHOR,
-                "description": spec.description,
-                "algorithm": spec.algorithm,
-                "training_dataset": f"synthetic://library-analytics/{demo.name}?seed={RNG_SEED}",
-                "features": demo.features,
-                "target": demo.target,
-                "signature": [{"name": f, "dtype": "float64"} for f in demo.features],
-                "hyperparameters": params,
-                "metrics": metrics,
-                "tags": [*demo.tags, *spec.tags],
-                "changelog": spec.changelog,
-                "python_version": platform.python_version(),
-                "framework_version": framework_version,
-                "input_example": np.asarray(X_test[:3], dtype=float).round(4).tolist(),
-            }
-            try:
-                version = services.version_register(
-                    model_name=demo.name, version=spec.version, framework=demo.framework,
-                    metadata=metadata, files=files, actor=actor,
-                )
-            finally:
-                for incoming in files:
-                    incoming.discard()
-            if spec.stage != "experiment":
-                services.version_stage_move(
-                    version=version, to_stage=spec.stage, actor=actor,
-                    reason="demo data: initial stage",
-                )
-            headline = ", ".join(f"{k}={v}" for k, v in list(metrics.items())[:2])
-            log(f"  {demo.name} {spec.version} ({spec.algorithm}) -> {spec.stage}  [{headline}]")
-            done.append(f"{demo.name} {spec.version}")
-    return done
+            filename, framework_version = f"{demo.name}_v{spec.version}.pt", torch.__version__
+        else:
+            filename = f"{demo.name}_v{spec.version}.joblib"
+            framework_version = sklearn.__version__
+        files = [store.ingest_stream(io.BytesIO(model_bytes), name=filename, role="model")]
+        files += [store.ingest_stream(io.BytesIO(payload), name=name, role="preprocessor")
+                  for name, payload in preprocessors]
+        metadata = {
+            "author": AUTHOR,
+            "description": spec.description,
+            "algorithm": spec.algorithm,
+            "training_dataset": f"synthetic://library-analytics/{demo.name}?seed={RNG_SEED}",
+            "features": demo.features,
+            "target": demo.target,
+            "signature": [{"name": f, "dtype": "float64"} for f in demo.features],
+            "hyperparameters": params,
+            "metrics": metrics,
+            "tags": [*demo.tags, *spec.tags],
+            "changelog": spec.changelog,
+            "python_version": platform.python_version(),
+            "framework_version": framework_version,
+            "input_example": np.asarray(X_test[:3], dtype=float).round(4).tolist(),
+        }
+        try:
+            version = services.version_register(
+                model_name=demo.name, version=spec.version, framework=demo.framework,
+                metadata=metadata, files=files, actor=actor,
+            )
+        finally:
+            for incoming in files:
+                incoming.discard()
+        headline = ", ".join(f"{k}={v}" for k, v in list(metrics.items())[:2])
+        log(f"  {demo.name} {spec.version} ({spec.algorithm}) registered  [{headline}]")
+        registered.append((spec, version))
+    return registered

@@ -223,6 +223,7 @@ def version_document(version, files=None) -> dict:
     }
     if version.input_example is not None:
         document["input_example"] = version.input_example
+    document.update(version.lifecycle)
     return document
 
 

@@ -105,6 +105,9 @@ class ModelVersion(models.Model):
     input_example = models.JSONField(null=True, blank=True)
     # Keys of the uploaded metadata that the registry has no column for, kept verbatim.
     extra_metadata = models.JSONField(default=dict, blank=True)
+    # What governance records in metadata.json about deployment and retirement
+    # (deployed_at/by, retired_at/by, reason, replaced_by, metrics_comparison).
+    lifecycle = models.JSONField(default=dict, blank=True)
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="registered_versions"

@@ -13,15 +13,19 @@ REGISTER_ROLES = frozenset({DATA_SCIENTIST, ADMIN})
 APPROVE_ROLES = frozenset({APPROVER, ADMIN})
 ADMIN_ROLES = frozenset({ADMIN})
 
-# app_label -> {role: permission codename prefixes}; the admin shows what a role may see.
+# role -> {app_label: permission codename prefixes}: what each role sees in the admin.
+# (The API checks roles itself; these only open admin pages. Approvers and admins also need
+# is_staff to log into the admin.)
 _ADMIN_PERMISSIONS = {
-    VIEWER: {"registry": ("view",)},
-    DATA_SCIENTIST: {"registry": ("view",)},
-    APPROVER: {"registry": ("view",)},
-    ADMIN: {"registry": ("view", "add", "change"), "auth": ("view", "change")},
+    VIEWER: {"registry": ("view",), "governance": ("view",)},
+    DATA_SCIENTIST: {"registry": ("view",), "governance": ("view",)},
+    APPROVER: {"registry": ("view",), "governance": ("view",)},
+    ADMIN: {
+        "registry": ("view", "add", "change"),
+        "governance": ("view", "add", "change"),
+        "auth": ("view", "change"),
+    },
 }
-# Apps that add their own rows to the table above register them here at import time.
-EXTRA_ADMIN_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {}
 
 
 def user_roles(user) -> frozenset[str]:
@@ -50,11 +54,8 @@ def ensure_groups(**_kwargs) -> None:
 
     for role in ALL_ROLES:
         group, _ = Group.objects.get_or_create(name=role)
-        wanted = {**_ADMIN_PERMISSIONS.get(role, {})}
-        for app_label, prefixes in EXTRA_ADMIN_PERMISSIONS.get(role, {}).items():
-            wanted[app_label] = tuple(wanted.get(app_label, ())) + tuple(prefixes)
         perms = []
-        for app_label, prefixes in wanted.items():
+        for app_label, prefixes in _ADMIN_PERMISSIONS.get(role, {}).items():
             for perm in Permission.objects.filter(content_type__app_label=app_label):
                 if perm.codename.split("_", 1)[0] in prefixes:
                     perms.append(perm)

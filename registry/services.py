@@ -1,4 +1,5 @@
-"""Every write to the registry goes through one of these functions.
+"""Every write to the registry goes through one of these functions. (Stages are the
+governance app's: `governance.services` moves versions between stage folders.)
 
 Each runs in one durable transaction (it may not be nested in another, because it places
 files on disk and must know when its rows commit), emits its audit event inside that
@@ -344,62 +345,6 @@ def write_version_metadata(version: ModelVersion) -> None:
     store.atomic_write_bytes(
         folder / store.METADATA_FILENAME, document_bytes(version_document(version))
     )
-
-
-def version_stage_move(
-    *, version: ModelVersion, to_stage: str, actor, reason: str = "", action: str = ""
-) -> ModelVersion:
-    """Move a version to another stage: its folder by rename, its row, one audit event.
-
-    This is the mechanism only. Which moves are allowed, who must approve them and what
-    else a promotion does are the governance app's rules; it is the only caller in the app.
-    """
-    if to_stage not in Stage.values:
-        raise ApplicationError(f"must be one of {', '.join(Stage.values)}", field="to_stage")
-    moved_to: tuple[Path, Path] | None = None
-    try:
-        with transaction.atomic(durable=True):
-            version = (
-                ModelVersion.objects.select_for_update()
-                .select_related("model", "created_by")
-                .get(pk=version.pk)
-            )
-            from_stage = version.stage
-            if from_stage == to_stage:
-                return version
-            source = store.locate_version_dir(version.model.name, version.version, from_stage)
-            if source is None:
-                raise ApplicationError(
-                    f"the folder of {version} is missing on disk; run `manage.py reconcile`",
-                    status_code=409,
-                    code="store_inconsistent",
-                )
-            target = store.version_dir(version.model.name, version.version, to_stage)
-            version.stage = to_stage
-            version.stage_changed_at = timezone.now()
-            version.save(update_fields=["stage", "stage_changed_at", "updated_at"])
-            signals.emit(
-                action or "version.stage_changed",
-                actor=actor,
-                subject=version,
-                before={"stage": from_stage},
-                after={"stage": to_stage},
-                reason=reason,
-            )
-            # Files last, so that a failure above leaves the folder untouched.
-            if source != target:
-                store.move_dir(source, target)
-                moved_to = (target, source)
-            write_version_metadata(version)
-            _rewrite_catalogue_on_commit()
-    except BaseException:
-        if moved_to is not None:
-            # The row did not change, so the folder goes back where the row says it is.
-            target, source = moved_to
-            if target.exists() and not source.exists():
-                os.rename(target, source)
-        raise
-    return version
 
 
 def system_user():

@@ -341,6 +341,21 @@ def move_dir(source: Path, target: Path) -> None:
     fsync_dir(source.parent)
 
 
+def ensure_moved(source: Path, target: Path) -> str:
+    """Make `source` be at `target`, idempotently: "moved", or "already" if it was there.
+
+    Raises StoreError when neither or both exist: the move cannot be finished safely.
+    """
+    if target.exists() and not source.exists():
+        return "already"
+    if not source.exists():
+        raise StoreError(f"{relative(source)} is missing, and so is {relative(target)}")
+    if target.exists():
+        raise StoreError(f"both {relative(source)} and {relative(target)} exist")
+    move_dir(source, target)
+    return "moved"
+
+
 def iter_version_dirs() -> Iterator[tuple[str, str, str, Path]]:
     """Every `<stage folder>/<model>/v<version>` on disk: (stage, model, version, path)."""
     base = root()

@@ -90,7 +90,9 @@ def churn_model(data_scientist):
 @pytest.fixture(autouse=True)
 def _purge_audit_after_transactional_tests(request):
     """Tests that really commit leave audit rows, which the table's triggers refuse to flush."""
-    transactional = "transactional_db" in request.fixturenames
+    marker = request.node.get_closest_marker("django_db")
+    transactional = "transactional_db" in request.fixturenames or bool(
+        marker and marker.kwargs.get("transaction"))
     if transactional:
         # Set up after (so torn down before) the fixture that flushes the tables.
         request.getfixturevalue("transactional_db")

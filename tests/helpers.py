@@ -128,28 +128,50 @@ def store_snapshot() -> dict[str, int]:
     }
 
 
-def row_counts() -> dict[str, int]:
+def row_counts(allow_actions: tuple[str, ...] = ()) -> dict[str, int]:
     from django.contrib.auth import get_user_model
-    from governance.models import AuditEvent
+
+    from governance.models import (
+        Approval,
+        ApprovalRequest,
+        AuditEvent,
+        Deployment,
+        Policy,
+        ValidationCheck,
+        ValidationRun,
+    )
     from registry.models import ArtifactFile, ModelVersion, RegisteredModel
 
-    return {
+    counts = {
         model.__name__: model.objects.count()
-        for model in (RegisteredModel, ModelVersion, ArtifactFile, AuditEvent, get_user_model())
+        for model in (RegisteredModel, ModelVersion, ArtifactFile, get_user_model(),
+                      ApprovalRequest, Approval, Deployment, ValidationRun, ValidationCheck,
+                      Policy)
     }
+    counts["AuditEvent"] = AuditEvent.objects.exclude(action__in=allow_actions).count()
+    counts["stages"] = sorted(ModelVersion.objects.values_list("version", "stage"))
+    counts["requests"] = sorted(ApprovalRequest.objects.values_list("pk", "status"))
+    return counts
 
 
 class Unchanged:
-    """`with Unchanged():` asserts that no row and no file was added, changed or removed."""
+    """`with Unchanged():` asserts that no row and no file was added, changed or removed.
+
+    `allow_actions` names audit events the refusal itself may write (a refused governance
+    action is audited as `permission.denied`).
+    """
+
+    def __init__(self, allow_actions: tuple[str, ...] = ("permission.denied",)):
+        self.allow_actions = allow_actions
 
     def __enter__(self):
-        self.rows = row_counts()
+        self.rows = row_counts(self.allow_actions)
         self.files = store_snapshot()
         return self
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
-            assert row_counts() == self.rows, "rows changed"
+            assert row_counts(self.allow_actions) == self.rows, "rows changed"
             assert store_snapshot() == self.files, "files changed"
         return False
 
@@ -244,3 +266,33 @@ def purge_audit_events() -> None:
             cursor.execute("DELETE FROM governance_auditevent")
             for statement in sql.SQLITE_UP:
                 cursor.execute(statement)
+
+
+PATHS = {"staging": ["staging"], "production": ["staging", "production"], "archived": ["archived"]}
+
+
+def governance_admin():
+    """An admin account for test set-up (forced moves need the admin role)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from registry import roles
+
+    roles.ensure_groups()
+    user, created = get_user_model().objects.get_or_create(
+        username="setup-admin", defaults={"is_staff": True})
+    if created:
+        user.groups.add(Group.objects.get(name=roles.ADMIN))
+    return user
+
+
+def force_stage(version, stage: str):
+    """Put a version in a stage through governance's forced moves (test set-up)."""
+    from governance import services as governance
+
+    for step in PATHS[stage]:
+        outcome = governance.version_force_stage(
+            version=version, to_stage=step, actor=governance_admin(), reason="test set-up")
+        assert outcome.deployment.status == "completed", outcome.deployment.error
+    version.refresh_from_db()
+    return version

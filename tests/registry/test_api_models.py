@@ -82,7 +82,7 @@ def test_the_list_shows_latest_and_production_versions(api, viewer, data_scienti
     first = helpers.register_direct("churn_prediction", "1.2.0", actor=data_scientist)
     helpers.register_direct("churn_prediction", "1.10.0-rc.1", actor=data_scientist)
     helpers.register_direct("churn_prediction", "1.9.3", actor=data_scientist)
-    services.version_stage_move(version=first, to_stage="production", actor=data_scientist)
+    helpers.force_stage(first, "production")
     helpers.create_model(owner=data_scientist, name="demand", task_type="forecasting")
 
     response = api(viewer).get(URL)

@@ -336,7 +336,7 @@ def three_versions(data_scientist, churn_model):
                             meta=helpers.metadata(metrics={"accuracy": 0.90}, tags=["xgb"]))
     helpers.register_direct("churn_prediction", "1.9.0-rc.1", actor=data_scientist,
                             meta=helpers.metadata(metrics={"accuracy": 0.85}))
-    services.version_stage_move(version=v1, to_stage="production", actor=data_scientist)
+    helpers.force_stage(v1, "production")
     return v1
 
 

@@ -72,7 +72,7 @@ def test_latest_means_highest_semver_not_newest_row(owner):
 def test_stage_narrows_the_choice(owner):
     first = helpers.register_direct("churn_prediction", "1.0.0", actor=owner)
     helpers.register_direct("churn_prediction", "1.1.0", actor=owner)
-    services.version_stage_move(version=first, to_stage="production", actor=owner)
+    helpers.force_stage(first, "production")
     assert load_model("churn_prediction", stage="production").version == "1.0.0"
     with pytest.raises(LookupError, match="no version '1.1.0' in production"):
         load_model("churn_prediction", version="1.1.0", stage="production")

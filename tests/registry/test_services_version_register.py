@@ -1,4 +1,4 @@
-"""version_register and version_stage_move: all or nothing, under failure and under races."""
+"""version_register: all or nothing, under failure and under races."""
 
 from __future__ import annotations
 
@@ -76,34 +76,6 @@ def test_the_database_allows_one_production_version_per_model(data_scientist, ch
     ModelVersion.objects.filter(pk=first.pk).update(stage=Stage.PRODUCTION)
     with pytest.raises(IntegrityError), transaction.atomic():
         ModelVersion.objects.filter(pk=second.pk).update(stage=Stage.PRODUCTION)
-
-
-def test_a_failed_stage_move_puts_the_folder_back(data_scientist, churn_model, store_root,
-                                                  monkeypatch):
-    version = helpers.register_direct("churn_prediction", "1.0.0", actor=data_scientist)
-
-    def fail(_version):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(services, "write_version_metadata", fail)
-    with pytest.raises(OSError):
-        services.version_stage_move(version=version, to_stage="staging", actor=data_scientist)
-    version.refresh_from_db()
-    assert version.stage == "experiment"
-    assert (Path(store_root) / "experiments/churn_prediction/v1.0.0/model.joblib").exists()
-    assert not (Path(store_root) / "staging/churn_prediction/v1.0.0").exists()
-
-
-def test_a_stage_move_renames_the_folder_and_updates_metadata(data_scientist, churn_model,
-                                                              store_root):
-    import json
-
-    version = helpers.register_direct("churn_prediction", "1.0.0", actor=data_scientist)
-    inode = (Path(store_root) / "experiments/churn_prediction/v1.0.0/model.joblib").stat().st_ino
-    services.version_stage_move(version=version, to_stage="staging", actor=data_scientist)
-    moved = Path(store_root) / "staging/churn_prediction/v1.0.0"
-    assert (moved / "model.joblib").stat().st_ino == inode  # renamed, not copied
-    assert json.loads((moved / "metadata.json").read_text())["stage"] == "staging"
 
 
 def _race(target, count):

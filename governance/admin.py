@@ -1,0 +1,450 @@
+"""The admin as the approvers' desk: a queue of requests with the evidence to decide on.
+
+Every button calls the same service as the API, so roles and the four-eyes rule hold here
+too; the service's refusal comes back as an error message, not an error page.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin, messages
+from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.dateparse import parse_datetime
+from django.utils.html import format_html, format_html_join
+
+from governance import audit, policies, reports, selectors, services, validation
+from governance.models import (
+    ApprovalRequest,
+    AuditEvent,
+    Deployment,
+    Policy,
+    RequestStatus,
+    ValidationCheck,
+    ValidationRun,
+)
+from registry import roles
+from registry.admin import (
+    FileInline,
+    ModelVersionAdmin,
+    ReadOnlyInline,
+    RegisteredModelAdmin,
+    ServiceAdminMixin,
+    metrics_table,
+    stage_badge,
+)
+from registry.errors import ApplicationError
+from registry.models import ModelVersion, RegisteredModel
+
+STATUS_COLOURS = {
+    "passed": "#1b5e20", "approved": "#1b5e20", "completed": "#1b5e20",
+    "failed": "#b71c1c", "rejected": "#b71c1c", "stale": "#8d6e00",
+    "pending": "#283593", "running": "#283593", "moving": "#283593", "skipped": "#666666",
+}
+
+
+def status_badge(value: str):
+    return format_html(
+        '<span class="status-badge" data-status="{}" style="color:{};font-weight:600">{}</span>',
+        value, STATUS_COLOURS.get(value, "#333"), value,
+    )
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# --- the approvals queue ----------------------------------------------------------------------
+
+
+class StatusFilter(admin.SimpleListFilter):
+    """Pending requests unless another status is chosen: the queue is the default view."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [*RequestStatus.choices, ("all", "All")]
+
+    def choices(self, changelist):
+        value = self.value() or RequestStatus.PENDING
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": value == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value() or RequestStatus.PENDING
+        return queryset if value == "all" else queryset.filter(status=value)
+
+
+@admin.register(ApprovalRequest)
+class ApprovalRequestAdmin(ReadOnlyAdmin):
+    list_display = ["request", "model", "version_number", "move", "requested_by", "created_at",
+                    "validation_status", "approvals", "status_display"]
+    list_filter = [StatusFilter, "to_stage", "version__model"]
+    search_fields = ["version__model__name", "version__version", "requested_by__username"]
+    list_select_related = ["version__model", "requested_by", "validation_run"]
+    list_display_links = ["request"]
+
+    def get_queryset(self, request):
+        return selectors.request_list()
+
+    @admin.display(description="request", ordering="id")
+    def request(self, obj):
+        return f"#{obj.pk}"
+
+    @admin.display(description="model", ordering="version__model__name")
+    def model(self, obj):
+        return obj.version.model.name
+
+    @admin.display(description="version")
+    def version_number(self, obj):
+        return obj.version.version
+
+    @admin.display(description="move")
+    def move(self, obj):
+        return format_html("{} → {}", stage_badge(obj.from_stage), stage_badge(obj.to_stage))
+
+    @admin.display(description="validation")
+    def validation_status(self, obj):
+        run = obj.validation_run
+        return status_badge(run.status) if run else "—"
+
+    @admin.display(description="approvals")
+    def approvals(self, obj):
+        given = sum(1 for d in obj.decisions.all() if d.decision == "approve")
+        return f"{given} / {obj.approvals_required}"
+
+    @admin.display(description="status", ordering="status")
+    def status_display(self, obj):
+        return status_badge(obj.status)
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/decide/", self.admin_site.admin_view(self.decide_view),
+                 name="governance_approvalrequest_decide"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = get_object_or_404(selectors.request_list(), pk=object_id)
+        if not self.has_view_permission(request, obj):
+            return HttpResponseRedirect(reverse("admin:index"))
+        version = obj.version
+        production = selectors.production_versions([version.model_id]).get(version.model_id)
+        policy = policies.effective_policy(version.model)
+        comparison = []
+        if production is not None and production.pk != version.pk:
+            rows = validation.metrics_comparison(version.metrics, production.metrics, policy)
+            comparison = [{"name": name, **row} for name, row in rows.items()]
+        run = obj.validation_run
+        latest = services.latest_validation(version)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Approval request #{obj.pk}: {version} → {obj.to_stage}",
+            "original": obj,
+            "req": obj,
+            "version": version,
+            "production": production if production and production.pk != version.pk else None,
+            "comparison": comparison,
+            "candidate_only": [(name, version.metrics[name]) for name in
+                               sorted(set(version.metrics) - {r["name"] for r in comparison})],
+            "run": run,
+            "latest": latest if latest and (run is None or latest.pk != run.pk) else None,
+            "decisions": obj.decisions.all(),
+            "can_decide": obj.status == RequestStatus.PENDING
+            and roles.has_role(request.user, roles.APPROVE_ROLES),
+            "four_eyes_block": request.user.pk in (obj.requested_by_id, version.created_by_id),
+            "deployment": getattr(obj, "deployment", None),
+        }
+        return TemplateResponse(request, "admin/governance/approvalrequest/review.html", context)
+
+    def decide_view(self, request, pk):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = get_object_or_404(ApprovalRequest, pk=pk)
+        decision = "approve" if "approve" in request.POST else "reject"
+        try:
+            services.approval_decide(request=obj, actor=request.user, decision=decision,
+                                     comment=request.POST.get("comment", ""))
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, level=messages.ERROR)
+        else:
+            obj.refresh_from_db()
+            verb = "Approved" if decision == "approve" else "Rejected"
+            self.message_user(request, f"{verb} request #{obj.pk} ({obj.version}). "
+                              f"Status: {obj.status}.", level=messages.SUCCESS)
+        return HttpResponseRedirect(
+            reverse("admin:governance_approvalrequest_change", args=[pk]))
+
+
+# --- validation, deployments, policies, audit -------------------------------------------------
+
+
+class CheckInline(ReadOnlyInline):
+    model = ValidationCheck
+    fields = ["name", "status_display", "detail", "measured_display"]
+    readonly_fields = fields
+    show_change_link = False
+
+    @admin.display(description="status")
+    def status_display(self, obj):
+        return status_badge(obj.status)
+
+    @admin.display(description="measured")
+    def measured_display(self, obj):
+        shown = {k: v for k, v in obj.measured.items() if k not in {"comparison", "sample"}}
+        return format_html("<code>{}</code>", json.dumps(shown)) if shown else "—"
+
+
+@admin.register(ValidationRun)
+class ValidationRunAdmin(ReadOnlyAdmin):
+    list_display = ["id", "version", "trigger", "status_display", "summary", "created_at",
+                    "finished_at"]
+    list_filter = ["status", "trigger", "version__model"]
+    list_select_related = ["version__model"]
+    fields = ["version", "trigger", "status", "summary", "requested_by", "created_at",
+              "started_at", "finished_at"]
+    readonly_fields = fields
+    inlines = [CheckInline]
+
+    @admin.display(description="status", ordering="status")
+    def status_display(self, obj):
+        return status_badge(obj.status)
+
+
+@admin.register(Deployment)
+class DeploymentAdmin(ReadOnlyAdmin):
+    list_display = ["id", "model", "version", "move", "replaced", "kind", "status_display",
+                    "requested_by", "created_at", "completed_at"]
+    list_filter = ["status", "kind", "to_stage", "model"]
+    list_select_related = ["model", "version", "replaced", "requested_by"]
+    readonly_fields = ["model", "version", "from_stage", "to_stage", "replaced", "kind",
+                       "status", "requested_by", "request", "reason", "plan", "error",
+                       "created_at", "started_at", "completed_at"]
+    fields = readonly_fields
+
+    @admin.display(description="move")
+    def move(self, obj):
+        return format_html("{} → {}", stage_badge(obj.from_stage), stage_badge(obj.to_stage))
+
+    @admin.display(description="status", ordering="status")
+    def status_display(self, obj):
+        return status_badge(obj.status)
+
+
+@admin.register(Policy)
+class PolicyAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    list_display = ["__str__", "approvals_required", "transitions_requiring_approval",
+                    "min_metrics", "regression_tolerance", "latency_budget_ms", "updated_at"]
+    fields = ["model", *policies.POLICY_FIELDS]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return roles.has_role(request.user, roles.ADMIN_ROLES)
+
+    def has_add_permission(self, request):
+        return roles.has_role(request.user, roles.ADMIN_ROLES)
+
+    def save_model(self, request, obj, form, change):
+        changes = {field: form.cleaned_data[field] for field in form.changed_data}
+        saved = services.policy_save(policy=obj, actor=request.user, changes=changes)
+        obj.pk = saved.pk
+
+    def save_related(self, request, form, formsets, change):
+        pass
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["seq", "occurred_at", "actor_name", "action", "object_repr", "model_name",
+                    "short_reason", "client_ip"]
+    list_filter = ["action", "model_name", "actor_name"]
+    search_fields = ["object_repr", "reason", "request_id", "actor_name"]
+    date_hierarchy = "occurred_at"
+    ordering = ["-seq"]
+    readonly_fields = ["seq", "occurred_at", "actor_name", "action", "object_type",
+                       "object_id", "object_repr", "model_name", "before_display",
+                       "after_display", "reason", "request_id", "client_ip", "prev_hash",
+                       "hash"]
+    fields = readonly_fields
+    change_list_template = "admin/governance/auditevent/change_list.html"
+
+    @admin.display(description="reason")
+    def short_reason(self, obj):
+        return obj.reason[:80]
+
+    @admin.display(description="before")
+    def before_display(self, obj):
+        return format_html("<pre>{}</pre>", obj.before) if obj.before else "—"
+
+    @admin.display(description="after")
+    def after_display(self, obj):
+        return format_html("<pre>{}</pre>", obj.after) if obj.after else "—"
+
+    def get_urls(self):
+        return [
+            path("report/", self.admin_site.admin_view(self.report_view),
+                 name="governance_auditevent_report"),
+            path("verify/", self.admin_site.admin_view(self.verify_view),
+                 name="governance_auditevent_verify"),
+            *super().get_urls(),
+        ]
+
+    def report_view(self, request):
+        if not self.has_view_permission(request):
+            return HttpResponseRedirect(reverse("admin:index"))
+        if "download" not in request.GET:
+            context = {**self.admin_site.each_context(request), "opts": self.model._meta,
+                       "title": "Audit report",
+                       "models": RegisteredModel.objects.order_by("name")}
+            return TemplateResponse(request, "admin/governance/auditevent/report.html", context)
+        bounds = {}
+        for key in ("since", "until"):
+            text = request.GET.get(key, "").strip()
+            if text:
+                bounds[key] = parse_datetime(text if "T" in text else f"{text}T00:00:00+00:00")
+                if bounds[key] is None:
+                    self.message_user(request, f"{key}: not a date", level=messages.ERROR)
+                    return HttpResponseRedirect(reverse("admin:governance_auditevent_report"))
+        scope = reports.Scope(model=request.GET.get("model") or None, **bounds)
+        if request.GET.get("output") == "csv":
+            response = HttpResponse(reports.csv_text(scope), content_type="text/csv")
+            response["Content-Disposition"] = 'attachment; filename="audit-report.csv"'
+            return response
+        return HttpResponse(reports.html(scope), content_type="text/html; charset=utf-8")
+
+    def verify_view(self, request):
+        report = audit.verify_chain()
+        if report.ok:
+            self.message_user(request, f"Audit chain verified: {report.checked} events, every "
+                              "hash intact.", level=messages.SUCCESS)
+        else:
+            self.message_user(request, f"Audit chain BROKEN at event #{report.first_bad_seq}: "
+                              f"{report.problem}", level=messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:governance_auditevent_changelist"))
+
+
+# --- the registry pages, with their governance history ----------------------------------------
+
+
+class ValidationRunInline(ReadOnlyInline):
+    model = ValidationRun
+    fields = ["trigger", "status_display", "summary", "created_at", "finished_at"]
+    readonly_fields = fields
+    verbose_name_plural = "validation runs"
+
+    @admin.display(description="status")
+    def status_display(self, obj):
+        return status_badge(obj.status)
+
+
+class ApprovalRequestInline(ReadOnlyInline):
+    model = ApprovalRequest
+    fields = ["from_stage", "to_stage", "requested_by", "reason", "status_display",
+              "created_at"]
+    readonly_fields = fields
+    verbose_name_plural = "approval requests"
+
+    @admin.display(description="status")
+    def status_display(self, obj):
+        return status_badge(obj.status)
+
+
+class DeploymentInline(ReadOnlyInline):
+    model = Deployment
+    fk_name = "version"
+    fields = ["kind", "from_stage", "to_stage", "replaced", "requested_by", "status_display",
+              "completed_at"]
+    readonly_fields = fields
+    verbose_name_plural = "deployments"
+
+    @admin.display(description="status")
+    def status_display(self, obj):
+        return status_badge(obj.status)
+
+
+class GovernedModelVersionAdmin(ModelVersionAdmin):
+    inlines = [FileInline, ValidationRunInline, ApprovalRequestInline, DeploymentInline]
+    fieldsets = [
+        *ModelVersionAdmin.fieldsets,
+        ("Lifecycle", {"fields": ["lifecycle_display", "audit_history"]}),
+    ]
+    readonly_fields = [*ModelVersionAdmin.readonly_fields, "lifecycle_display", "audit_history"]
+
+    @admin.display(description="deployment and retirement")
+    def lifecycle_display(self, obj):
+        shown = {k: v for k, v in obj.lifecycle.items() if k != "history"}
+        if not shown:
+            return "—"
+        return format_html("<pre>{}</pre>", json.dumps(shown, indent=2))
+
+    @admin.display(description="audit history")
+    def audit_history(self, obj):
+        events = AuditEvent.objects.filter(
+            object_type="registry.modelversion", object_id=str(obj.pk)).order_by("seq")
+        if not events:
+            return "—"
+        return format_html(
+            "<table><thead><tr><th>#</th><th>when</th><th>who</th><th>action</th>"
+            "<th>change</th><th>reason</th></tr></thead><tbody>{}</tbody></table>",
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+                             "<td><code>{} {}</code></td><td>{}</td></tr>",
+                             ((e.seq, e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"), e.actor_name,
+                               e.action, e.before, e.after[:200], e.reason[:200])
+                              for e in events)),
+        )
+
+
+@admin.action(description="Roll back to the previous production version")
+def rollback_action(modeladmin, request, queryset):
+    if "apply" not in request.POST:
+        return TemplateResponse(request, "admin/governance/rollback_confirm.html", {
+            **modeladmin.admin_site.each_context(request),
+            "opts": modeladmin.model._meta,
+            "title": "Roll back production",
+            "models": [(model, services.rollback_target(model)) for model in queryset],
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+        })
+    reason = request.POST.get("reason", "").strip()
+    for model in queryset:
+        try:
+            outcome = services.rollback_request(model=model, actor=request.user, reason=reason)
+        except ApplicationError as exc:
+            modeladmin.message_user(request, f"{model.name}: {exc.message}", messages.ERROR)
+            continue
+        if outcome.request is not None:
+            modeladmin.message_user(request, f"{model.name}: rollback to "
+                                    f"{outcome.version.version} waits for approval "
+                                    f"(request #{outcome.request.pk}).", messages.WARNING)
+        else:
+            modeladmin.message_user(request, f"{model.name}: rolling back to "
+                                    f"{outcome.version.version} (deployment "
+                                    f"#{outcome.deployment.pk}).", messages.SUCCESS)
+    return None
+
+
+class GovernedRegisteredModelAdmin(RegisteredModelAdmin):
+    actions = [rollback_action]
+
+
+admin.site.unregister(ModelVersion)
+admin.site.register(ModelVersion, GovernedModelVersionAdmin)
+admin.site.unregister(RegisteredModel)
+admin.site.register(RegisteredModel, GovernedRegisteredModelAdmin)

@@ -1,0 +1,247 @@
+"""The governance REST API: transitions, validations, approvals, deployments, rollback, audit.
+
+Views parse input and call one service; the services check roles and the four-eyes rule, so
+the admin and the command line enforce exactly the same. A role refused at the door
+(HasRole) is audited here; a refusal inside a service is audited by the service.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.http import HttpResponse, StreamingHttpResponse
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from governance import audit, reports, selectors, services
+from governance.filters import ApprovalRequestFilter, AuditEventFilter, DeploymentFilter
+from governance.serializers import (
+    ApprovalRequestSerializer,
+    AuditEventSerializer,
+    DecisionInputSerializer,
+    DeploymentSerializer,
+    RollbackInputSerializer,
+    TransitionInputSerializer,
+    TransitionOutputSerializer,
+    ValidationRunSerializer,
+)
+from registry import roles
+from registry import selectors as registry_selectors
+from registry.errors import ApplicationError
+
+# Who gets past the door; each service then checks the particular action.
+GOVERNANCE_WRITE_ROLES = roles.READ_ROLES
+
+
+class GovernanceApiMixin:
+    write_roles = GOVERNANCE_WRITE_ROLES
+
+    def permission_denied(self, request, message=None, code=None):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            _audit_refusal(user, request)
+        super().permission_denied(request, message=message, code=code)
+
+
+def _audit_refusal(user, request) -> None:
+    # Its own transaction: the request fails, the record of the attempt must not.
+    with transaction.atomic():
+        audit.record(action="permission.denied", actor=user, subject=None,
+                     after={"attempted": f"{request.method} {request.path}"},
+                     reason="no governance role")
+
+
+def _production_context(requests) -> dict:
+    return {"production": selectors.production_versions(r.version.model_id for r in requests)}
+
+
+def _transition_body(outcome, request) -> dict:
+    context = {"request": request}
+    body = {"stage": outcome.version.stage, "request": None, "deployment": None}
+    if outcome.request is not None:
+        found = selectors.request_get(outcome.request.pk)
+        context.update(_production_context([found]))
+        body["request"] = ApprovalRequestSerializer(found, context=context).data
+    if outcome.deployment is not None:
+        found = selectors.deployment_list().get(pk=outcome.deployment.pk)
+        body["deployment"] = DeploymentSerializer(found, context=context).data
+        body["stage"] = found.version.stage
+    return body
+
+
+class TransitionApi(GovernanceApiMixin, APIView):
+    """Ask to move a version to another stage.
+
+    Answers 202 with the approval request it opened, or with the deployment it queued when
+    the policy needs no approval for this move. A move not in the lifecycle is a 409 naming
+    the allowed ones.
+    """
+
+    @extend_schema(request=TransitionInputSerializer,
+                   responses={202: TransitionOutputSerializer,
+                              409: OpenApiResponse(description="Not an allowed move, not "
+                                                   "validated, or already pending")})
+    def post(self, request, name, version):
+        found = registry_selectors.version_get(name, version)
+        payload = TransitionInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        outcome = services.transition_request(version=found, actor=request.user,
+                                              **payload.validated_data)
+        return Response(_transition_body(outcome, request), status=status.HTTP_202_ACCEPTED)
+
+
+class RollbackApi(GovernanceApiMixin, APIView):
+    """Put back the version that was in production before the current one."""
+
+    @extend_schema(request=RollbackInputSerializer, responses={202: TransitionOutputSerializer})
+    def post(self, request, name):
+        model = registry_selectors.model_get(name)
+        payload = RollbackInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        outcome = services.rollback_request(model=model, actor=request.user,
+                                            reason=payload.validated_data["reason"])
+        return Response(_transition_body(outcome, request), status=status.HTTP_202_ACCEPTED)
+
+
+class ValidationListApi(GovernanceApiMixin, generics.ListAPIView):
+    """The validation runs of a version, newest first; POST starts a new one."""
+
+    serializer_class = ValidationRunSerializer
+    ordering_fields = ["created_at"]
+    ordering = ["-created_at"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return selectors.ValidationRun.objects.none()
+        found = registry_selectors.version_get(self.kwargs["name"], self.kwargs["version"])
+        return selectors.validation_runs(found)
+
+    @extend_schema(request=None, responses={202: ValidationRunSerializer})
+    def post(self, request, name, version):
+        found = registry_selectors.version_get(name, version)
+        run = services.validation_start(version=found, actor=request.user)
+        run = selectors.validation_runs(found).get(pk=run.pk)
+        return Response(ValidationRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ApprovalListApi(GovernanceApiMixin, generics.ListAPIView):
+    """Approval requests; `?status=pending` is the approvers' queue."""
+
+    serializer_class = ApprovalRequestSerializer
+    filterset_class = ApprovalRequestFilter
+    ordering_fields = ["created_at", "id"]
+    ordering = ["-created_at"]
+
+    def get_queryset(self):
+        return selectors.request_list()
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        # Each request shows production's metrics beside its own: one query for the page.
+        context = {**self.get_serializer_context(), **_production_context(page)}
+        return self.get_paginated_response(
+            ApprovalRequestSerializer(page, many=True, context=context).data)
+
+
+class ApprovalDetailApi(GovernanceApiMixin, APIView):
+    @extend_schema(responses=ApprovalRequestSerializer)
+    def get(self, request, pk):
+        found = selectors.request_get(pk)
+        context = {"request": request, **_production_context([found])}
+        return Response(ApprovalRequestSerializer(found, context=context).data)
+
+
+class ApprovalDecisionApi(GovernanceApiMixin, APIView):
+    """Approve or reject a request, with a comment (required to reject)."""
+
+    decision = ""
+
+    @extend_schema(request=DecisionInputSerializer, responses=ApprovalRequestSerializer)
+    def post(self, request, pk):
+        found = selectors.request_get(pk)
+        payload = DecisionInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.approval_decide(request=found, actor=request.user, decision=self.decision,
+                                 comment=payload.validated_data["comment"])
+        found = selectors.request_get(pk)
+        context = {"request": request, **_production_context([found])}
+        return Response(ApprovalRequestSerializer(found, context=context).data)
+
+
+class DeploymentListApi(GovernanceApiMixin, generics.ListAPIView):
+    serializer_class = DeploymentSerializer
+    filterset_class = DeploymentFilter
+    ordering_fields = ["created_at", "id"]
+    ordering = ["-created_at"]
+
+    def get_queryset(self):
+        return selectors.deployment_list()
+
+
+class DeploymentDetailApi(GovernanceApiMixin, generics.RetrieveAPIView):
+    serializer_class = DeploymentSerializer
+
+    def get_queryset(self):
+        return selectors.deployment_list()
+
+
+class AuditListApi(GovernanceApiMixin, generics.ListAPIView):
+    """The audit trail, oldest first: `model`, `actor`, `action`, `since`, `until`."""
+
+    serializer_class = AuditEventSerializer
+    filterset_class = AuditEventFilter
+    ordering_fields = ["seq"]
+    ordering = ["seq"]
+
+    def get_queryset(self):
+        return selectors.audit_events()
+
+
+def _scope(request) -> reports.Scope:
+    values = {}
+    for key in ("since", "until"):
+        text = request.query_params.get(key)
+        if text:
+            parsed = parse_datetime(text)
+            if parsed is None:
+                raise ApplicationError("an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z",
+                                       field=key)
+            values[key] = parsed
+    model = request.query_params.get("model") or None
+    if model:
+        registry_selectors.model_must_exist(model)
+    return reports.Scope(model=model, **values)
+
+
+class AuditReportApi(GovernanceApiMixin, APIView):
+    """The compliance report: `output=html` (each version's story) or `output=csv` (events)."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("model", str), OpenApiParameter("since", datetime),
+            OpenApiParameter("until", datetime),
+            OpenApiParameter("output", str, enum=["html", "csv"], default="html"),
+        ],
+        responses={
+            (200, "text/html"): OpenApiResponse(OpenApiTypes.STR, description="the report"),
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="the events"),
+        },
+    )
+    def get(self, request):
+        scope = _scope(request)
+        kind = request.query_params.get("output", "html")
+        stem = f"audit-{scope.model or 'all'}-{datetime.now():%Y%m%d-%H%M%S}"
+        if kind == "csv":
+            response = StreamingHttpResponse(reports.csv_rows(scope), content_type="text/csv")
+            response["Content-Disposition"] = f'attachment; filename="{stem}.csv"'
+            return response
+        if kind != "html":
+            raise ApplicationError("html or csv", field="output")
+        response = HttpResponse(reports.html(scope), content_type="text/html; charset=utf-8")
+        response["Content-Disposition"] = f'inline; filename="{stem}.html"'
+        return response

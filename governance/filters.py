@@ -1,0 +1,45 @@
+import django_filters
+
+from governance.models import ApprovalRequest, AuditEvent, Deployment, DeploymentStatus, RequestStatus
+from registry.models import Stage
+
+
+class ApprovalRequestFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=RequestStatus.choices)
+    model = django_filters.CharFilter(field_name="version__model__name")
+    to_stage = django_filters.ChoiceFilter(choices=Stage.choices)
+    requested_by = django_filters.CharFilter(field_name="requested_by__username")
+
+    class Meta:
+        model = ApprovalRequest
+        fields = ["status", "model", "to_stage", "requested_by"]
+
+
+class DeploymentFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=DeploymentStatus.choices)
+    model = django_filters.CharFilter(field_name="model__name")
+    to_stage = django_filters.ChoiceFilter(choices=Stage.choices)
+
+    class Meta:
+        model = Deployment
+        fields = ["status", "model", "to_stage"]
+
+
+class AuditEventFilter(django_filters.FilterSet):
+    model = django_filters.CharFilter(field_name="model_name")
+    actor = django_filters.CharFilter(field_name="actor_name")
+    action = django_filters.CharFilter(method="filter_action",
+                                       help_text="An action, or a prefix ending in '.' "
+                                       "(e.g. `deployment.`).")
+    since = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    request_id = django_filters.CharFilter()
+
+    class Meta:
+        model = AuditEvent
+        fields = ["model", "actor", "action", "since", "until", "request_id"]
+
+    def filter_action(self, queryset, name, value):
+        if value.endswith("."):
+            return queryset.filter(action__startswith=value)
+        return queryset.filter(action=value)

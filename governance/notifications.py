@@ -1,0 +1,35 @@
+"""E-mail to the people who must act."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mass_mail
+from django.db.models import Q
+
+from governance.models import ApprovalRequest
+from registry import roles
+
+
+def approvers_notify(request_id: int) -> int:
+    """Tell every approver who may decide (not the requester, not the author). Returns count."""
+    request = ApprovalRequest.objects.select_related(
+        "version__model", "version__created_by", "requested_by").get(pk=request_id)
+    User = get_user_model()
+    people = (User.objects.filter(is_active=True)
+              .filter(Q(groups__name__in=sorted(roles.APPROVE_ROLES)) | Q(is_superuser=True))
+              .exclude(pk__in=[request.requested_by_id, request.version.created_by_id])
+              .exclude(email="").distinct())
+    version = request.version
+    subject = (f"[model governance] approval needed: {version.model.name} {version.version} "
+               f"→ {request.to_stage}")
+    link = f"{settings.APP_BASE_URL}/admin/governance/approvalrequest/{request.pk}/change/"
+    body = (
+        f"{request.requested_by.get_username()} asks to move {version.model.name} "
+        f"{version.version} from {request.from_stage} to {request.to_stage}.\n\n"
+        f"Reason: {request.reason or '(none given)'}\n"
+        f"Approvals needed: {request.approvals_required}\n\n"
+        f"Review the validation results and metrics, then approve or reject:\n{link}\n"
+    )
+    messages = [(subject, body, settings.DEFAULT_FROM_EMAIL, [person.email]) for person in people]
+    return send_mass_mail(messages, fail_silently=False) if messages else 0

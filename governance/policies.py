@@ -1,0 +1,30 @@
+"""Which policy applies to a model: its own row, or the project default."""
+
+from __future__ import annotations
+
+from django.forms.models import model_to_dict
+
+from governance.models import Policy
+
+POLICY_FIELDS = [
+    "min_metrics", "max_metrics", "regression_tolerance", "regression_metrics", "lower_is_better",
+    "latency_budget_ms", "load_timeout_seconds", "load_memory_mb", "approvals_required",
+    "transitions_requiring_approval", "skipped_check_blocks",
+]
+
+
+def project_default() -> Policy:
+    policy = Policy.objects.filter(model__isnull=True).first()
+    # A migration creates it; a flushed test database may not have it.
+    return policy or Policy.objects.create(model=None)
+
+
+def effective_policy(model) -> Policy:
+    own = Policy.objects.filter(model=model).first() if model is not None else None
+    return own or project_default()
+
+
+def policy_snapshot(policy: Policy) -> dict:
+    snapshot = model_to_dict(policy, fields=POLICY_FIELDS)
+    snapshot["source"] = str(policy)
+    return snapshot

@@ -1,0 +1,45 @@
+"""Named reads of governance data."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from governance.models import ApprovalRequest, AuditEvent, Deployment, ValidationRun
+from registry.errors import ApplicationError
+from registry.models import ModelVersion, Stage
+
+
+def request_list() -> QuerySet[ApprovalRequest]:
+    return ApprovalRequest.objects.select_related(
+        "version__model", "requested_by", "validation_run", "deployment"
+    ).prefetch_related("decisions__approver")
+
+
+def request_get(pk: int) -> ApprovalRequest:
+    try:
+        return request_list().get(pk=pk)
+    except (ApprovalRequest.DoesNotExist, ValueError):
+        raise ApplicationError(f"no approval request #{pk}", status_code=404,
+                               code="not_found") from None
+
+
+def production_versions(model_ids) -> dict:
+    """{model id: its production version}, in one query."""
+    return {
+        version.model_id: version
+        for version in ModelVersion.objects.filter(model_id__in=set(model_ids),
+                                                   stage=Stage.PRODUCTION)
+    }
+
+
+def deployment_list() -> QuerySet[Deployment]:
+    return Deployment.objects.select_related("model", "version", "replaced", "requested_by")
+
+
+def validation_runs(version: ModelVersion) -> QuerySet[ValidationRun]:
+    return (ValidationRun.objects.filter(version=version)
+            .select_related("version__model", "requested_by").prefetch_related("checks"))
+
+
+def audit_events() -> QuerySet[AuditEvent]:
+    return AuditEvent.objects.order_by("seq")

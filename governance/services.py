@@ -1,0 +1,635 @@
+"""Lifecycle, validation, approvals and deployments: every governance write.
+
+Only this module changes a version's stage. Each public function is one durable transaction
+that writes its audit events; work that moves folders is a `Deployment`, recorded before the
+first rename so that `deployment_recover` (run by `reconcile` and a periodic task) can finish
+or undo it after a crash. Who may do what is checked here, so the API, the admin and the
+command line enforce the same rules; a refusal is itself audited.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from governance import audit, policies, validation
+from governance.models import (
+    Approval,
+    ApprovalRequest,
+    Decision,
+    Deployment,
+    DeploymentStatus,
+    Policy,
+    RequestStatus,
+    RunStatus,
+    ValidationCheck,
+    ValidationRun,
+)
+from registry import roles, store
+from registry.errors import ApplicationError, Conflict, Forbidden
+from registry.metadata import document_bytes, version_document
+from registry.models import ModelVersion, RegisteredModel, Stage
+
+logger = logging.getLogger(__name__)
+
+EXPERIMENT, STAGING, PRODUCTION, ARCHIVED = (
+    Stage.EXPERIMENT, Stage.STAGING, Stage.PRODUCTION, Stage.ARCHIVED,
+)
+
+
+@dataclass(frozen=True)
+class Move:
+    kind: str
+    roles: frozenset[str]
+    needs_reason: bool = False
+    needs_validation: bool = False
+
+
+TRANSITIONS: dict[tuple[str, str], Move] = {
+    (EXPERIMENT, STAGING): Move("promotion", roles.REGISTER_ROLES),
+    (STAGING, PRODUCTION): Move("promotion", roles.REGISTER_ROLES, needs_validation=True),
+    (PRODUCTION, ARCHIVED): Move(
+        "retirement", frozenset({roles.APPROVER, roles.ADMIN}), needs_reason=True
+    ),
+    (ARCHIVED, PRODUCTION): Move(
+        "rollback", frozenset({roles.DATA_SCIENTIST, roles.APPROVER, roles.ADMIN}),
+        needs_reason=True, needs_validation=True,
+    ),
+    (EXPERIMENT, ARCHIVED): Move("archive", roles.ADMIN_ROLES, needs_reason=True),
+    (STAGING, ARCHIVED): Move("archive", roles.ADMIN_ROLES, needs_reason=True),
+}
+
+
+def allowed_moves(from_stage: str) -> str:
+    moves = [f"{to} ({', '.join(sorted(move.roles))})"
+             for (source, to), move in TRANSITIONS.items() if source == from_stage]
+    return f"from {from_stage}: " + ("; ".join(moves) if moves else "none")
+
+
+@dataclass
+class TransitionOutcome:
+    version: ModelVersion
+    request: ApprovalRequest | None = None
+    deployment: Deployment | None = None
+
+
+def system_user():
+    user, _ = get_user_model().objects.get_or_create(
+        username="system", defaults={"is_active": False, "first_name": "System"}
+    )
+    return user
+
+
+def _deny(actor, subject, action: str, message: str) -> Forbidden:
+    """Audit a refused governance action (in its own transaction) and return the error."""
+    with transaction.atomic():
+        audit.record(action="permission.denied", actor=actor, subject=subject,
+                     after={"attempted": action}, reason=message)
+    return Forbidden(message)
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+def validation_request(*, version: ModelVersion, trigger: str, actor=None) -> ValidationRun:
+    """Queue a validation run (inside the caller's transaction; the task starts on commit)."""
+    from governance.tasks import validate_version
+
+    run = ValidationRun.objects.create(version=version, trigger=trigger, requested_by=actor)
+    transaction.on_commit(lambda: validate_version.delay(run.pk), robust=True)
+    return run
+
+
+def validation_request_now(version: ModelVersion, *, trigger: str = "manual",
+                           actor=None) -> ValidationRun:
+    """Queue a run and execute it here and now (the demo seeder and tests; no worker)."""
+    with transaction.atomic(durable=True):
+        run = ValidationRun.objects.create(version=version, trigger=trigger, requested_by=actor)
+    return validation_execute(run.pk) or ValidationRun.objects.get(pk=run.pk)
+
+
+def validation_start(*, version: ModelVersion, actor) -> ValidationRun:
+    """A person asks for a fresh validation (API and admin)."""
+    if not roles.has_role(actor, roles.REGISTER_ROLES | roles.APPROVE_ROLES):
+        raise _deny(actor, version, "validation.start", "Your role cannot start a validation.")
+    with transaction.atomic(durable=True):
+        run = validation_request(version=version, trigger="manual", actor=actor)
+        audit.record(action="validation.requested", actor=actor, subject=version,
+                     after={"run": run.pk})
+    return run
+
+
+def validation_execute(run_id: int) -> ValidationRun | None:
+    """Run the checks of a queued run and record them. Idempotent: a claimed run is skipped."""
+    claimed = ValidationRun.objects.filter(pk=run_id, status=RunStatus.PENDING).update(
+        status=RunStatus.RUNNING, started_at=timezone.now()
+    )
+    if not claimed:
+        return None
+    run = ValidationRun.objects.select_related("version__model").get(pk=run_id)
+    version = (ModelVersion.objects.select_related("model", "created_by")
+               .prefetch_related("files").get(pk=run.version_id))
+    policy = policies.effective_policy(version.model)
+    try:
+        results = validation.execute(version, policy, trigger=run.trigger)
+    except Exception as exc:  # a bug or an I/O failure must still end the run
+        logger.exception("validation run %s crashed", run_id)
+        results = [validation.CheckResult("internal", "failed", f"validation crashed: {exc}")]
+    return _validation_record(run, results, policy)
+
+
+def _validation_record(run, results, policy) -> ValidationRun:
+    passed, summary = validation.verdict(results, policy)
+    with transaction.atomic(durable=True):
+        run = ValidationRun.objects.select_for_update().get(pk=run.pk)
+        ValidationCheck.objects.bulk_create(
+            ValidationCheck(run=run, position=i, name=r.name, status=r.status,
+                            detail=r.detail[:5000], measured=r.measured)
+            for i, r in enumerate(results)
+        )
+        run.status = RunStatus.PASSED if passed else RunStatus.FAILED
+        run.summary = summary[:500]
+        run.finished_at = timezone.now()
+        run.policy = policies.policy_snapshot(policy)
+        run.save(update_fields=["status", "summary", "finished_at", "policy"])
+        version = ModelVersion.objects.select_related("model").get(pk=run.version_id)
+        audit.record(
+            action=f"validation.{run.status}", actor=run.requested_by or system_user(),
+            subject=version, reason=summary,
+            after={"run": run.pk, "trigger": run.trigger,
+                   "checks": {r.name: r.status for r in results}},
+        )
+        for request in ApprovalRequest.objects.select_for_update().filter(
+            version_id=run.version_id, status=RequestStatus.PENDING
+        ):
+            if not passed and run.created_at >= request.created_at:
+                _request_stale(request, f"validation #{run.pk} failed: {summary}")
+            elif request.validation_run_id == run.pk:
+                _request_try_complete(request, actor=system_user())
+    return run
+
+
+def latest_validation(version: ModelVersion) -> ValidationRun | None:
+    return (ValidationRun.objects.filter(version=version,
+                                         status__in=[RunStatus.PASSED, RunStatus.FAILED])
+            .order_by("-created_at", "-id").first())
+
+
+# --- transitions ------------------------------------------------------------------------------
+
+
+def _check_transition(version: ModelVersion, to_stage: str, actor, reason: str, *,
+                      forced: bool) -> Move:
+    if to_stage not in Stage.values:
+        raise ApplicationError(f"must be one of {', '.join(Stage.values)}", field="to_stage")
+    move = TRANSITIONS.get((version.stage, to_stage))
+    if move is None:
+        raise Conflict(
+            f"{version} cannot move from {version.stage} to {to_stage}. Allowed moves "
+            + allowed_moves(version.stage), field="to_stage", code="invalid_transition",
+        )
+    needed = roles.ADMIN_ROLES if forced else move.roles
+    if not roles.has_role(actor, needed):
+        raise _deny(actor, version, f"transition.{version.stage}->{to_stage}",
+                    f"Moving {version.stage} → {to_stage} needs the role "
+                    f"{' or '.join(sorted(needed))}.")
+    if (move.needs_reason or forced) and not reason.strip():
+        raise ApplicationError("give a reason for this move", field="reason")
+    if move.needs_validation and not forced:
+        latest = latest_validation(version)
+        if latest is None or latest.status != RunStatus.PASSED:
+            state = (f"validation #{latest.pk} failed: {latest.summary}" if latest
+                     else "it has no finished validation yet")
+            raise Conflict(f"{version} cannot go to {to_stage}: {state}", code="not_validated")
+    return move
+
+
+def transition_request(*, version: ModelVersion, to_stage: str, actor, reason: str = ""
+                       ) -> TransitionOutcome:
+    """Ask to move a version: an approval request if the policy wants one, else a deployment."""
+    version = ModelVersion.objects.select_related("model", "created_by").get(pk=version.pk)
+    move = _check_transition(version, to_stage, actor, reason, forced=False)
+    policy = policies.effective_policy(version.model)
+    from_stage = version.stage
+    with transaction.atomic(durable=True):
+        version = ModelVersion.objects.select_for_update().select_related("model").get(
+            pk=version.pk)
+        if version.stage != from_stage:
+            raise Conflict(f"{version} moved to {version.stage} meanwhile; ask again")
+        _refuse_if_busy(version)
+        if policy.requires_approval(from_stage, to_stage):
+            run = (validation_request(version=version, trigger=move.kind, actor=actor)
+                   if to_stage == PRODUCTION else None)
+            try:
+                with transaction.atomic():
+                    request = ApprovalRequest.objects.create(
+                        version=version, from_stage=from_stage, to_stage=to_stage,
+                        kind=move.kind, requested_by=actor, reason=reason,
+                        approvals_required=policy.approvals_required, validation_run=run,
+                    )
+            except IntegrityError:
+                raise Conflict(f"{version} already has a pending request") from None
+            audit.record(
+                action="request.created", actor=actor, subject=version, reason=reason,
+                after={"request": request.pk, "from": from_stage, "to": to_stage,
+                       "approvals_required": request.approvals_required,
+                       "validation_run": run.pk if run else None},
+            )
+            from governance.tasks import notify_approvers
+
+            transaction.on_commit(lambda: notify_approvers.delay(request.pk), robust=True)
+            return TransitionOutcome(version=version, request=request)
+        deployment = _deployment_create(version=version, to_stage=to_stage, kind=move.kind,
+                                        actor=actor, reason=reason)
+    return TransitionOutcome(version=version, deployment=deployment)
+
+
+def _refuse_if_busy(version: ModelVersion) -> None:
+    pending = ApprovalRequest.objects.filter(version=version, status=RequestStatus.PENDING).first()
+    if pending:
+        raise Conflict(f"{version} already has a pending request (#{pending.pk})")
+    busy = Deployment.objects.filter(
+        version=version, status__in=[DeploymentStatus.PENDING, DeploymentStatus.MOVING]
+    ).first()
+    if busy:
+        raise Conflict(f"deployment #{busy.pk} of {version} is in progress")
+
+
+def rollback_target(model: RegisteredModel) -> ModelVersion | None:
+    """The version that was in production before the current state."""
+    last = (Deployment.objects.filter(model=model, status=DeploymentStatus.COMPLETED)
+            .filter(Q(to_stage=PRODUCTION) | Q(from_stage=PRODUCTION))
+            .order_by("-completed_at", "-id").first())
+    if last is None:
+        return None
+    return last.version if last.to_stage == ARCHIVED else last.replaced
+
+
+def rollback_request(*, model: RegisteredModel, actor, reason: str) -> TransitionOutcome:
+    target = rollback_target(model)
+    if target is None or target.stage != ARCHIVED:
+        raise Conflict(f"{model.name} has no archived version that was in production before "
+                       "the current one; nothing to roll back to", code="no_rollback_target")
+    return transition_request(version=target, to_stage=PRODUCTION, actor=actor, reason=reason)
+
+
+def version_force_stage(*, version: ModelVersion, to_stage: str, actor, reason: str
+                        ) -> TransitionOutcome:
+    """An admin's forced move: no approval or validation, but who and why are recorded."""
+    version = ModelVersion.objects.select_related("model", "created_by").get(pk=version.pk)
+    _check_transition(version, to_stage, actor, reason, forced=True)
+    with transaction.atomic(durable=True):
+        version = ModelVersion.objects.select_for_update().select_related("model").get(
+            pk=version.pk)
+        _refuse_if_busy(version)
+        deployment = _deployment_create(version=version, to_stage=to_stage, kind="forced",
+                                        actor=actor, reason=reason, enqueue=False)
+    # Carried out here, so the caller (a command, an admin) sees the result. Another
+    # deployment of the model may be moving folders: wait for it a while.
+    for _ in range(120):
+        deployment = deployment_execute(deployment.pk)
+        if deployment.status != DeploymentStatus.PENDING:
+            break
+        time.sleep(0.5)
+    return TransitionOutcome(version=deployment.version, deployment=deployment)
+
+
+# --- approvals --------------------------------------------------------------------------------
+
+
+def approval_decide(*, request: ApprovalRequest, actor, decision: str, comment: str = ""
+                    ) -> ApprovalRequest:
+    request = ApprovalRequest.objects.select_related(
+        "version__model", "version__created_by", "requested_by").get(pk=request.pk)
+    if decision not in Decision.values:
+        raise ApplicationError(f"must be one of {', '.join(Decision.values)}", field="decision")
+    if decision == Decision.REJECT and not comment.strip():
+        raise ApplicationError("a rejection needs a comment saying why", field="comment")
+    if not roles.has_role(actor, roles.APPROVE_ROLES):
+        raise _deny(actor, request, f"request.{decision}", "Only approvers and admins decide.")
+    if actor.pk == request.requested_by_id:
+        raise _deny(actor, request, f"request.{decision}",
+                    "Four eyes: you asked for this move, so someone else must decide.")
+    if actor.pk == request.version.created_by_id:
+        raise _deny(actor, request, f"request.{decision}",
+                    "Four eyes: you registered this version, so someone else must decide.")
+    with transaction.atomic(durable=True):
+        request = ApprovalRequest.objects.select_for_update().select_related(
+            "version__model").get(pk=request.pk)
+        if request.status != RequestStatus.PENDING:
+            raise Conflict(f"request #{request.pk} is {request.status}: no more decisions",
+                           code="request_closed")
+        if Approval.objects.filter(request=request, approver=actor).exists():
+            raise Conflict(f"you have already decided on request #{request.pk}",
+                           code="already_decided")
+        Approval.objects.create(request=request, approver=actor, decision=decision,
+                                comment=comment)
+        if decision == Decision.REJECT:
+            request.status = RequestStatus.REJECTED
+            request.decided_at = timezone.now()
+            request.status_reason = comment[:500]
+            request.save(update_fields=["status", "decided_at", "status_reason"])
+            audit.record(action="request.rejected", actor=actor, subject=request,
+                         model_name=request.version.model.name, reason=comment,
+                         before={"status": "pending"}, after={"status": "rejected"})
+            return request
+        approvals = request.decisions.filter(decision=Decision.APPROVE).count()
+        audit.record(action="request.approval_given", actor=actor, subject=request,
+                     model_name=request.version.model.name, reason=comment,
+                     after={"approvals": approvals, "required": request.approvals_required})
+        _request_try_complete(request, actor=actor)
+    request.refresh_from_db()
+    return request
+
+
+def _request_stale(request: ApprovalRequest, why: str) -> None:
+    request.status = RequestStatus.STALE
+    request.status_reason = why[:500]
+    request.decided_at = timezone.now()
+    request.save(update_fields=["status", "status_reason", "decided_at"])
+    audit.record(action="request.stale", actor=system_user(), subject=request,
+                 model_name=request.version.model.name, reason=why,
+                 before={"status": "pending"}, after={"status": "stale"})
+
+
+def _request_try_complete(request: ApprovalRequest, *, actor) -> None:
+    """Inside a transaction holding the request: deploy once approvals and validation allow."""
+    approvals = request.decisions.filter(decision=Decision.APPROVE).count()
+    if approvals < request.approvals_required:
+        return
+    if request.validation_run_id:
+        run = ValidationRun.objects.get(pk=request.validation_run_id)
+        if not run.finished:
+            return  # the run's result will call back here
+        if run.status != RunStatus.PASSED:
+            _request_stale(request, f"validation #{run.pk} failed: {run.summary}")
+            return
+    version = ModelVersion.objects.select_for_update().select_related("model").get(
+        pk=request.version_id)
+    if version.stage != request.from_stage:
+        _request_stale(request, f"the version moved to {version.stage} meanwhile")
+        return
+    request.status = RequestStatus.APPROVED
+    request.decided_at = timezone.now()
+    request.save(update_fields=["status", "decided_at"])
+    audit.record(action="request.approved", actor=actor, subject=request,
+                 model_name=version.model.name, before={"status": "pending"},
+                 after={"status": "approved", "approvals": approvals})
+    _deployment_create(version=version, to_stage=request.to_stage, kind=request.kind,
+                       actor=request.requested_by, reason=request.reason, request=request)
+
+
+# --- deployments ------------------------------------------------------------------------------
+
+
+def _deployment_create(*, version, to_stage, kind, actor, reason, request=None,
+                       enqueue=True) -> Deployment:
+    deployment = Deployment.objects.create(
+        model=version.model, version=version, from_stage=version.stage, to_stage=to_stage,
+        kind=kind, requested_by=actor, request=request, reason=reason,
+    )
+    audit.record(action="deployment.requested", actor=actor, subject=deployment,
+                 model_name=version.model.name, reason=reason,
+                 after={"deployment": deployment.pk, "version": version.version,
+                        "from": version.stage, "to": to_stage, "kind": kind})
+    if enqueue:
+        from governance.tasks import execute_deployment
+
+        transaction.on_commit(lambda: execute_deployment.delay(deployment.pk), robust=True)
+    return deployment
+
+
+class DeploymentBlocked(Exception):
+    pass
+
+
+def deployment_execute(deployment_id: int, *, checkpoint=None) -> Deployment:
+    """Carry out a pending deployment. Safe to call twice: only a pending one is started.
+
+    1. One transaction records the plan (which folders move where) and marks it `moving`.
+    2. The folders move by rename, one step at a time.
+    3. One transaction flips the rows, rewrites metadata.json files and marks it `completed`.
+    A crash between 1 and 3 leaves a `moving` deployment that `deployment_recover` finishes.
+    While another change of the same model's production version is moving, this one stays
+    `pending` (the caller retries): plans are made against a settled production version.
+    `checkpoint(step)` is called after the plan (-1) and after each move (0, 1): tests use it
+    to kill the process at those points.
+    """
+    with transaction.atomic(durable=True):
+        deployment = Deployment.objects.select_for_update().get(pk=deployment_id)
+        if deployment.status != DeploymentStatus.PENDING:
+            return deployment
+        RegisteredModel.objects.select_for_update().get(pk=deployment.model_id)
+        if deployment.touches_production and Deployment.objects.filter(
+            Q(to_stage=PRODUCTION) | Q(from_stage=PRODUCTION),
+            model_id=deployment.model_id, status=DeploymentStatus.MOVING,
+        ).exists():
+            return deployment
+        version = ModelVersion.objects.select_for_update().select_related("model").get(
+            pk=deployment.version_id)
+        if version.stage != deployment.from_stage:
+            return _fail(deployment, f"{version} is in {version.stage}, no longer in "
+                         f"{deployment.from_stage}")
+        plan = []
+        if deployment.to_stage == PRODUCTION:
+            current = (ModelVersion.objects.select_for_update()
+                       .filter(model_id=version.model_id, stage=PRODUCTION)
+                       .exclude(pk=version.pk).first())
+            if current is not None:
+                deployment.replaced = current
+                plan.append(_step(current, PRODUCTION, ARCHIVED))
+        plan.append(_step(version, deployment.from_stage, deployment.to_stage))
+        deployment.plan = plan
+        deployment.status = DeploymentStatus.MOVING
+        deployment.started_at = timezone.now()
+        deployment.save(update_fields=["plan", "status", "started_at", "replaced"])
+        audit.record(action="deployment.started", actor=deployment.requested_by,
+                     subject=deployment, model_name=version.model.name,
+                     after={"plan": [f"{s['version']}: {s['from']} → {s['to']}" for s in plan]})
+    if checkpoint is not None:
+        checkpoint(-1)
+    return _carry_out_and_finish(deployment.pk, checkpoint=checkpoint)
+
+
+def _step(version, source: str, target: str) -> dict:
+    return {"version_id": version.pk, "model": version.model.name, "version": version.version,
+            "from": source, "to": target}
+
+
+def _paths(step):
+    return (store.version_dir(step["model"], step["version"], step["from"]),
+            store.version_dir(step["model"], step["version"], step["to"]))
+
+
+def _carry_out_and_finish(deployment_id: int, *, checkpoint=None) -> Deployment:
+    deployment = Deployment.objects.get(pk=deployment_id)
+    done = []
+    try:
+        for index, step in enumerate(deployment.plan):
+            source, target = _paths(step)
+            try:
+                store.ensure_moved(source, target)
+            except store.StoreError as exc:
+                raise DeploymentBlocked(str(exc)) from None
+            done.append(step)
+            if checkpoint is not None:
+                checkpoint(index)
+    except DeploymentBlocked as exc:
+        # Put back what moved, so the folders match the rows, which have not changed.
+        for step in reversed(done):
+            source, target = _paths(step)
+            try:
+                store.ensure_moved(target, source)
+            except store.StoreError:
+                logger.exception("could not undo a move of deployment %s", deployment_id)
+        with transaction.atomic(durable=True):
+            deployment = Deployment.objects.select_for_update().get(pk=deployment_id)
+            if deployment.status == DeploymentStatus.MOVING:
+                return _fail(deployment, str(exc))
+            return deployment
+    return _finish(deployment_id)
+
+
+def _fail(deployment: Deployment, error: str) -> Deployment:
+    deployment.status = DeploymentStatus.FAILED
+    deployment.error = error[:2000]
+    deployment.completed_at = timezone.now()
+    deployment.save(update_fields=["status", "error", "completed_at"])
+    audit.record(action="deployment.failed", actor=system_user(), subject=deployment,
+                 model_name=deployment.model.name, reason=error,
+                 after={"status": "failed"})
+    if deployment.request_id:
+        request = ApprovalRequest.objects.get(pk=deployment.request_id)
+        request.status_reason = f"deployment #{deployment.pk} failed: {error}"[:500]
+        request.save(update_fields=["status_reason"])
+    return deployment
+
+
+def _finish(deployment_id: int) -> Deployment:
+    with transaction.atomic(durable=True):
+        deployment = Deployment.objects.select_for_update().select_related(
+            "requested_by", "version__model").get(pk=deployment_id)
+        if deployment.status != DeploymentStatus.MOVING:
+            return deployment
+        RegisteredModel.objects.select_for_update().get(pk=deployment.model_id)
+        now = timezone.now()
+        moved = []
+        policy = policies.effective_policy(deployment.model)
+        successor = deployment.version if deployment.to_stage == PRODUCTION else None
+        # The plan archives the replaced version first, so there is never a moment with two
+        # production rows (the unique constraint would refuse it).
+        for step in deployment.plan:
+            version = ModelVersion.objects.select_for_update().select_related(
+                "model", "created_by").get(pk=step["version_id"])
+            before = version.stage
+            version.stage = step["to"]
+            version.stage_changed_at = now
+            version.lifecycle = _lifecycle(version, step, deployment, now, successor, policy)
+            version.save(update_fields=["stage", "stage_changed_at", "lifecycle", "updated_at"])
+            audit.record(action="version.stage_changed", actor=deployment.requested_by,
+                         subject=version, reason=deployment.reason,
+                         before={"stage": before},
+                         after={"stage": step["to"], "deployment": deployment.pk})
+            moved.append(version)
+        for version in moved:
+            store.atomic_write_bytes(
+                store.version_dir(version.model.name, version.version, version.stage)
+                / store.METADATA_FILENAME,
+                document_bytes(version_document(version)),
+            )
+        deployment.status = DeploymentStatus.COMPLETED
+        deployment.completed_at = now
+        deployment.save(update_fields=["status", "completed_at"])
+        audit.record(
+            action="deployment.completed", actor=deployment.requested_by, subject=deployment,
+            model_name=deployment.model.name, reason=deployment.reason,
+            after={"version": deployment.version.version, "to": deployment.to_stage,
+                   "replaced": deployment.replaced.version if deployment.replaced else None,
+                   "kind": deployment.kind},
+        )
+        from registry.tasks import catalogue_rewrite
+
+        transaction.on_commit(catalogue_rewrite.delay, robust=True)
+    return deployment
+
+
+def _lifecycle(version, step, deployment, now, successor, policy) -> dict:
+    lifecycle = {k: v for k, v in version.lifecycle.items()
+                 if k not in {"retired_at", "retired_by", "reason", "replaced_by",
+                              "metrics_comparison"}}
+    actor = deployment.requested_by.get_username()
+    history = list(lifecycle.get("history", []))
+    history.append({"stage": step["to"], "at": now.isoformat(), "by": actor,
+                    "deployment": deployment.pk, "reason": deployment.reason})
+    lifecycle["history"] = history
+    if step["to"] == PRODUCTION:
+        lifecycle.update(deployed_at=now.isoformat(), deployed_by=actor)
+    elif step["to"] == ARCHIVED:
+        lifecycle.update(retired_at=now.isoformat(), retired_by=actor, reason=deployment.reason)
+        if successor is not None and successor.pk != version.pk:
+            lifecycle["replaced_by"] = successor.version
+            lifecycle["metrics_comparison"] = validation.metrics_comparison(
+                successor.metrics, version.metrics, policy)
+    return lifecycle
+
+
+def deployment_recover(*, older_than_seconds: int = 0) -> list[Deployment]:
+    """Finish deployments a crash interrupted, or start ones whose task was lost."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    handled = []
+    for deployment in Deployment.objects.filter(status=DeploymentStatus.MOVING,
+                                                started_at__lte=cutoff).order_by("pk"):
+        handled.append(_carry_out_and_finish(deployment.pk))
+    for deployment in Deployment.objects.filter(status=DeploymentStatus.PENDING,
+                                                created_at__lte=cutoff).order_by("pk"):
+        handled.append(deployment_execute(deployment.pk))
+    return handled
+
+
+def reconcile_hook(repair: bool) -> list:
+    """Run by `manage.py reconcile` before it compares folders with rows."""
+    from registry.reconcile import Finding
+
+    if not repair:
+        return [Finding("deployment_in_progress", str(d), f"{d.status} since "
+                        f"{(d.started_at or d.created_at):%Y-%m-%d %H:%M:%S}")
+                for d in Deployment.objects.filter(
+                    status__in=[DeploymentStatus.PENDING, DeploymentStatus.MOVING])]
+    return [
+        Finding("interrupted_deployment", f"deployment #{d.pk}",
+                f"{d.version} → {d.to_stage}: {d.status}" + (f" ({d.error})" if d.error else ""),
+                repaired=d.status == DeploymentStatus.COMPLETED)
+        for d in deployment_recover(older_than_seconds=0)
+    ]
+
+
+# --- policies ---------------------------------------------------------------------------------
+
+
+def policy_save(*, policy: Policy, actor, changes: dict) -> Policy:
+    """Create or change a policy (the admin's form), audited with old and new values."""
+    if not roles.has_role(actor, roles.ADMIN_ROLES):
+        raise _deny(actor, policy if policy.pk else None, "policy.change",
+                    "Only admins change policies.")
+    with transaction.atomic(durable=True):
+        before = policies.policy_snapshot(Policy.objects.get(pk=policy.pk)) if policy.pk else None
+        for key, value in changes.items():
+            if key not in policies.POLICY_FIELDS + ["model"]:
+                raise ApplicationError("not a policy field", field=key)
+            setattr(policy, key, value)
+        policy.save()
+        after = policies.policy_snapshot(policy)
+        changed_before = {k: v for k, v in (before or {}).items() if after.get(k) != v}
+        changed_after = {k: v for k, v in after.items() if (before or {}).get(k) != v}
+        audit.record(action="policy.created" if before is None else "policy.changed",
+                     actor=actor, subject=policy,
+                     model_name=policy.model.name if policy.model_id else "",
+                     before=changed_before or None, after=changed_after)
+    return policy

@@ -1,0 +1,22 @@
+from django.urls import path
+
+from governance import apis
+
+# Mounted under /api/v1/ in the `api` namespace (see config/urls.py).
+urlpatterns = [
+    path("models/<str:name>/versions/<str:version>/transitions/", apis.TransitionApi.as_view(),
+         name="version-transitions"),
+    path("models/<str:name>/versions/<str:version>/validations/",
+         apis.ValidationListApi.as_view(), name="version-validations"),
+    path("models/<str:name>/rollback/", apis.RollbackApi.as_view(), name="model-rollback"),
+    path("approvals/", apis.ApprovalListApi.as_view(), name="approval-list"),
+    path("approvals/<int:pk>/", apis.ApprovalDetailApi.as_view(), name="approval-detail"),
+    path("approvals/<int:pk>/approve", apis.ApprovalDecisionApi.as_view(decision="approve"),
+         name="approval-approve"),
+    path("approvals/<int:pk>/reject", apis.ApprovalDecisionApi.as_view(decision="reject"),
+         name="approval-reject"),
+    path("deployments/", apis.DeploymentListApi.as_view(), name="deployment-list"),
+    path("deployments/<int:pk>/", apis.DeploymentDetailApi.as_view(), name="deployment-detail"),
+    path("audit/", apis.AuditListApi.as_view(), name="audit-list"),
+    path("audit/report/", apis.AuditReportApi.as_view(), name="audit-report"),
+]

@@ -1,0 +1,345 @@
+"""The validation checks of a version. `execute` runs them; services record the outcome.
+
+Checks, in order: checksum (every file against its row), load (in the sandbox, within the
+policy's time and memory), signature (the artifact's declared inputs against the metadata),
+predict (on the version's input example or synthetic rows from its signature), metrics (the
+policy's thresholds), regression (against the production version, within a tolerance),
+latency (single-row median against the budget). A check that cannot run is `skipped` with
+its reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+
+from governance.models import CheckStatus
+from registry import store
+from registry.loaders import ArtifactError, read_verified
+from registry.models import FileRole, ModelVersion, Stage
+
+RUNNER = Path(__file__).with_name("sandbox_runner.py")
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SYNTHETIC_ROWS = 5
+LATENCY_RUNS = 30
+
+
+@dataclass
+class CheckResult:
+    name: str
+    status: str
+    detail: str = ""
+    measured: dict = field(default_factory=dict)
+
+
+def _passed(name, detail="", **measured):
+    return CheckResult(name, CheckStatus.PASSED, detail, measured)
+
+
+def _failed(name, detail, **measured):
+    return CheckResult(name, CheckStatus.FAILED, detail, measured)
+
+
+def _skipped(name, reason, **measured):
+    return CheckResult(name, CheckStatus.SKIPPED, reason, measured)
+
+
+# --- sample input -----------------------------------------------------------------------------
+
+
+def sample_rows(version: ModelVersion) -> tuple[list | None, str]:
+    """Rows to predict on, and where they came from."""
+    names = [column["name"] for column in version.signature] or list(version.features)
+    example = version.input_example
+    if example:
+        if all(isinstance(row, dict) for row in example):
+            return [[row.get(name) for name in names] for row in example], "input_example"
+        return [list(row) for row in example], "input_example"
+    if version.signature:
+        rng = np.random.default_rng(0)
+        rows = []
+        for _ in range(SYNTHETIC_ROWS):
+            row = []
+            for column in version.signature:
+                dtype = column["dtype"]
+                if dtype.startswith("float"):
+                    row.append(float(rng.normal()))
+                elif dtype.startswith("int"):
+                    row.append(int(rng.integers(0, 10)))
+                elif dtype == "bool":
+                    row.append(int(rng.integers(0, 2)))
+                else:
+                    return None, "synthetic rows cannot be made for text columns"
+            rows.append(row)
+        return rows, "synthetic rows from the signature"
+    return None, "no input_example, reference sample or signature to build rows from"
+
+
+# --- the sandbox ------------------------------------------------------------------------------
+
+
+def sandbox_dir() -> Path:
+    root = Path(settings.VALIDATION_SANDBOX_DIR)
+    root.mkdir(parents=True, exist_ok=True)
+    os.chmod(root, 0o755)
+    return root
+
+
+def run_sandbox(version: ModelVersion, payloads: list[tuple[str, str, bytes]], rows, policy):
+    """Run the artifact in `sandbox_runner.py`; returns its JSON report (or a failure report)."""
+    folder = sandbox_dir() / uuid.uuid4().hex
+    folder.mkdir(mode=0o755)
+    # The load has its own limit inside the sandbox; predicting and timing get as long again.
+    deadline = 2 * policy.load_timeout_seconds + 5
+    try:
+        names = {"model": None, "preprocessors": []}
+        for index, (role, filename, data) in enumerate(payloads):
+            local = f"{index:02d}-{filename}"
+            path = folder / local
+            path.write_bytes(data)
+            os.chmod(path, 0o644)
+            if role == FileRole.MODEL:
+                names["model"] = local
+            else:
+                names["preprocessors"].append(local)
+        job = {
+            "framework": version.framework,
+            "model_file": names["model"],
+            "preprocessors": names["preprocessors"],
+            "rows": rows,
+            "latency_runs": LATENCY_RUNS,
+            "project_root": str(PROJECT_ROOT),
+            "load_seconds": policy.load_timeout_seconds,
+            "limits": {
+                "memory_mb": policy.load_memory_mb,
+                "cpu_seconds": deadline,
+            },
+        }
+        return _run(folder, job, timeout=deadline)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run(folder: Path, job: dict, timeout: float) -> dict:
+    process = subprocess.Popen(
+        [sys.executable, "-I", str(RUNNER)],
+        cwd=folder,
+        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(folder), "LANG": "C.UTF-8"},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group, so that everything it starts dies too
+    )
+    try:
+        out, err = process.communicate(json.dumps(job).encode(), timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        process.communicate()
+        return {"load": {"ok": False, "error": f"did not finish within {timeout:.0f} s; killed"}}
+    finally:
+        _kill_group(process)
+    lines = [line for line in out.decode(errors="replace").splitlines() if line.strip()]
+    try:
+        return json.loads(lines[-1])
+    except (IndexError, json.JSONDecodeError):
+        code = process.returncode
+        how = (f"killed by signal {signal.Signals(-code).name}" if code and code < 0
+               else f"exit status {code}")
+        tail = err.decode(errors="replace").strip().splitlines()[-3:]
+        return {"load": {"ok": False, "error": f"the sandbox process died ({how})"
+                         + (f": {' / '.join(tail)}" if tail else "")}}
+
+
+def _kill_group(process) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+# --- the checks -------------------------------------------------------------------------------
+
+
+def _checksum(version: ModelVersion):
+    """Verify every file; keep the bytes of those the sandbox loads."""
+    payloads, problems = [], []
+    for artifact in sorted(version.files.all(), key=lambda f: f.position):
+        try:
+            if artifact.role in (FileRole.MODEL, FileRole.PREPROCESSOR):
+                payloads.append((artifact.role, artifact.filename,
+                                 read_verified(version, artifact)))
+            else:
+                folder = store.locate_version_dir(version.model.name, version.version,
+                                                  version.stage)
+                digest, size = store.hash_file(folder / artifact.filename)
+                if (digest, size) != (artifact.sha256, artifact.size):
+                    problems.append(f"{artifact.filename}: sha256 {digest} on disk, "
+                                    f"{artifact.sha256} registered")
+        except (ArtifactError, OSError, TypeError) as exc:
+            problems.append(str(exc) if isinstance(exc, ArtifactError)
+                            else f"{artifact.filename} cannot be read")
+    files = len(version.files.all())
+    if problems:
+        return _failed("checksum", "; ".join(problems), files=files), None
+    return _passed("checksum", f"{files} file(s) match their registered sha256", files=files), \
+        payloads
+
+
+def _signature(version, report) -> CheckResult:
+    if not version.signature:
+        return _skipped("signature", "the metadata declares no signature")
+    declared = report.get("inputs") or {}
+    expected = [column["name"] for column in version.signature]
+    n_features, names = declared.get("n_features"), declared.get("names")
+    if n_features is None and names is None:
+        return _skipped("signature", f"a {version.framework} artifact does not declare its "
+                        "inputs; the predict check exercises them")
+    if names is not None and names != expected:
+        return _failed("signature", f"the artifact expects columns {names}, the metadata "
+                       f"declares {expected}")
+    if n_features is not None and n_features != len(expected):
+        return _failed("signature", f"the artifact expects {n_features} columns, the "
+                       f"metadata declares {len(expected)}", n_features=n_features)
+    return _passed("signature", f"{len(expected)} columns as declared", n_features=n_features)
+
+
+def _predict(report, rows, source) -> CheckResult:
+    if rows is None:
+        return _skipped("predict", source)
+    outcome = report.get("predict") or {}
+    if not outcome.get("ok"):
+        return _failed("predict", outcome.get("error", "no prediction"), rows_source=source)
+    if outcome["outputs"] != outcome["rows"]:
+        return _failed("predict", f"{outcome['outputs']} outputs for {outcome['rows']} rows")
+    if not outcome["finite"]:
+        return _failed("predict", "predictions contain NaN or infinity")
+    return _passed("predict", f"{outcome['rows']} rows ({source})", rows=outcome["rows"],
+                   sample=outcome.get("sample"), rows_source=source)
+
+
+def _latency(report, policy) -> CheckResult:
+    latency = report.get("latency")
+    if not latency:
+        return _skipped("latency", "nothing to time: the predict check did not pass")
+    budget = policy.latency_budget_ms
+    if latency["p50_ms"] > budget:
+        return _failed("latency", f"single-row median {latency['p50_ms']:.2f} ms is over the "
+                       f"budget of {budget:g} ms", **latency, budget_ms=budget)
+    return _passed("latency", f"single-row median {latency['p50_ms']:.2f} ms (budget "
+                   f"{budget:g} ms)", **latency, budget_ms=budget)
+
+
+def _metrics(version, policy) -> CheckResult:
+    if not policy.min_metrics and not policy.max_metrics:
+        return _skipped("metrics", "the policy sets no metric thresholds")
+    problems = []
+    for name, bound in policy.min_metrics.items():
+        value = version.metrics.get(name)
+        if value is None:
+            problems.append(f"{name} is required (at least {bound}) but not declared")
+        elif value < bound:
+            problems.append(f"{name} {value} is below the minimum {bound}")
+    for name, bound in policy.max_metrics.items():
+        value = version.metrics.get(name)
+        if value is None:
+            problems.append(f"{name} is required (at most {bound}) but not declared")
+        elif value > bound:
+            problems.append(f"{name} {value} is above the maximum {bound}")
+    thresholds = {"min": policy.min_metrics, "max": policy.max_metrics}
+    if problems:
+        return _failed("metrics", "; ".join(problems), thresholds=thresholds)
+    return _passed("metrics", "declared metrics meet the policy", thresholds=thresholds)
+
+
+def metrics_comparison(candidate: dict, baseline: dict, policy) -> dict:
+    """Per shared metric: both values, the change, and whether it is worse beyond tolerance."""
+    rows = {}
+    for name in sorted(set(candidate) & set(baseline)):
+        new, old = candidate[name], baseline[name]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (new, old)):
+            continue
+        lower_better = name in policy.lower_is_better
+        allowed = abs(old) * policy.regression_tolerance
+        compared = not policy.regression_metrics or name in policy.regression_metrics
+        worse = compared and ((new > old + allowed) if lower_better else (new < old - allowed))
+        rows[name] = {"candidate": new, "baseline": old, "change": round(new - old, 6),
+                      "lower_is_better": lower_better, "compared": compared, "regressed": worse}
+    return rows
+
+
+def _regression(version, policy, trigger: str) -> CheckResult:
+    if trigger == "rollback":
+        return _skipped("regression", "a rollback returns to a version that was in production; "
+                        "being worse than the current one is expected")
+    production = (ModelVersion.objects.filter(model_id=version.model_id, stage=Stage.PRODUCTION)
+                  .exclude(pk=version.pk).first())
+    if production is None:
+        if version.stage == Stage.PRODUCTION:
+            return _skipped("regression", "this version is the production version")
+        return _skipped("regression", "no production version to compare with")
+    comparison = metrics_comparison(version.metrics, production.metrics, policy)
+    if not any(row["compared"] for row in comparison.values()):
+        return _skipped("regression", f"no metric in common with production "
+                        f"{production.version}")
+    worse = [f"{name} {row['candidate']} vs {row['baseline']}"
+             for name, row in comparison.items() if row["regressed"]]
+    tolerance = f"{policy.regression_tolerance:.0%}"
+    if worse:
+        return _failed("regression", f"worse than production {production.version} beyond "
+                       f"{tolerance}: " + "; ".join(worse), baseline=production.version,
+                       comparison=comparison)
+    return _passed("regression", f"no metric worse than production {production.version} "
+                   f"beyond {tolerance}", baseline=production.version, comparison=comparison)
+
+
+def execute(version: ModelVersion, policy, trigger: str = "manual") -> list[CheckResult]:
+    checksum, payloads = _checksum(version)
+    results = [checksum]
+    if payloads is None:
+        reason = "not run: the checksum check failed, so nothing was loaded"
+        results += [_skipped(name, reason) for name in ("load", "signature", "predict")]
+        latency = _skipped("latency", reason)
+    else:
+        rows, source = sample_rows(version)
+        report = run_sandbox(version, payloads, rows, policy)
+        load = report.get("load", {})
+        isolation = report.get("isolation", [])
+        if load.get("ok"):
+            results.append(_passed(
+                "load", f"loaded in {load['seconds']:.2f} s, peak memory "
+                f"{report.get('peak_rss_mb', 0):.0f} MB", seconds=load["seconds"],
+                peak_rss_mb=report.get("peak_rss_mb"), isolation=isolation,
+                limits={"seconds": policy.load_timeout_seconds, "memory_mb": policy.load_memory_mb},
+            ))
+            results.append(_signature(version, report))
+            results.append(_predict(report, rows, source))
+            latency = _latency(report, policy)
+        else:
+            results.append(_failed("load", load.get("error", "the artifact did not load"),
+                                   isolation=isolation))
+            reason = "not run: the artifact did not load"
+            results += [_skipped("signature", reason), _skipped("predict", reason)]
+            latency = _skipped("latency", reason)
+    results += [_metrics(version, policy), _regression(version, policy, trigger), latency]
+    return results
+
+
+def verdict(results: list[CheckResult], policy) -> tuple[bool, str]:
+    failed = [r.name for r in results if r.status == CheckStatus.FAILED]
+    skipped = [r.name for r in results if r.status == CheckStatus.SKIPPED]
+    if failed:
+        return False, f"failed: {', '.join(failed)}"
+    if skipped and policy.skipped_check_blocks:
+        return False, f"skipped checks block promotion under this policy: {', '.join(skipped)}"
+    passed = len(results) - len(skipped)
+    return True, f"{passed} checks passed" + (f", {len(skipped)} skipped" if skipped else "")

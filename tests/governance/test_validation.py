@@ -1,0 +1,273 @@
+"""Validation: every check, run against real artifacts in the real sandbox process."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pickle
+import time
+from pathlib import Path
+
+import joblib
+import pytest
+from django.conf import settings
+
+from governance import services
+from governance.models import AuditEvent, ValidationRun
+from registry.models import ModelVersion
+from tests import helpers
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _checks(run: ValidationRun) -> dict[str, tuple[str, str]]:
+    return {c.name: (c.status, c.detail) for c in run.checks.all()}
+
+
+def _register(data_scientist, version="1.0.0", data=None, **meta):
+    return helpers.register_direct("churn_prediction", version, actor=data_scientist, data=data,
+                                   meta=helpers.metadata(**meta))
+
+
+class Hostile:
+    """A pickle that runs `code` when it is loaded."""
+
+    def __init__(self, code: str):
+        self.code = code
+
+    def __reduce__(self):
+        return (exec, (self.code,))
+
+
+def hostile_bytes(code: str) -> bytes:
+    return pickle.dumps(Hostile(code))
+
+
+def test_registration_queues_a_validation_that_passes_for_a_good_model(
+    api, data_scientist, churn_model
+):
+    response = helpers.register(api(data_scientist), "churn_prediction", "1.0.0")
+    assert response.status_code == 201
+    run = ValidationRun.objects.get(version__version="1.0.0")
+    assert run.trigger == "registration"
+    assert run.status == "passed", _checks(run)
+    checks = _checks(run)
+    assert list(checks) == ["checksum", "load", "signature", "predict", "metrics",
+                            "regression", "latency"]
+    assert checks["checksum"][0] == "passed"
+    assert checks["load"][0] == "passed"
+    assert checks["signature"] == ("passed", "3 columns as declared")
+    assert checks["predict"][0] == "passed"
+    assert "synthetic rows from the signature" in checks["predict"][1]
+    assert checks["metrics"] == ("skipped", "the policy sets no metric thresholds")
+    assert checks["regression"] == ("skipped", "no production version to compare with")
+    assert checks["latency"][0] == "passed"
+    layers = run.checks.get(name="load").measured["isolation"]
+    assert any(layer.startswith("rlimits") for layer in layers)
+    if os.geteuid() == 0:  # namespaces need root; CI runs as root
+        assert "no network" in layers
+        assert any(layer.startswith("read-only file systems") for layer in layers)
+    assert AuditEvent.objects.filter(action="validation.passed").count() == 1
+
+
+def test_a_tampered_file_fails_the_checksum_and_is_never_loaded(data_scientist, churn_model,
+                                                                store_root):
+    version = _register(data_scientist)
+    path = Path(store_root) / "experiments/churn_prediction/v1.0.0/model.joblib"
+    path.write_bytes(hostile_bytes("open('/proc/self/status')"))
+    run = services.validation_request_now(version)
+    checks = _checks(run)
+    assert run.status == "failed"
+    assert checks["checksum"][0] == "failed"
+    assert checks["load"] == ("skipped",
+                              "not run: the checksum check failed, so nothing was loaded")
+
+
+def test_a_broken_artifact_fails_to_load_and_the_worker_carries_on(data_scientist, churn_model):
+    version = _register(data_scientist, data=b"this is not a pickle at all")
+    run = services.validation_request_now(version)
+    status, detail = _checks(run)["load"]
+    assert status == "failed"
+    assert "could not be loaded as sklearn" in detail
+    assert run.status == "failed"
+
+
+def test_a_hostile_pickle_cannot_write_files_reach_the_network_or_kill_the_worker(
+    data_scientist, churn_model, store_root
+):
+    project_marker = Path(settings.BASE_DIR) / "var" / "sandbox-escape-marker"
+    store_marker = Path(store_root) / "production" / "pwned"
+    code = f"""
+import os, socket, errno
+results = []
+for target in ({str(project_marker)!r}, {str(store_marker)!r}):
+    try:
+        with open(target, "w") as fh:
+            fh.write("escaped")
+        results.append("wrote " + target)
+    except OSError as exc:
+        results.append("write refused: " + errno.errorcode.get(exc.errno, str(exc.errno)))
+try:
+    socket.create_connection(("127.0.0.1", 5432), timeout=2)
+    results.append("network reached")
+except OSError as exc:
+    results.append("network refused")
+try:
+    os.kill({os.getpid()}, 9)  # the worker that started the sandbox: this test process
+    results.append("worker signalled")
+except OSError:
+    results.append("worker out of reach")
+raise RuntimeError(" | ".join(results))
+"""
+    version = _register(data_scientist, data=hostile_bytes(code))
+    run = services.validation_request_now(version)
+    status, detail = _checks(run)["load"]
+    assert status == "failed"
+    assert not project_marker.exists()
+    assert not store_marker.exists()
+    assert "wrote" not in detail
+    assert "network reached" not in detail
+    # Where the kernel gives us a process namespace, the worker's pid does not exist in it;
+    # either way this process (the worker) is still here to record the run.
+    assert run.status == "failed"
+
+
+def test_an_artifact_that_never_finishes_loading_is_stopped_at_the_limit(
+    data_scientist, churn_model, strict_policy
+):
+    strict_policy(load_timeout_seconds=2)
+    version = _register(data_scientist, data=hostile_bytes("while True: pass"))
+    run = services.validation_request_now(version)
+    status, detail = _checks(run)["load"]
+    assert status == "failed"
+    assert "did not load within 2 s" in detail
+
+
+def test_an_artifact_that_ignores_the_alarm_is_killed_at_the_deadline(
+    data_scientist, churn_model, strict_policy
+):
+    strict_policy(load_timeout_seconds=2)
+    code = "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True: pass"
+    version = _register(data_scientist, data=hostile_bytes(code))
+    started = time.monotonic()
+    run = services.validation_request_now(version)
+    elapsed = time.monotonic() - started
+    status, detail = _checks(run)["load"]
+    assert status == "failed"
+    assert "did not finish within 9 s; killed" in detail
+    assert elapsed < 30
+
+
+def test_an_artifact_that_eats_memory_fails_within_the_limit(data_scientist, churn_model,
+                                                            strict_policy):
+    strict_policy(load_memory_mb=600)
+    version = _register(data_scientist, data=hostile_bytes("x = bytearray(3 * 1024 ** 3)"))
+    run = services.validation_request_now(version)
+    status, detail = _checks(run)["load"]
+    assert status == "failed"
+    assert "MemoryError" in detail or "died" in detail
+
+
+def test_an_artifact_that_exits_is_recorded_not_fatal(data_scientist, churn_model):
+    version = _register(data_scientist, data=hostile_bytes("import os; os._exit(3)"))
+    run = services.validation_request_now(version)
+    status, detail = _checks(run)["load"]
+    assert status == "failed"
+    assert "the sandbox process died (exit status 3)" in detail
+
+
+def test_a_signature_that_does_not_match_the_artifact_fails(data_scientist, churn_model):
+    version = _register(data_scientist, features=["a", "b", "c", "d"])
+    run = services.validation_request_now(version)
+    status, detail = _checks(run)["signature"]
+    assert status == "failed"
+    assert "expects 3 columns, the metadata declares 4" in detail
+    assert _checks(run)["predict"][0] == "failed"  # 4 synthetic columns for a 3-column model
+
+
+def test_the_input_example_is_used_for_the_predict_check(data_scientist, churn_model):
+    example = [[0.1, 0.2, 0.3], [1.0, -1.0, 0.5]]
+    version = _register(data_scientist, input_example=example)
+    run = services.validation_request_now(version)
+    check = run.checks.get(name="predict")
+    assert check.status == "passed"
+    model = joblib.load(io.BytesIO(helpers.sklearn_bytes()))
+    assert check.measured["sample"] == model.predict(example).tolist()
+    assert check.measured["rows_source"] == "input_example"
+
+
+def test_metrics_below_the_policy_thresholds_fail(data_scientist, churn_model, strict_policy):
+    strict_policy(min_metrics={"accuracy": 0.9, "recall": 0.5}, max_metrics={"rmse": 1.0})
+    version = _register(data_scientist, metrics={"accuracy": 0.82})
+    run = services.validation_request_now(version)
+    status, detail = _checks(run)["metrics"]
+    assert status == "failed"
+    assert "accuracy 0.82 is below the minimum 0.9" in detail
+    assert "recall is required" in detail
+    assert "rmse is required" in detail
+
+
+def test_a_regression_against_production_beyond_the_tolerance_fails(
+    data_scientist, churn_model, strict_policy
+):
+    strict_policy(regression_tolerance=0.02)
+    first = _register(data_scientist, "1.0.0", metrics={"accuracy": 0.90, "rmse": 1.0})
+    helpers.force_stage(first, "production")
+    within = _register(data_scientist, "1.1.0", metrics={"accuracy": 0.885, "rmse": 1.01})
+    worse = _register(data_scientist, "1.2.0", metrics={"accuracy": 0.80, "rmse": 1.0})
+    lower_worse = _register(data_scientist, "1.3.0", metrics={"accuracy": 0.91, "rmse": 1.5})
+
+    assert _checks(services.validation_request_now(within))["regression"][0] == "passed"
+    status, detail = _checks(services.validation_request_now(worse))["regression"]
+    assert status == "failed" and "accuracy 0.8 vs 0.9" in detail
+    status, detail = _checks(services.validation_request_now(lower_worse))["regression"]
+    assert status == "failed" and "rmse 1.5 vs 1.0" in detail
+
+
+def test_latency_over_the_budget_fails(data_scientist, churn_model, strict_policy):
+    strict_policy(latency_budget_ms=0.000001)
+    version = _register(data_scientist)
+    run = services.validation_request_now(version)
+    status, detail = _checks(run)["latency"]
+    assert status == "failed"
+    assert "over the budget" in detail
+    assert run.checks.get(name="latency").measured["p50_ms"] > 0
+
+
+def test_a_skipped_check_blocks_only_when_the_policy_says_so(data_scientist, churn_model,
+                                                             strict_policy):
+    version = _register(data_scientist)
+    assert services.validation_request_now(version).status == "passed"
+    strict_policy(skipped_check_blocks=True)
+    run = services.validation_request_now(version)
+    assert run.status == "failed"
+    assert "skipped checks block promotion" in run.summary
+
+
+def test_torchscript_models_validate(data_scientist, churn_model):
+    version = helpers.register_direct(
+        "churn_prediction", "1.0.0", actor=data_scientist, framework="torch",
+        data=helpers.torchscript_bytes(), filename="model.pt")
+    run = services.validation_request_now(version)
+    checks = _checks(run)
+    assert checks["load"][0] == "passed"
+    assert checks["signature"][0] == "skipped"
+    assert checks["predict"][0] == "passed"
+    assert run.status == "passed"
+
+
+def test_the_api_lists_runs_and_starts_a_new_one(api, data_scientist, viewer, churn_model):
+    _register(data_scientist)
+    url = "/api/v1/models/churn_prediction/versions/1.0.0/validations/"
+    started = api(data_scientist).post(url)
+    assert started.status_code == 202
+    runs = api(viewer).get(url).json()["results"]
+    assert runs[0]["status"] == "passed"
+    assert [c["name"] for c in runs[0]["checks"]][:2] == ["checksum", "load"]
+    assert api(viewer).post(url).status_code == 403
+    # One run at registration, one asked for; the viewer's attempt added none.
+    assert ModelVersion.objects.get(version="1.0.0").validation_runs.count() == 2
+    event = AuditEvent.objects.filter(action="permission.denied").last()
+    assert event.actor_name == "vic"
+    assert json.loads(event.after)["attempted"] == "validation.start"
