@@ -33,7 +33,7 @@ run: demo admin serve
 
 ## Set up and run the whole test suite (SQLite by default; DATABASE_URL/REDIS_URL switch it).
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadgroup
 
 ci:
 	bash .ci/run

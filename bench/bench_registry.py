@@ -18,34 +18,15 @@ import argparse
 import http.client
 import json
 import os
-import shutil
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-MB = 1024 * 1024
-
-
-def percentile(values, q):
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def report(label, seconds, extra=""):
-    p50, p99 = percentile(seconds, 50) * 1000, percentile(seconds, 99) * 1000
-    rate = len(seconds) / sum(seconds)
-    print(f"{label:38} n={len(seconds):4}  p50 {p50:9.2f} ms  p99 {p99:9.2f} ms  "
-          f"{rate:9.1f} ops/s {extra}")
-    return {"label": label, "n": len(seconds), "p50_ms": round(p50, 3), "p99_ms": round(p99, 3),
-            "ops_per_s": round(rate, 2)}
+from common import MB, ROOT, remove, report, save, scratch_django  # noqa: E402
 
 
 class Client:
@@ -109,23 +90,9 @@ def main():
     args = parser.parse_args()
     repeat = 0.2 if args.quick else 1.0
 
-    scratch = Path(tempfile.mkdtemp(prefix="bench-registry-"))
-    env = dict(os.environ)
-    env.setdefault("DATABASE_URL", f"sqlite:///{scratch / 'bench.sqlite3'}")
-    env.update(MODEL_STORE_ROOT=str(scratch / "models"), APP_VAR_DIR=str(scratch / "var"),
-               DJANGO_SETTINGS_MODULE="config.settings", LOG_LEVEL="WARNING",
-               MODEL_MAX_UPLOAD_BYTES=str(1024 * MB))
-    os.environ.update(env)
-
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    scratch, env = scratch_django("bench-registry")
     from django.db import connection
 
-    if connection.vendor == "postgresql":
-        _recreate_postgres_database(connection)
-    call_command("migrate", "--noinput", verbosity=0)
     token, model_name = _prepare(connection)
 
     port = free_port()
@@ -216,26 +183,8 @@ def main():
     finally:
         server.terminate()
         server.wait(timeout=30)
-        shutil.rmtree(scratch, ignore_errors=True)
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"registry-{connection.vendor}.json").write_text(json.dumps(results, indent=2))
-
-
-def _recreate_postgres_database(connection):
-    """A scratch database per run (never point DATABASE_URL at one that holds real data)."""
-    import psycopg
-
-    name = connection.settings_dict["NAME"]
-    params = {k: v for k, v in {
-        "host": connection.settings_dict.get("HOST"), "port": connection.settings_dict.get("PORT"),
-        "user": connection.settings_dict.get("USER"),
-        "password": connection.settings_dict.get("PASSWORD"),
-    }.items() if v}
-    connection.close()
-    with psycopg.connect(dbname="postgres", autocommit=True, **params) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
+        remove(scratch)
+    save("registry", connection.vendor, results)
 
 
 def _prepare(connection):

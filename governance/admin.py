@@ -33,7 +33,6 @@ from registry.admin import (
     ReadOnlyInline,
     RegisteredModelAdmin,
     ServiceAdminMixin,
-    metrics_table,
     stage_badge,
 )
 from registry.errors import ApplicationError
@@ -92,8 +91,9 @@ class StatusFilter(admin.SimpleListFilter):
 
 @admin.register(ApprovalRequest)
 class ApprovalRequestAdmin(ReadOnlyAdmin):
-    list_display = ["request", "model", "version_number", "move", "requested_by", "created_at",
-                    "validation_status", "approvals", "status_display"]
+    # (Not "model": a ModelAdmin's `model` attribute is the model class.)
+    list_display = ["request", "model_name", "version_number", "move", "requested_by",
+                    "created_at", "validation_status", "approvals", "status_display"]
     list_filter = [StatusFilter, "to_stage", "version__model"]
     search_fields = ["version__model__name", "version__version", "requested_by__username"]
     list_select_related = ["version__model", "requested_by", "validation_run"]
@@ -107,7 +107,7 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
         return f"#{obj.pk}"
 
     @admin.display(description="model", ordering="version__model__name")
-    def model(self, obj):
+    def model_name(self, obj):
         return obj.version.model.name
 
     @admin.display(description="version")
@@ -229,7 +229,7 @@ class ValidationRunAdmin(ReadOnlyAdmin):
 
 @admin.register(Deployment)
 class DeploymentAdmin(ReadOnlyAdmin):
-    list_display = ["id", "model", "version", "move", "replaced", "kind", "status_display",
+    list_display = ["id", "model_name", "version", "move", "replaced", "kind", "status_display",
                     "requested_by", "created_at", "completed_at"]
     list_filter = ["status", "kind", "to_stage", "model"]
     list_select_related = ["model", "version", "replaced", "requested_by"]
@@ -237,6 +237,10 @@ class DeploymentAdmin(ReadOnlyAdmin):
                        "status", "requested_by", "request", "reason", "plan", "error",
                        "created_at", "started_at", "completed_at"]
     fields = readonly_fields
+
+    @admin.display(description="model", ordering="model__name")
+    def model_name(self, obj):
+        return obj.model.name
 
     @admin.display(description="move")
     def move(self, obj):

@@ -57,7 +57,7 @@ def seed(*, log=print) -> int:
             continue
         versions = registry_demo.register_versions(spec_model, actor=dana, log=log)
         registered += len(versions)
-        for spec, version in versions:
+        for _spec, version in versions:
             run = _validate(version)
             log(f"    {version}: validation {run.status} ({run.summary})")
         reason = REASONS.get(spec_model.name, spec_model.description)

@@ -1,6 +1,12 @@
 import django_filters
 
-from governance.models import ApprovalRequest, AuditEvent, Deployment, DeploymentStatus, RequestStatus
+from governance.models import (
+    ApprovalRequest,
+    AuditEvent,
+    Deployment,
+    DeploymentStatus,
+    RequestStatus,
+)
 from registry.models import Stage
 
 

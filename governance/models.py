@@ -66,6 +66,9 @@ class AuditChainHead(models.Model):
     seq = models.BigIntegerField(default=0)
     hash = models.CharField(max_length=64)
 
+    def __str__(self) -> str:
+        return f"audit chain head: #{self.seq}"
+
 
 # --- policies ---------------------------------------------------------------------------------
 

@@ -176,6 +176,20 @@ def _validation_record(run, results, policy) -> ValidationRun:
     return run
 
 
+def validation_recover(*, older_than_seconds: int = 900) -> list[ValidationRun]:
+    """Runs a dead worker left `running` fail; runs whose task was lost are executed."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    handled = []
+    for run in ValidationRun.objects.filter(status=RunStatus.RUNNING, started_at__lte=cutoff):
+        policy = policies.effective_policy(run.version.model)
+        failure = validation.CheckResult(
+            "internal", "failed", "the worker stopped before the run finished; start a new one")
+        handled.append(_validation_record(run, [failure], policy))
+    for run in ValidationRun.objects.filter(status=RunStatus.PENDING, created_at__lte=cutoff):
+        handled.append(validation_execute(run.pk) or run)
+    return handled
+
+
 def latest_validation(version: ModelVersion) -> ValidationRun | None:
     return (ValidationRun.objects.filter(version=version,
                                          status__in=[RunStatus.PASSED, RunStatus.FAILED])

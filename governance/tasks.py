@@ -27,9 +27,12 @@ def execute_deployment(self, deployment_id: int) -> None:
         raise self.retry(countdown=2)
 
 
-@shared_task(name="governance.recover_deployments")
-def recover_deployments(older_than_seconds: int = 120) -> list[str]:
-    return [str(d) for d in services.deployment_recover(older_than_seconds=older_than_seconds)]
+@shared_task(name="governance.recover_interrupted")
+def recover_interrupted(older_than_seconds: int = 120) -> list[str]:
+    """Finish deployments and validations a dead worker or a lost message left behind."""
+    done = services.deployment_recover(older_than_seconds=older_than_seconds)
+    done += services.validation_recover(older_than_seconds=max(older_than_seconds, 900))
+    return [str(item) for item in done]
 
 
 @shared_task(

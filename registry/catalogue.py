@@ -10,6 +10,7 @@ from django.utils import timezone
 from registry import store
 from registry.metadata import document_bytes
 
+
 @contextmanager
 def _exclusive_lock():
     # Concurrent rewriters take turns, and each reads the database after taking the lock, so

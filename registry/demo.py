@@ -62,7 +62,13 @@ def _dump(obj) -> bytes:
 
 
 def _classification_metrics(model, X_test, y_test, transform=None) -> dict:
-    from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
+    from sklearn.metrics import (
+        accuracy_score,
+        f1_score,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
 
     X = transform(X_test) if transform else X_test
     predicted = model.predict(X)

@@ -8,13 +8,10 @@ transaction, and leaves nothing behind when it fails: no row, and no file or fol
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from registry import signals, store
 from registry.errors import ApplicationError, Conflict, Unprocessable
@@ -345,12 +342,3 @@ def write_version_metadata(version: ModelVersion) -> None:
     store.atomic_write_bytes(
         folder / store.METADATA_FILENAME, document_bytes(version_document(version))
     )
-
-
-def system_user():
-    """The account that background work acts as when no person started it."""
-    User = get_user_model()
-    user, _ = User.objects.get_or_create(
-        username="system", defaults={"is_active": False, "first_name": "System"}
-    )
-    return user

@@ -13,20 +13,21 @@ def create(apps, schema_editor):
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
     every_minute, _ = IntervalSchedule.objects.get_or_create(every=60, period="seconds")
     PeriodicTask.objects.get_or_create(
-        name="governance: finish interrupted deployments",
+        name="governance: finish interrupted work",
         defaults={
-            "task": "governance.recover_deployments",
+            "task": "governance.recover_interrupted",
             "interval": every_minute,
             "kwargs": json.dumps({"older_than_seconds": 120}),
-            "description": "Finishes or undoes deployments whose worker died mid-move "
-            "(the same recovery `manage.py reconcile` runs).",
+            "description": "Finishes or undoes deployments whose worker died mid-move (the "
+            "same recovery `manage.py reconcile` runs), and ends validation runs a worker "
+            "left behind.",
         },
     )
 
 
 def remove(apps, schema_editor):
     apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(
-        name="governance: finish interrupted deployments"
+        name="governance: finish interrupted work"
     ).delete()
 
 

@@ -6,7 +6,6 @@ test's own store, so what they do is visible to the test.
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from tests.governance.conftest import policy, promotion, validated  # noqa: F401  (fixtures)
 from tests.processes import ROOT, process_env
 
 
@@ -76,7 +76,7 @@ def celery_worker(transactional_db, store_root, broker_dir, tmp_path):
          "-n", f"e2e-{uuid.uuid4().hex[:8]}@%h"],
         cwd=ROOT, env=process_env(store_root, broker_dir), stdout=log, stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while "ready." not in log_path.read_text():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
@@ -111,12 +111,13 @@ def live_app(transactional_db, store_root, broker_dir, tmp_path):
     url = f"http://127.0.0.1:{port}"
     import requests
 
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while True:
         try:
-            if requests.get(url + "/health/?format=json", timeout=2).status_code in (200, 500):
+            # The first request of a worker imports the app: slow on a busy machine.
+            if requests.get(url + "/health/?format=json", timeout=15).status_code in (200, 500):
                 break
-        except requests.ConnectionError:
+        except requests.RequestException:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()

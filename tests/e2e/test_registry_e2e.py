@@ -13,7 +13,8 @@ import requests
 
 from tests import helpers
 
-pytestmark = pytest.mark.e2e
+# One xdist worker runs every e2e test: they share the broker (Redis) and real processes.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
 
 def _wait_for(predicate, timeout=30):

@@ -52,8 +52,8 @@ def promotion(api, data_scientist, validated):
 
 @pytest.fixture
 def second_approver(db, django_user_model):
-    from tests.conftest import _person
     from registry import roles
+    from tests.conftest import _person
 
     return _person(django_user_model, "bea", roles.APPROVER, is_staff=True)
 

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -139,9 +140,11 @@ def test_racing_promotions_end_with_one_production_version_and_one_history(
     def run(deployment):
         try:
             barrier.wait()
-            for _ in range(200):
-                if services.deployment_execute(deployment.pk).status != "pending":
-                    break
+            deadline = time.monotonic() + 60
+            # Like the Celery task: while another production change is moving, try again.
+            while services.deployment_execute(deployment.pk).status == "pending":
+                assert time.monotonic() < deadline, "waited a minute for the other deployments"
+                time.sleep(0.05)
         except Exception as exc:  # noqa: BLE001 - the test reports it
             errors.append(exc)
         finally:
@@ -164,3 +167,29 @@ def test_racing_promotions_end_with_one_production_version_and_one_history(
     assert ModelVersion.objects.get(stage="production") == done[2].version
     _files_intact(store_root)
     assert reconcile() == []
+
+
+def test_the_periodic_task_recovers_deployments_and_ends_abandoned_validations(
+    validated, admin_user, store_root, tmp_path
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from governance.models import ValidationRun
+    from governance.tasks import recover_interrupted
+
+    deployment = _pending_promotion(validated, admin_user)
+    _kill_deployment_at(deployment, 0, store_root, tmp_path)
+    Deployment.objects.filter(pk=deployment.pk).update(
+        started_at=timezone.now() - timedelta(minutes=5))
+    stuck = ValidationRun.objects.create(version=deployment.version, trigger="manual",
+                                         status="running",
+                                         started_at=timezone.now() - timedelta(hours=1))
+    outcome = recover_interrupted.delay(older_than_seconds=120).get()
+    assert any("completed" in line for line in outcome)
+    deployment.refresh_from_db()
+    stuck.refresh_from_db()
+    assert deployment.status == "completed"
+    assert stuck.status == "failed"
+    assert "worker stopped" in stuck.checks.get().detail

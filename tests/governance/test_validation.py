@@ -30,6 +30,13 @@ def _register(data_scientist, version="1.0.0", data=None, **meta):
                                    meta=helpers.metadata(**meta))
 
 
+def _registration_run(version) -> ValidationRun:
+    """The run registration queued (these tests commit, so it ran on commit, eagerly)."""
+    run = ValidationRun.objects.get(version=version, trigger="registration")
+    assert run.finished
+    return run
+
+
 class Hostile:
     """A pickle that runs `code` when it is loaded."""
 
@@ -86,7 +93,7 @@ def test_a_tampered_file_fails_the_checksum_and_is_never_loaded(data_scientist, 
 
 def test_a_broken_artifact_fails_to_load_and_the_worker_carries_on(data_scientist, churn_model):
     version = _register(data_scientist, data=b"this is not a pickle at all")
-    run = services.validation_request_now(version)
+    run = _registration_run(version)
     status, detail = _checks(run)["load"]
     assert status == "failed"
     assert "could not be loaded as sklearn" in detail
@@ -121,7 +128,7 @@ except OSError:
 raise RuntimeError(" | ".join(results))
 """
     version = _register(data_scientist, data=hostile_bytes(code))
-    run = services.validation_request_now(version)
+    run = _registration_run(version)
     status, detail = _checks(run)["load"]
     assert status == "failed"
     assert not project_marker.exists()
@@ -138,7 +145,7 @@ def test_an_artifact_that_never_finishes_loading_is_stopped_at_the_limit(
 ):
     strict_policy(load_timeout_seconds=2)
     version = _register(data_scientist, data=hostile_bytes("while True: pass"))
-    run = services.validation_request_now(version)
+    run = _registration_run(version)
     status, detail = _checks(run)["load"]
     assert status == "failed"
     assert "did not load within 2 s" in detail
@@ -151,7 +158,7 @@ def test_an_artifact_that_ignores_the_alarm_is_killed_at_the_deadline(
     code = "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True: pass"
     version = _register(data_scientist, data=hostile_bytes(code))
     started = time.monotonic()
-    run = services.validation_request_now(version)
+    run = _registration_run(version)
     elapsed = time.monotonic() - started
     status, detail = _checks(run)["load"]
     assert status == "failed"
@@ -163,7 +170,7 @@ def test_an_artifact_that_eats_memory_fails_within_the_limit(data_scientist, chu
                                                             strict_policy):
     strict_policy(load_memory_mb=600)
     version = _register(data_scientist, data=hostile_bytes("x = bytearray(3 * 1024 ** 3)"))
-    run = services.validation_request_now(version)
+    run = _registration_run(version)
     status, detail = _checks(run)["load"]
     assert status == "failed"
     assert "MemoryError" in detail or "died" in detail
@@ -171,7 +178,7 @@ def test_an_artifact_that_eats_memory_fails_within_the_limit(data_scientist, chu
 
 def test_an_artifact_that_exits_is_recorded_not_fatal(data_scientist, churn_model):
     version = _register(data_scientist, data=hostile_bytes("import os; os._exit(3)"))
-    run = services.validation_request_now(version)
+    run = _registration_run(version)
     status, detail = _checks(run)["load"]
     assert status == "failed"
     assert "the sandbox process died (exit status 3)" in detail
@@ -179,7 +186,7 @@ def test_an_artifact_that_exits_is_recorded_not_fatal(data_scientist, churn_mode
 
 def test_a_signature_that_does_not_match_the_artifact_fails(data_scientist, churn_model):
     version = _register(data_scientist, features=["a", "b", "c", "d"])
-    run = services.validation_request_now(version)
+    run = _registration_run(version)
     status, detail = _checks(run)["signature"]
     assert status == "failed"
     assert "expects 3 columns, the metadata declares 4" in detail
@@ -189,7 +196,7 @@ def test_a_signature_that_does_not_match_the_artifact_fails(data_scientist, chur
 def test_the_input_example_is_used_for_the_predict_check(data_scientist, churn_model):
     example = [[0.1, 0.2, 0.3], [1.0, -1.0, 0.5]]
     version = _register(data_scientist, input_example=example)
-    run = services.validation_request_now(version)
+    run = _registration_run(version)
     check = run.checks.get(name="predict")
     assert check.status == "passed"
     model = joblib.load(io.BytesIO(helpers.sklearn_bytes()))
@@ -200,7 +207,7 @@ def test_the_input_example_is_used_for_the_predict_check(data_scientist, churn_m
 def test_metrics_below_the_policy_thresholds_fail(data_scientist, churn_model, strict_policy):
     strict_policy(min_metrics={"accuracy": 0.9, "recall": 0.5}, max_metrics={"rmse": 1.0})
     version = _register(data_scientist, metrics={"accuracy": 0.82})
-    run = services.validation_request_now(version)
+    run = _registration_run(version)
     status, detail = _checks(run)["metrics"]
     assert status == "failed"
     assert "accuracy 0.82 is below the minimum 0.9" in detail
@@ -218,17 +225,17 @@ def test_a_regression_against_production_beyond_the_tolerance_fails(
     worse = _register(data_scientist, "1.2.0", metrics={"accuracy": 0.80, "rmse": 1.0})
     lower_worse = _register(data_scientist, "1.3.0", metrics={"accuracy": 0.91, "rmse": 1.5})
 
-    assert _checks(services.validation_request_now(within))["regression"][0] == "passed"
-    status, detail = _checks(services.validation_request_now(worse))["regression"]
+    assert _checks(_registration_run(within))["regression"][0] == "passed"
+    status, detail = _checks(_registration_run(worse))["regression"]
     assert status == "failed" and "accuracy 0.8 vs 0.9" in detail
-    status, detail = _checks(services.validation_request_now(lower_worse))["regression"]
+    status, detail = _checks(_registration_run(lower_worse))["regression"]
     assert status == "failed" and "rmse 1.5 vs 1.0" in detail
 
 
 def test_latency_over_the_budget_fails(data_scientist, churn_model, strict_policy):
     strict_policy(latency_budget_ms=0.000001)
     version = _register(data_scientist)
-    run = services.validation_request_now(version)
+    run = _registration_run(version)
     status, detail = _checks(run)["latency"]
     assert status == "failed"
     assert "over the budget" in detail
@@ -238,7 +245,7 @@ def test_latency_over_the_budget_fails(data_scientist, churn_model, strict_polic
 def test_a_skipped_check_blocks_only_when_the_policy_says_so(data_scientist, churn_model,
                                                              strict_policy):
     version = _register(data_scientist)
-    assert services.validation_request_now(version).status == "passed"
+    assert _registration_run(version).status == "passed"
     strict_policy(skipped_check_blocks=True)
     run = services.validation_request_now(version)
     assert run.status == "failed"
@@ -249,7 +256,7 @@ def test_torchscript_models_validate(data_scientist, churn_model):
     version = helpers.register_direct(
         "churn_prediction", "1.0.0", actor=data_scientist, framework="torch",
         data=helpers.torchscript_bytes(), filename="model.pt")
-    run = services.validation_request_now(version)
+    run = _registration_run(version)
     checks = _checks(run)
     assert checks["load"][0] == "passed"
     assert checks["signature"][0] == "skipped"

@@ -77,7 +77,6 @@ def test_viewers_and_approvers_cannot_create_models(api, viewer, approver, outsi
 
 
 def test_the_list_shows_latest_and_production_versions(api, viewer, data_scientist, churn_model):
-    from registry import services
 
     first = helpers.register_direct("churn_prediction", "1.2.0", actor=data_scientist)
     helpers.register_direct("churn_prediction", "1.10.0-rc.1", actor=data_scientist)

@@ -328,7 +328,6 @@ def test_a_session_user_registers_with_a_csrf_token(client, data_scientist, chur
 
 @pytest.fixture
 def three_versions(data_scientist, churn_model):
-    from registry import services
 
     v1 = helpers.register_direct("churn_prediction", "1.0.0", actor=data_scientist,
                                  meta=helpers.metadata(metrics={"accuracy": 0.70}))

@@ -9,7 +9,7 @@ import joblib
 import numpy as np
 import pytest
 
-from registry import load_model, services
+from registry import load_model
 from registry.loaders import ArtifactIntegrityError
 from tests import helpers
 

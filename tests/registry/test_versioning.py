@@ -7,7 +7,6 @@ from hypothesis import strategies as st
 
 from registry.models import ModelVersion
 from registry.versioning import InvalidVersion, parse_version, sort_key
-from tests import helpers
 
 
 @pytest.mark.parametrize("text", ["1.0", "v1.0.0", "1.0.0+b", "1.0.0-01", "a.b.c", "", "1.0.0 "])

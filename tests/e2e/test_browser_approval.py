@@ -1,0 +1,72 @@
+"""An approver approves a promotion in the admin, in headless Chromium (Debian's package)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import pytest
+
+from tests import helpers
+
+# One xdist worker runs every e2e test: they share the broker (Redis) and real processes.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+
+# Playwright's sync API runs an event loop in this thread, where Django refuses ORM calls:
+# everything the test needs from the database is read by the fixtures, before it starts.
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@pytest.fixture
+def browser():
+    if not os.path.exists(CHROMIUM):
+        message = ("Chromium is not installed (apt-get install chromium, or set "
+                   "CHROMIUM_PATH); the browser test needs it")
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+def test_an_approver_approves_in_the_admin_and_sees_the_new_production_version(
+    promotion, live_app, celery_worker, approver, browser, tmp_path
+):
+    page = browser.new_page()
+    page.goto(f"{live_app}/admin/login/")
+    page.fill("#id_username", "april")
+    page.fill("#id_password", helpers.PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{live_app}/admin/")
+
+    page.goto(f"{live_app}/admin/governance/approvalrequest/")
+    page.click(f"text=#{promotion['request_id']}")
+    page.wait_for_selector("#approval-review")
+    assert page.locator("#validation-checks").inner_text().count("passed") >= 5
+    assert "1.0.0" in page.locator("h2", has_text="Metrics").inner_text()
+    page.fill("#id_comment", "Metrics and validation reviewed")
+    page.click("input[name=approve]")
+    page.wait_for_selector(".messagelist .success")
+    page.screenshot(path=str(tmp_path / "approved.png"))
+
+    new, old = promotion["new"], promotion["old"]
+    deadline = time.monotonic() + 60
+    while True:
+        page.goto(f"{live_app}/admin/registry/modelversion/{new.pk}/change/")
+        badge = page.locator(".stage-badge").first.get_attribute("data-stage")
+        if badge == "production" or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert badge == "production"
+    page.goto(f"{live_app}/admin/registry/modelversion/{old.pk}/change/")
+    assert page.locator(".stage-badge").first.get_attribute("data-stage") == "archived"
+    page.goto(f"{live_app}/admin/governance/approvalrequest/?status=all")
+    assert "approved" in page.locator("#result_list").inner_text()

@@ -1,0 +1,118 @@
+"""The admin approval workflow: the queue, the evidence, the buttons, and the same rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from governance.models import ApprovalRequest
+from registry.models import ModelVersion
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _stages():
+    return dict(ModelVersion.objects.values_list("version", "stage"))
+
+
+def test_the_queue_lists_pending_requests_with_validation_and_approvals(client, approver,
+                                                                        promotion):
+    client.force_login(approver)
+    page = client.get("/admin/governance/approvalrequest/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert f"#{promotion['request_id']}" in text
+    assert 'data-status="passed"' in text  # the validation badge
+    assert "0 / 1" in text
+
+
+def test_the_review_page_shows_checks_and_metrics_beside_production(client, approver,
+                                                                    promotion):
+    client.force_login(approver)
+    page = client.get(f"/admin/governance/approvalrequest/{promotion['request_id']}/change/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    for check in ("checksum", "load", "signature", "predict", "regression", "latency"):
+        assert f"<td>{check}</td>" in text
+    assert "against production 1.0.0" in text
+    assert "<td>0.82</td><td>0.8</td>" in text.replace("\n", "")
+    assert 'name="approve"' in text and 'name="reject"' in text
+
+
+def test_an_approver_approves_in_the_admin_and_the_version_is_deployed(client, approver,
+                                                                       promotion):
+    client.force_login(approver)
+    url = f"/admin/governance/approvalrequest/{promotion['request_id']}/decide/"
+    response = client.post(url, {"approve": "Approve", "comment": "checked"}, follow=True)
+    assert response.status_code == 200
+    assert "Approved request" in response.content.decode()
+    assert _stages() == {"1.0.0": "archived", "1.1.0": "production"}
+
+
+def test_the_admin_enforces_four_eyes_with_a_message_not_an_error_page(client, data_scientist,
+                                                                        promotion):
+    from django.contrib.auth.models import Group
+
+    data_scientist.groups.add(Group.objects.get(name="approver"))
+    data_scientist.is_staff = True
+    data_scientist.save()
+    client.force_login(data_scientist)
+    url = f"/admin/governance/approvalrequest/{promotion['request_id']}/decide/"
+    response = client.post(url, {"approve": "Approve"}, follow=True)
+    assert response.status_code == 200
+    assert "Four eyes" in response.content.decode()
+    assert ApprovalRequest.objects.get(pk=promotion["request_id"]).status == "pending"
+
+
+def test_a_rejection_in_the_admin_needs_a_comment(client, approver, promotion):
+    client.force_login(approver)
+    url = f"/admin/governance/approvalrequest/{promotion['request_id']}/decide/"
+    response = client.post(url, {"reject": "Reject", "comment": ""}, follow=True)
+    assert "rejection needs a comment" in response.content.decode()
+    client.post(url, {"reject": "Reject", "comment": "not yet"})
+    assert ApprovalRequest.objects.get(pk=promotion["request_id"]).status == "rejected"
+
+
+def test_the_version_page_shows_its_governance_history(client, approver, promotion):
+    client.force_login(approver)
+    client.post(f"/admin/governance/approvalrequest/{promotion['request_id']}/decide/",
+                {"approve": "Approve"})
+    version = ModelVersion.objects.get(version="1.0.0")
+    text = client.get(f"/admin/registry/modelversion/{version.pk}/change/").content.decode()
+    assert "Validation runs" in text
+    assert "Deployments" in text
+    assert "replaced_by" in text  # the retirement metadata
+    assert "version.stage_changed" in text  # the audit history
+
+
+def test_the_rollback_admin_action_asks_for_a_reason_and_opens_a_request(client, admin_user,
+                                                                         approver, promotion):
+    client.force_login(approver)
+    client.post(f"/admin/governance/approvalrequest/{promotion['request_id']}/decide/",
+                {"approve": "Approve"})
+    model = ModelVersion.objects.get(version="1.0.0").model
+    client.force_login(admin_user)
+    confirm = client.post("/admin/registry/registeredmodel/", {
+        "action": "rollback_action", "_selected_action": [model.pk]})
+    assert b"back to 1.0.0" in confirm.content
+    done = client.post("/admin/registry/registeredmodel/", {
+        "action": "rollback_action", "_selected_action": [model.pk], "apply": "1",
+        "reason": "accuracy dropped"}, follow=True)
+    assert "waits for approval" in done.content.decode()
+    request = ApprovalRequest.objects.filter(kind="rollback").get()
+    assert (request.version.version, request.reason) == ("1.0.0", "accuracy dropped")
+
+
+def test_audit_events_are_read_only_in_the_admin(client, admin_user, promotion):
+    from governance.models import AuditEvent
+
+    client.force_login(admin_user)
+    event = AuditEvent.objects.first()
+    assert client.get("/admin/governance/auditevent/").status_code == 200
+    assert client.post(f"/admin/governance/auditevent/{event.pk}/change/",
+                       {"reason": "x"}).status_code == 403
+    assert client.post(f"/admin/governance/auditevent/{event.pk}/delete/",
+                       {"post": "yes"}).status_code == 403
+    verify = client.get("/admin/governance/auditevent/verify/", follow=True)
+    assert "Audit chain verified" in verify.content.decode()
+    report = client.get("/admin/governance/auditevent/report/?download=1&model=churn_prediction")
+    assert b"audit report" in report.content
