@@ -52,6 +52,11 @@ def status_badge(value: str):
     )
 
 
+def move_badges(source: str, target: str):
+    return format_html('<span style="white-space:nowrap">{} → {}</span>',
+                       stage_badge(source), stage_badge(target))
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request, obj=None):
         return False
@@ -91,9 +96,8 @@ class StatusFilter(admin.SimpleListFilter):
 
 @admin.register(ApprovalRequest)
 class ApprovalRequestAdmin(ReadOnlyAdmin):
-    # (Not "model": a ModelAdmin's `model` attribute is the model class.)
-    list_display = ["request", "model_name", "version_number", "move", "requested_by",
-                    "created_at", "validation_status", "approvals", "status_display"]
+    list_display = ["request", "version_label", "move", "requested_by", "created_at",
+                    "validation_status", "approvals", "status_display"]
     list_filter = [StatusFilter, "to_stage", "version__model"]
     search_fields = ["version__model__name", "version__version", "requested_by__username"]
     list_select_related = ["version__model", "requested_by", "validation_run"]
@@ -106,17 +110,13 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
     def request(self, obj):
         return f"#{obj.pk}"
 
-    @admin.display(description="model", ordering="version__model__name")
-    def model_name(self, obj):
-        return obj.version.model.name
-
-    @admin.display(description="version")
-    def version_number(self, obj):
-        return obj.version.version
+    @admin.display(description="version", ordering="version__model__name")
+    def version_label(self, obj):
+        return f"{obj.version.model.name} {obj.version.version}"
 
     @admin.display(description="move")
     def move(self, obj):
-        return format_html("{} → {}", stage_badge(obj.from_stage), stage_badge(obj.to_stage))
+        return move_badges(obj.from_stage, obj.to_stage)
 
     @admin.display(description="validation")
     def validation_status(self, obj):
@@ -144,10 +144,18 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
         if not self.has_view_permission(request, obj):
             return HttpResponseRedirect(reverse("admin:index"))
         version = obj.version
-        production = selectors.production_versions([version.model_id]).get(version.model_id)
+        deployment = getattr(obj, "deployment", None)
+        # Compare with what production was when the request was decided, if it was deployed.
+        if deployment is not None and deployment.status == "completed":
+            production, baseline_label = deployment.replaced, "the version it replaced"
+        else:
+            production = selectors.production_versions([version.model_id]).get(version.model_id)
+            baseline_label = "production"
+        if production is not None and production.pk == version.pk:
+            production = None
         policy = policies.effective_policy(version.model)
         comparison = []
-        if production is not None and production.pk != version.pk:
+        if production is not None:
             rows = validation.metrics_comparison(version.metrics, production.metrics, policy)
             comparison = [{"name": name, **row} for name, row in rows.items()]
         run = obj.validation_run
@@ -159,7 +167,8 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
             "original": obj,
             "req": obj,
             "version": version,
-            "production": production if production and production.pk != version.pk else None,
+            "production": production,
+            "baseline_label": baseline_label,
             "comparison": comparison,
             "candidate_only": [(name, version.metrics[name]) for name in
                                sorted(set(version.metrics) - {r["name"] for r in comparison})],
@@ -169,7 +178,7 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
             "can_decide": obj.status == RequestStatus.PENDING
             and roles.has_role(request.user, roles.APPROVE_ROLES),
             "four_eyes_block": request.user.pk in (obj.requested_by_id, version.created_by_id),
-            "deployment": getattr(obj, "deployment", None),
+            "deployment": deployment,
         }
         return TemplateResponse(request, "admin/governance/approvalrequest/review.html", context)
 
@@ -229,6 +238,7 @@ class ValidationRunAdmin(ReadOnlyAdmin):
 
 @admin.register(Deployment)
 class DeploymentAdmin(ReadOnlyAdmin):
+    # (Not "model": a ModelAdmin's `model` attribute is the model class.)
     list_display = ["id", "model_name", "version", "move", "replaced", "kind", "status_display",
                     "requested_by", "created_at", "completed_at"]
     list_filter = ["status", "kind", "to_stage", "model"]
@@ -244,7 +254,7 @@ class DeploymentAdmin(ReadOnlyAdmin):
 
     @admin.display(description="move")
     def move(self, obj):
-        return format_html("{} → {}", stage_badge(obj.from_stage), stage_badge(obj.to_stage))
+        return move_badges(obj.from_stage, obj.to_stage)
 
     @admin.display(description="status", ordering="status")
     def status_display(self, obj):

@@ -318,3 +318,14 @@ def test_deployments_are_listed_per_model(api, viewer, approver, promotion):
     body = api(viewer).get("/api/v1/deployments/?model=churn_prediction&status=completed").json()
     kinds = [(d["version"], d["to_stage"], d["kind"]) for d in body["results"]]
     assert ("1.1.0", "production", "promotion") in kinds
+
+
+def test_approvers_are_emailed_but_not_the_requester_or_author(
+    mailoutbox, approver, second_approver, viewer, data_scientist, promotion
+):
+    recipients = sorted(address for message in mailoutbox for address in message.to)
+    assert recipients == ["april@example.org", "bea@example.org"]
+    message = mailoutbox[0]
+    assert "churn_prediction 1.1.0 → production" in message.subject
+    assert f"/admin/governance/approvalrequest/{promotion['request_id']}/change/" in message.body
+    assert "dana@example.org" not in recipients
