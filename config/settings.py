@@ -232,6 +232,25 @@ VALIDATION_SANDBOX_DIR = Path(
     env.str("VALIDATION_SANDBOX_DIR", default=str(VAR_DIR / "sandbox"))
 )
 
+# --- serving predictions ----------------------------------------------------------------------
+PREDICTION_MAX_ROWS = env.int("PREDICTION_MAX_ROWS", default=10_000)
+PREDICTION_MAX_BODY_BYTES = env.int("PREDICTION_MAX_BODY_BYTES", default=32 * 1024**2)
+PREDICTION_RATE_LIMIT_PER_HOUR = env.int("PREDICTION_RATE_LIMIT_PER_HOUR", default=1000)
+# Cache keys of the quota counters (several deployments sharing one Redis keep theirs apart).
+PREDICTION_RATE_KEY_PREFIX = env.str("PREDICTION_RATE_KEY_PREFIX", default="predict-rate")
+PREDICTION_CACHE_MAX_MB = env.int("PREDICTION_CACHE_MAX_MB", default=2048)
+# Load every production model when a web process starts (gunicorn post_fork), not lazily.
+PREDICTION_PRELOAD = env.bool("PREDICTION_PRELOAD", default=False)
+# How often a web process checks whether what serves has changed (seconds).
+PREDICTION_ROUTING_TTL = env.float("PREDICTION_ROUTING_TTL", default=0.5)
+PREDICTION_AUTH_CACHE_SECONDS = env.float("PREDICTION_AUTH_CACHE_SECONDS", default=30.0)
+PREDICTION_LOG_SAMPLE_RATE = env.float("PREDICTION_LOG_SAMPLE_RATE", default=1.0)
+PREDICTION_LOG_FLUSH_SECONDS = env.float("PREDICTION_LOG_FLUSH_SECONDS", default=0.5)
+PREDICTION_LOG_BACKGROUND = env.bool("PREDICTION_LOG_BACKGROUND", default=True)
+PREDICTION_TORCH_THREADS = env.int("PREDICTION_TORCH_THREADS", default=1)
+if not 0.0 <= PREDICTION_LOG_SAMPLE_RATE <= 1.0:
+    raise ImproperlyConfigured("PREDICTION_LOG_SAMPLE_RATE must be between 0 and 1")
+
 # --- i18n, static -----------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -6,14 +6,17 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from health_check.views import HealthCheckView
 
 import governance.urls
+import predictions.urls
 import registry.urls
 
-api_v1 = [*registry.urls.urlpatterns, *governance.urls.urlpatterns]
+api_v1 = [*registry.urls.urlpatterns, *governance.urls.urlpatterns,
+          *predictions.urls.urlpatterns]
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"))),
+    *predictions.urls.oip_urlpatterns,
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # A browser that is not logged in is sent to the admin's login page, then back here.
     path(

@@ -26,6 +26,9 @@ from governance.serializers import (
     DecisionInputSerializer,
     DeploymentSerializer,
     RollbackInputSerializer,
+    RolloutAdvanceInputSerializer,
+    RolloutInputSerializer,
+    RolloutSerializer,
     TransitionInputSerializer,
     TransitionOutputSerializer,
     ValidationRunSerializer,
@@ -106,6 +109,57 @@ class RollbackApi(GovernanceApiMixin, APIView):
         outcome = services.rollback_request(model=model, actor=request.user,
                                             reason=payload.validated_data["reason"])
         return Response(_transition_body(outcome, request), status=status.HTTP_202_ACCEPTED)
+
+
+class RolloutApi(GovernanceApiMixin, APIView):
+    """A model's active canary or shadow rollout. POST starts one:
+    `{"version": "1.2.0", "mode": "canary" | "shadow", "steps": [10, 25, 50, 100]}`."""
+
+    @extend_schema(responses=RolloutSerializer)
+    def get(self, request, name):
+        model = registry_selectors.model_get(name)
+        rollout = selectors.active_rollout(model.pk)
+        if rollout is None:
+            raise ApplicationError(f"{name} has no active rollout", status_code=404,
+                                   code="not_found")
+        return Response(RolloutSerializer(rollout).data)
+
+    @extend_schema(request=RolloutInputSerializer, responses={201: RolloutSerializer})
+    def post(self, request, name):
+        payload = RolloutInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        version = registry_selectors.version_get(name, data["version"])
+        rollout = services.rollout_start(version=version, mode=data["mode"],
+                                         steps=data.get("steps"), reason=data["reason"],
+                                         actor=request.user)
+        return Response(RolloutSerializer(rollout).data, status=status.HTTP_201_CREATED)
+
+
+class RolloutAdvanceApi(GovernanceApiMixin, APIView):
+    """Move the canary to its next step, or to `{"percent": n}`."""
+
+    @extend_schema(request=RolloutAdvanceInputSerializer, responses=RolloutSerializer)
+    def post(self, request, name):
+        model = registry_selectors.model_get(name)
+        payload = RolloutAdvanceInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        rollout = services.rollout_advance(model=model, actor=request.user,
+                                           percent=payload.validated_data.get("percent"))
+        return Response(RolloutSerializer(rollout).data)
+
+
+class RolloutAbortApi(GovernanceApiMixin, APIView):
+    """End the rollout: all traffic to production again. `{"reason": "..."}`"""
+
+    @extend_schema(request=RollbackInputSerializer, responses=RolloutSerializer)
+    def post(self, request, name):
+        model = registry_selectors.model_get(name)
+        payload = RollbackInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        rollout = services.rollout_abort(model=model, actor=request.user,
+                                         reason=payload.validated_data["reason"])
+        return Response(RolloutSerializer(rollout).data)
 
 
 class ValidationListApi(GovernanceApiMixin, generics.ListAPIView):

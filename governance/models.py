@@ -371,3 +371,73 @@ class Deployment(models.Model):
     @property
     def touches_production(self) -> bool:
         return "production" in (self.from_stage, self.to_stage)
+
+
+# --- rollouts: canary and shadow traffic ------------------------------------------------------
+
+
+def default_rollout_steps() -> list[int]:
+    return [10, 25, 50, 100]
+
+
+class RolloutMode(models.TextChoices):
+    CANARY = "canary"
+    SHADOW = "shadow"
+
+
+class RolloutStatus(models.TextChoices):
+    ACTIVE = "active"
+    FINISHED = "finished"
+    ABORTED = "aborted"
+
+
+class Rollout(models.Model):
+    """A candidate that gets a share of a model's traffic (canary) or a copy of it (shadow).
+
+    A canary answers `percent` % of requests, moving through `steps`; routing is sticky per
+    caller-supplied key. A shadow scores every request off the response path and is only
+    logged. The candidate becomes production only through a promotion; the rollout then ends.
+    """
+
+    model = models.ForeignKey(
+        "registry.RegisteredModel", on_delete=models.PROTECT, related_name="rollouts"
+    )
+    candidate = models.ForeignKey(
+        "registry.ModelVersion", on_delete=models.PROTECT, related_name="rollouts"
+    )
+    mode = models.CharField(max_length=10, choices=RolloutMode.choices)
+    steps = models.JSONField(default=default_rollout_steps)
+    step = models.PositiveSmallIntegerField(default=0)
+    percent = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=RolloutStatus.choices,
+                              default=RolloutStatus.ACTIVE)
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                   related_name="+")
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["model"], condition=models.Q(status="active"),
+                                    name="rollout_one_active_per_model"),
+            models.CheckConstraint(condition=models.Q(percent__lte=100),
+                                   name="rollout_percent_at_most_100"),
+        ]
+
+    def __str__(self) -> str:
+        share = f"{self.percent}%" if self.mode == RolloutMode.CANARY else "shadow"
+        return f"{self.candidate} {share} ({self.status})"
+
+
+class ServingState(models.Model):
+    """One row whose `generation` grows with every change of what serves (a deployment, a
+    rollout step). Web processes compare it, cheaply, to notice changes within a second."""
+
+    generation = models.BigIntegerField(default=0)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"serving generation {self.generation}"

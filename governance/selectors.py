@@ -43,3 +43,37 @@ def validation_runs(version: ModelVersion) -> QuerySet[ValidationRun]:
 
 def audit_events() -> QuerySet[AuditEvent]:
     return AuditEvent.objects.order_by("seq")
+
+
+def latest_validation(version: ModelVersion) -> ValidationRun | None:
+    """The newest finished validation run of a version."""
+    from governance.models import RunStatus
+
+    return (ValidationRun.objects.filter(version=version,
+                                         status__in=[RunStatus.PASSED, RunStatus.FAILED])
+            .order_by("-created_at", "-id").first())
+
+
+def serving_generation() -> int:
+    from governance.models import ServingState
+
+    return ServingState.objects.values_list("generation", flat=True).first() or 0
+
+
+def servable(version: ModelVersion) -> tuple[bool, str]:
+    """A version may be loaded for serving only after its latest validation passed."""
+    from governance.models import RunStatus
+
+    latest = latest_validation(version)
+    if latest is None:
+        return False, f"{version} has not been validated yet"
+    if latest.status != RunStatus.PASSED:
+        return False, f"{version} failed its latest validation (#{latest.pk})"
+    return True, ""
+
+
+def active_rollout(model_id: int):
+    from governance.models import Rollout, RolloutStatus
+
+    return (Rollout.objects.select_related("candidate")
+            .filter(model_id=model_id, status=RolloutStatus.ACTIVE).first())

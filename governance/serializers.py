@@ -11,6 +11,8 @@ from governance.models import (
     ApprovalRequest,
     AuditEvent,
     Deployment,
+    Rollout,
+    RolloutMode,
     ValidationCheck,
     ValidationRun,
 )
@@ -151,3 +153,26 @@ class TransitionOutputSerializer(serializers.Serializer):
     stage = serializers.CharField()
     request = ApprovalRequestSerializer(allow_null=True)
     deployment = DeploymentSerializer(allow_null=True)
+
+
+class RolloutSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="model.name")
+    candidate = serializers.CharField(source="candidate.version")
+    started_by = serializers.CharField(source="started_by.username")
+
+    class Meta:
+        model = Rollout
+        fields = ["id", "model", "candidate", "mode", "steps", "step", "percent", "status",
+                  "started_by", "reason", "created_at", "updated_at", "ended_at"]
+
+
+class RolloutInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    version = serializers.CharField(max_length=64)
+    mode = serializers.ChoiceField(choices=RolloutMode.choices)
+    steps = serializers.ListField(child=serializers.IntegerField(), required=False)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=5000,
+                                   default="")
+
+
+class RolloutAdvanceInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    percent = serializers.IntegerField(required=False, min_value=1, max_value=100)

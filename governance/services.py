@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from governance import audit, policies, validation
@@ -28,10 +28,15 @@ from governance.models import (
     DeploymentStatus,
     Policy,
     RequestStatus,
+    Rollout,
+    RolloutMode,
+    RolloutStatus,
     RunStatus,
+    ServingState,
     ValidationCheck,
     ValidationRun,
 )
+from governance.selectors import latest_validation
 from registry import roles, store
 from registry.errors import ApplicationError, Conflict, Forbidden
 from registry.metadata import document_bytes, version_document
@@ -188,12 +193,6 @@ def validation_recover(*, older_than_seconds: int = 900) -> list[ValidationRun]:
     for run in ValidationRun.objects.filter(status=RunStatus.PENDING, created_at__lte=cutoff):
         handled.append(validation_execute(run.pk) or run)
     return handled
-
-
-def latest_validation(version: ModelVersion) -> ValidationRun | None:
-    return (ValidationRun.objects.filter(version=version,
-                                         status__in=[RunStatus.PASSED, RunStatus.FAILED])
-            .order_by("-created_at", "-id").first())
 
 
 # --- transitions ------------------------------------------------------------------------------
@@ -561,6 +560,14 @@ def _finish(deployment_id: int) -> Deployment:
         deployment.status = DeploymentStatus.COMPLETED
         deployment.completed_at = now
         deployment.save(update_fields=["status", "completed_at"])
+        # A candidate that moved (promoted or archived) ends its rollout.
+        for rollout in Rollout.objects.filter(model_id=deployment.model_id,
+                                              status=RolloutStatus.ACTIVE,
+                                              candidate__in=moved):
+            _rollout_close(rollout, RolloutStatus.FINISHED, deployment.requested_by,
+                           f"the candidate moved to {rollout.candidate.stage} "
+                           f"(deployment #{deployment.pk})")
+        serving_changed()
         audit.record(
             action="deployment.completed", actor=deployment.requested_by, subject=deployment,
             model_name=deployment.model.name, reason=deployment.reason,
@@ -622,6 +629,128 @@ def reconcile_hook(repair: bool) -> list:
                 repaired=d.status == DeploymentStatus.COMPLETED)
         for d in deployment_recover(older_than_seconds=0)
     ]
+
+
+# --- what serves: the generation and rollouts -------------------------------------------------
+
+
+def serving_changed() -> None:
+    """Inside the transaction of a change: web processes notice the new generation."""
+    if not ServingState.objects.filter(pk=1).update(generation=F("generation") + 1,
+                                                    changed_at=timezone.now()):
+        ServingState.objects.get_or_create(pk=1, defaults={"generation": 1})
+
+
+ROLLOUT_ROLES = {
+    RolloutMode.CANARY: roles.APPROVE_ROLES,  # real traffic to an unapproved version
+    RolloutMode.SHADOW: roles.REGISTER_ROLES | roles.APPROVE_ROLES,  # nobody sees its answers
+}
+
+
+def _check_steps(steps) -> list[int]:
+    if (not isinstance(steps, list) or not steps
+            or not all(isinstance(p, int) and not isinstance(p, bool) for p in steps)
+            or any(p < 1 or p > 100 for p in steps) or steps != sorted(set(steps))):
+        raise ApplicationError("increasing whole percentages between 1 and 100, e.g. "
+                               "[10, 25, 50, 100]", field="steps")
+    return steps
+
+
+def rollout_start(*, version: ModelVersion, mode: str, actor, steps=None,
+                  reason: str = "") -> Rollout:
+    if mode not in RolloutMode.values:
+        raise ApplicationError(f"must be one of {', '.join(RolloutMode.values)}", field="mode")
+    version = ModelVersion.objects.select_related("model").get(pk=version.pk)
+    if not roles.has_role(actor, ROLLOUT_ROLES[mode]):
+        raise _deny(actor, version, f"rollout.{mode}",
+                    f"A {mode} rollout needs the role "
+                    f"{' or '.join(sorted(ROLLOUT_ROLES[mode]))}.")
+    steps = _check_steps(steps if steps is not None else [10, 25, 50, 100])
+    if version.stage != STAGING:
+        raise Conflict(f"{version} is in {version.stage}; a rollout candidate comes from "
+                       "staging", code="invalid_candidate")
+    latest = latest_validation(version)
+    if latest is None or latest.status != RunStatus.PASSED:
+        raise Conflict(f"{version} has not passed validation", code="not_validated")
+    with transaction.atomic(durable=True):
+        RegisteredModel.objects.select_for_update().get(pk=version.model_id)
+        if not ModelVersion.objects.filter(model_id=version.model_id,
+                                           stage=PRODUCTION).exists():
+            raise Conflict(f"{version.model.name} has no production version to share "
+                           "traffic with", code="no_production")
+        if Rollout.objects.filter(model_id=version.model_id,
+                                  status=RolloutStatus.ACTIVE).exists():
+            raise Conflict(f"{version.model.name} already has an active rollout",
+                           code="rollout_active")
+        rollout = Rollout.objects.create(
+            model=version.model, candidate=version, mode=mode, steps=steps, step=0,
+            percent=steps[0] if mode == RolloutMode.CANARY else 0, started_by=actor,
+            reason=reason)
+        audit.record(action="rollout.started", actor=actor, subject=rollout,
+                     model_name=version.model.name, reason=reason,
+                     after={"candidate": version.version, "mode": mode,
+                            "percent": rollout.percent, "steps": steps})
+        serving_changed()
+    return rollout
+
+
+def _active_rollout(model: RegisteredModel) -> Rollout:
+    rollout = (Rollout.objects.select_for_update().select_related("candidate", "model")
+               .filter(model=model, status=RolloutStatus.ACTIVE).first())
+    if rollout is None:
+        raise Conflict(f"{model.name} has no active rollout", code="no_rollout")
+    return rollout
+
+
+def rollout_advance(*, model: RegisteredModel, actor, percent: int | None = None) -> Rollout:
+    """Move a canary to its next step (or to `percent`)."""
+    if not roles.has_role(actor, roles.APPROVE_ROLES):
+        raise _deny(actor, model, "rollout.advance",
+                    "Changing a canary's share needs the role approver or admin.")
+    with transaction.atomic(durable=True):
+        rollout = _active_rollout(model)
+        if rollout.mode != RolloutMode.CANARY:
+            raise Conflict("a shadow rollout has no traffic share to change",
+                           code="not_a_canary")
+        before = rollout.percent
+        if percent is None:
+            if rollout.step + 1 >= len(rollout.steps):
+                raise Conflict(f"the canary is at its last step ({before}%): promote the "
+                               "candidate or abort", code="last_step")
+            rollout.step += 1
+            rollout.percent = rollout.steps[rollout.step]
+        else:
+            if isinstance(percent, bool) or not isinstance(percent, int) or not 0 < percent <= 100:
+                raise ApplicationError("a whole percentage from 1 to 100", field="percent")
+            rollout.percent = percent
+        rollout.save(update_fields=["step", "percent", "updated_at"])
+        audit.record(action="rollout.advanced", actor=actor, subject=rollout,
+                     model_name=model.name, before={"percent": before},
+                     after={"percent": rollout.percent})
+        serving_changed()
+    return rollout
+
+
+def rollout_abort(*, model: RegisteredModel, actor, reason: str) -> Rollout:
+    if not roles.has_role(actor, roles.REGISTER_ROLES | roles.APPROVE_ROLES):
+        raise _deny(actor, model, "rollout.abort", "Your role cannot end a rollout.")
+    if not reason.strip():
+        raise ApplicationError("say why the rollout ends", field="reason")
+    with transaction.atomic(durable=True):
+        rollout = _active_rollout(model)
+        _rollout_close(rollout, RolloutStatus.ABORTED, actor, reason)
+        serving_changed()
+    return rollout
+
+
+def _rollout_close(rollout: Rollout, status: str, actor, reason: str) -> None:
+    rollout.status = status
+    rollout.ended_at = timezone.now()
+    rollout.save(update_fields=["status", "ended_at", "updated_at"])
+    audit.record(action=f"rollout.{status}", actor=actor, subject=rollout,
+                 model_name=rollout.model.name, reason=reason,
+                 before={"status": "active", "percent": rollout.percent},
+                 after={"status": status})
 
 
 # --- policies ---------------------------------------------------------------------------------

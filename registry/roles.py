@@ -6,12 +6,18 @@ VIEWER = "viewer"
 DATA_SCIENTIST = "data_scientist"
 APPROVER = "approver"
 ADMIN = "admin"
-ALL_ROLES = (VIEWER, DATA_SCIENTIST, APPROVER, ADMIN)
+# A service account calls the prediction API and reports ground truth; it reads nothing else.
+SERVICE = "service"
+ALL_ROLES = (VIEWER, DATA_SCIENTIST, APPROVER, ADMIN, SERVICE)
 
-READ_ROLES = frozenset(ALL_ROLES)
+READ_ROLES = frozenset({VIEWER, DATA_SCIENTIST, APPROVER, ADMIN})
 REGISTER_ROLES = frozenset({DATA_SCIENTIST, ADMIN})
 APPROVE_ROLES = frozenset({APPROVER, ADMIN})
 ADMIN_ROLES = frozenset({ADMIN})
+PREDICT_ROLES = frozenset({SERVICE, VIEWER, DATA_SCIENTIST, APPROVER, ADMIN})
+# Versions other than production (a candidate, an archived one) are for people assessing them.
+PREDICT_ANY_VERSION_ROLES = frozenset({DATA_SCIENTIST, APPROVER, ADMIN})
+FEEDBACK_ROLES = frozenset({SERVICE, DATA_SCIENTIST, ADMIN})
 
 # role -> {app_label: permission codename prefixes}: what each role sees in the admin.
 # (The API checks roles itself; these only open admin pages. Approvers and admins also need
@@ -19,10 +25,11 @@ ADMIN_ROLES = frozenset({ADMIN})
 _ADMIN_PERMISSIONS = {
     VIEWER: {"registry": ("view",), "governance": ("view",)},
     DATA_SCIENTIST: {"registry": ("view",), "governance": ("view",)},
-    APPROVER: {"registry": ("view",), "governance": ("view",)},
+    APPROVER: {"registry": ("view",), "governance": ("view",), "predictions": ("view",)},
     ADMIN: {
         "registry": ("view", "add", "change"),
         "governance": ("view", "add", "change"),
+        "predictions": ("view", "add", "change"),
         "auth": ("view", "change"),
     },
 }

@@ -6,6 +6,8 @@ approver, a viewer, an admin, and an outsider who holds no role and must see not
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
@@ -109,3 +111,22 @@ def celery_eager():
     app.conf.task_always_eager = True
     yield app
     app.conf.task_always_eager = False
+
+
+@pytest.fixture(autouse=True)
+def serving_state(settings):
+    """Each test starts with empty prediction caches, and sees every change at once."""
+    from predictions import auth, logs, serving, throttling
+
+    settings.PREDICTION_ROUTING_TTL = 0.0
+    settings.PREDICTION_LOG_BACKGROUND = False
+    # Users are re-created with the same ids in every test: fresh quota counters each time.
+    settings.PREDICTION_RATE_KEY_PREFIX = f"test-rate-{uuid.uuid4().hex}"
+    for reset in (serving.routes.clear, serving.models.clear, auth.forget,
+                  throttling.forget_limits, logs.discard):
+        reset()
+    yield
+    from predictions.services import wait_for_shadows
+
+    wait_for_shadows()
+    logs.discard()

@@ -104,8 +104,8 @@ def live_app(transactional_db, store_root, broker_dir, tmp_path):
     log_path = tmp_path / "gunicorn.log"
     log = open(log_path, "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind",
-         f"127.0.0.1:{port}", "--workers", "2", "--access-logfile", "-"],
+        [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi:application",
+         "--bind", f"127.0.0.1:{port}", "--workers", "2"],
         cwd=ROOT, env=process_env(store_root, broker_dir), stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"

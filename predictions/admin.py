@@ -1,0 +1,80 @@
+from django.contrib import admin, messages
+
+from predictions import services
+from predictions.models import ApiToken, Feedback, PredictionLog, RateLimit
+from registry.admin import ServiceAdminMixin
+from registry.errors import ApplicationError
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    """Tokens for service accounts. The token is shown once, when it is made."""
+
+    list_display = ["name", "user", "prefix", "created_by", "created_at", "expires_at",
+                    "revoked_at"]
+    list_filter = ["user"]
+    fields = ["user", "name", "expires_at"]
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["user", "name", "expires_at", "prefix", "created_by", "revoked_at"] if obj else []
+
+    def get_fields(self, request, obj=None):
+        return self.get_readonly_fields(request, obj) if obj else self.fields
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        token, plain = services.api_token_create(
+            user=form.cleaned_data["user"], name=form.cleaned_data["name"],
+            expires_at=form.cleaned_data.get("expires_at"), actor=request.user)
+        obj.pk = token.pk
+        obj._state.adding = False
+        self.message_user(request, f"The token for {token.user}: {plain} — copy it now, it "
+                          "is not shown again.", level=messages.WARNING)
+
+    def save_related(self, request, form, formsets, change):
+        pass
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        for token in queryset:
+            try:
+                services.api_token_revoke(token=token, actor=request.user)
+            except ApplicationError as exc:
+                self.message_user(request, exc.message, level=messages.ERROR)
+                return
+        self.message_user(request, f"Revoked {queryset.count()} token(s).")
+
+
+@admin.register(RateLimit)
+class RateLimitAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "user", "group", "requests_per_hour"]
+
+
+class ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PredictionLog)
+class PredictionLogAdmin(ReadOnly):
+    list_display = ["created_at", "request_id", "model", "version", "route", "caller_name",
+                    "n_rows", "latency_ms"]
+    list_filter = ["route", "protocol", "model"]
+    search_fields = ["request_id", "caller_name"]
+    date_hierarchy = "created_at"
+    list_select_related = ["model", "version__model"]
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(ReadOnly):
+    list_display = ["request_id", "row_index", "actual", "created_by", "created_at"]
+    search_fields = ["request_id"]

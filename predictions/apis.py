@@ -1,0 +1,162 @@
+"""The prediction API: REST in MLflow's shapes, and feedback. (The Open Inference Protocol is
+in predictions/oip.py.)
+
+These views are on the hot path, so they keep DRF's authentication, permissions and error
+handling but skip its parsers and renderers: the body is read once and parsed with orjson,
+and the answer is serialised with orjson, numpy arrays included.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import orjson
+from django.conf import settings
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import Throttled
+from rest_framework.permissions import BasePermission
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from predictions import services, throttling
+from predictions.auth import ApiTokenAuthentication, CachedJWTAuthentication
+from predictions.inputs import InputError, may_hold_booleans, parse_json
+from predictions.serving import NotServable
+from registry import roles
+from registry.errors import ApplicationError, PayloadTooLarge
+
+
+class RolePermission(BasePermission):
+    message = "Your role does not allow this."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated
+                    and roles.has_role(user, view.allowed_roles))
+
+
+class PredictionApiView(APIView):
+    authentication_classes = [ApiTokenAuthentication, CachedJWTAuthentication,
+                              SessionAuthentication]
+    permission_classes = [RolePermission]
+    parser_classes: list = []
+    renderer_classes = [JSONRenderer]
+    allowed_roles = roles.PREDICT_ROLES
+    throttled = True
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if self.throttled:
+            allowed, limit, reset = throttling.hit(request.user)
+            if not allowed:
+                raise Throttled(wait=reset, detail=f"More than {limit} predictions this hour.")
+
+    @staticmethod
+    def payload(request) -> tuple[object, bool]:
+        """The parsed body, and whether it may hold JSON booleans."""
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        if length > settings.PREDICTION_MAX_BODY_BYTES:
+            raise InputError(f"the body is {length} bytes, more than the limit of "
+                             f"{settings.PREDICTION_MAX_BODY_BYTES}", status=413)
+        # Read the stream, not request.body: .body applies the form-data size limit.
+        body = request._request.read()
+        return parse_json(body), may_hold_booleans(body)
+
+
+def as_list(values):
+    if values is None:
+        return None
+    array = np.asarray(values)
+    return array if array.dtype.kind in "biuf" else array.tolist()
+
+
+def json_response(body: dict, status: int = 200) -> HttpResponse:
+    return HttpResponse(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), status=status,
+                        content_type="application/json")
+
+
+def input_error(exc: InputError) -> ApplicationError:
+    error_type = PayloadTooLarge if exc.status == 413 else ApplicationError
+    return error_type(exc.message, field=exc.field, status_code=exc.status,
+                      code="invalid_input", extra={"row": exc.row, "feature": exc.feature})
+
+
+def serving_error(exc: NotServable) -> ApplicationError:
+    return ApplicationError(exc.message, status_code=exc.status,
+                            code="not_found" if exc.status == 404 else "not_servable")
+
+
+PREDICT_EXAMPLES = [
+    OpenApiExample("instances", value={"instances": [{"tenure": 12, "visits": 3}]}),
+    OpenApiExample("inputs (signature order)", value={"inputs": [[12, 3], [40, 0]]}),
+    OpenApiExample("dataframe_split", value={"dataframe_split": {
+        "columns": ["tenure", "visits"], "data": [[12, 3]]}}),
+    OpenApiExample("dataframe_records", value={"dataframe_records": [{"tenure": 12,
+                                                                      "visits": 3}]}),
+]
+PREDICT_DOC = dict(
+    request=OpenApiTypes.OBJECT,
+    examples=PREDICT_EXAMPLES,
+    parameters=[OpenApiParameter("X-Routing-Key", str, OpenApiParameter.HEADER,
+                                 description="Sticky canary routing: the same key gets the "
+                                 "same version.")],
+    responses={
+        200: OpenApiResponse(OpenApiTypes.OBJECT, description='{"model", "version", '
+                             '"predictions", "probabilities", "request_id", "routed_to"}'),
+        400: OpenApiResponse(description="Malformed body"),
+        413: OpenApiResponse(description="Body or batch over the limit"),
+        422: OpenApiResponse(description="A row the model cannot take (row and feature named)"),
+        429: OpenApiResponse(description="Over the hourly quota (Retry-After)"),
+    },
+)
+
+
+class PredictApi(PredictionApiView):
+    """Predictions from the production version (or its canary)."""
+
+    version_from_url = False
+
+    @extend_schema(**PREDICT_DOC)
+    def post(self, request, name, version=None):
+        try:
+            payload, booleans = self.payload(request)
+            answer = services.predict(
+                model_name=name, version=version, payload=payload, booleans=booleans,
+                user=request.user, request_id=uuid.uuid4().hex,
+                routing_key=request.headers.get("X-Routing-Key", ""),
+            )
+        except InputError as exc:
+            raise input_error(exc) from None
+        except NotServable as exc:
+            raise serving_error(exc) from None
+        body = {"model": answer.model, "version": answer.version,
+                "predictions": as_list(answer.predictions), "request_id": answer.request_id,
+                "routed_to": answer.route}
+        if answer.probabilities is not None:
+            body["probabilities"] = as_list(answer.probabilities)
+        return json_response(body)
+
+
+class FeedbackApi(PredictionApiView):
+    """Ground truth for rows of an answered request: `{"feedback": [{"row": 0, "actual": 1}]}`."""
+
+    allowed_roles = roles.FEEDBACK_ROLES
+    throttled = False
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request, request_id):
+        try:
+            payload, _ = self.payload(request)
+        except InputError as exc:
+            raise input_error(exc) from None
+        if not isinstance(payload, dict) or "feedback" not in payload:
+            raise ApplicationError('send {"feedback": [{"row": 0, "actual": value}, ...]}',
+                                   field="feedback")
+        saved = services.feedback_record(request_id=request_id, items=payload["feedback"],
+                                         actor=request.user)
+        return Response({"request_id": request_id, "recorded": len(saved)}, status=201)

@@ -1,0 +1,302 @@
+"""Request bodies to a matrix in signature order, refusing bad input precisely.
+
+REST bodies come in the four shapes of MLflow's scoring server:
+
+    {"instances": [{"feature": value, ...}, ...]}
+    {"inputs": [[...], ...]}                      rows in signature order
+    {"dataframe_split": {"columns": [...], "data": [[...], ...]}}
+    {"dataframe_records": [{...}, ...]}
+
+Open Inference Protocol bodies carry tensors: one `[N, F]` tensor in signature order, or one
+`[N]` tensor per feature, named after it. Every refusal names the row and the feature.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+
+NUMERIC = {"float64", "float32", "int64", "int32", "bool"}
+INTEGER = {"int64", "int32"}
+TEXT = {"string", "category"}
+V2_DATATYPES = {"BOOL", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32",
+                "UINT64", "FP16", "FP32", "FP64", "BYTES"}
+
+
+class InputError(Exception):
+    """A request the model cannot take. `status` is 400 (malformed), 413 or 422."""
+
+    def __init__(self, message: str, *, status: int = 422, field: str = "body",
+                 row: int | None = None, feature: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.field = field
+        self.row = row
+        self.feature = feature
+
+
+@dataclass(frozen=True)
+class Signature:
+    names: tuple[str, ...]
+    dtypes: tuple[str, ...]
+
+    @classmethod
+    def of(cls, columns: list[dict]) -> Signature:
+        return cls(tuple(c["name"] for c in columns), tuple(c["dtype"] for c in columns))
+
+    @property
+    def numeric(self) -> bool:
+        return all(d in NUMERIC for d in self.dtypes)
+
+    def index(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.names)}
+
+
+def parse_json(body: bytes):
+    """orjson for speed; the standard library again for NaN and Infinity, which orjson
+    refuses and which the value checks below then name precisely."""
+    if not body:
+        raise InputError("the body is empty; send a JSON object", status=400)
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"the body is not valid JSON: {exc}", status=400) from None
+
+
+def _describe(value) -> str:
+    text = json.dumps(value) if not isinstance(value, float) or math.isfinite(value) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _unknown(name: str, signature: Signature) -> str:
+    close = difflib.get_close_matches(name, signature.names, n=1, cutoff=0.5)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown feature {name!r}{hint}"
+
+
+def _check_value(value, dtype: str, row: int, name: str):
+    if value is None:
+        raise InputError(f"row {row}, feature {name!r}: a value is required, not null",
+                         row=row, feature=name)
+    if dtype in TEXT:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise InputError(f"row {row}, feature {name!r}: expected text, got "
+                             f"{_describe(value)}", row=row, feature=name)
+        return str(value)
+    if dtype == "bool":
+        if isinstance(value, bool) or value in (0, 1):
+            return float(value)
+        raise InputError(f"row {row}, feature {name!r}: expected true/false, got "
+                         f"{_describe(value)}", row=row, feature=name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"row {row}, feature {name!r}: expected a number, got "
+                         f"{_describe(value)}", row=row, feature=name)
+    if not math.isfinite(value):
+        raise InputError(f"row {row}, feature {name!r}: {value} is not allowed (finite "
+                         "numbers only)", row=row, feature=name)
+    if dtype in INTEGER and not float(value).is_integer():
+        raise InputError(f"row {row}, feature {name!r}: expected a whole number, got "
+                         f"{_describe(value)}", row=row, feature=name)
+    return value
+
+
+def _matrix(rows: list[list], signature: Signature, booleans: bool = True) -> np.ndarray:
+    """Rows already in signature order; fast for all-numeric signatures, exact messages.
+
+    numpy would read `true` as 1.0, so when the body may hold booleans (`booleans`; the
+    caller knows from the raw bytes) every value is checked one by one.
+    """
+    width = len(signature.names)
+    for r, row in enumerate(rows):
+        if not isinstance(row, list):
+            raise InputError(f"row {r}: expected a list of {width} values, got "
+                             f"{_describe(row)}", row=r)
+        if len(row) != width:
+            raise InputError(f"row {r}: {len(row)} values, but the model takes {width} "
+                             f"({', '.join(signature.names)})", row=r)
+    if signature.numeric:
+        try:
+            matrix = np.array(rows, dtype=np.float64)
+        except (TypeError, ValueError):
+            matrix = None  # find the offending value below
+        if (matrix is not None and np.isfinite(matrix).all()
+                and not _bad_integers(matrix, signature)
+                and not (booleans and _has_bool(rows, signature))):
+            return matrix
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            _check_value(value, signature.dtypes[c], r, signature.names[c])
+    if signature.numeric:
+        return np.array(rows, dtype=np.float64)
+    return np.array([[_check_value(v, signature.dtypes[c], r, signature.names[c])
+                      for c, v in enumerate(row)] for r, row in enumerate(rows)], dtype=object)
+
+
+def _has_bool(rows: list[list], signature: Signature) -> bool:
+    columns = [i for i, d in enumerate(signature.dtypes) if d != "bool"]
+    return any(isinstance(row[i], bool) for row in rows for i in columns)
+
+
+def may_hold_booleans(body: bytes) -> bool:
+    """Whether a JSON body can contain true/false at all (a fast scan of the bytes)."""
+    return b"true" in body or b"false" in body
+
+
+def _bad_integers(matrix: np.ndarray, signature: Signature) -> bool:
+    columns = [i for i, d in enumerate(signature.dtypes) if d in INTEGER]
+    return bool(columns) and not np.all(matrix[:, columns] == np.round(matrix[:, columns]))
+
+
+def _records(records, signature: Signature, field: str) -> list[list]:
+    if not isinstance(records, list):
+        raise InputError(f"{field} must be a list of objects", status=400, field=field)
+    position = signature.index()
+    rows = []
+    for r, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise InputError(f"row {r}: expected an object of feature values, got "
+                             f"{_describe(record)}", row=r, field=field)
+        extra = [k for k in record if k not in position]
+        if extra:
+            raise InputError(f"row {r}: {_unknown(extra[0], signature)}", row=r,
+                             feature=extra[0], field=field)
+        if len(record) != len(position):
+            missing = next(n for n in signature.names if n not in record)
+            raise InputError(f"row {r}: missing feature {missing!r}", row=r, feature=missing,
+                             field=field)
+        rows.append([record[name] for name in signature.names])
+    return rows
+
+
+def parse_rest(payload, signature: Signature, max_rows: int, booleans: bool = True
+               ) -> np.ndarray:
+    if not isinstance(payload, dict):
+        raise InputError("the body must be a JSON object with one of: instances, inputs, "
+                         "dataframe_split, dataframe_records", status=400)
+    shapes = [k for k in ("instances", "inputs", "dataframe_split", "dataframe_records")
+              if k in payload]
+    if len(shapes) != 1:
+        raise InputError("send exactly one of: instances, inputs, dataframe_split, "
+                         "dataframe_records", status=400, field=shapes[1] if shapes else "body")
+    shape = shapes[0]
+    value = payload[shape]
+    if shape in ("instances", "dataframe_records"):
+        if isinstance(value, list) and value and all(isinstance(v, list) for v in value) \
+                and shape == "instances":
+            rows = value  # TF-serving style instances: rows in signature order
+        else:
+            rows = _records(value, signature, shape)
+    elif shape == "inputs":
+        if not isinstance(value, list):
+            raise InputError("inputs must be a list of rows", status=400, field="inputs")
+        rows = value
+    else:
+        if not isinstance(value, dict) or not isinstance(value.get("columns"), list) \
+                or not isinstance(value.get("data"), list):
+            raise InputError("dataframe_split needs 'columns' and 'data' lists", status=400,
+                             field="dataframe_split")
+        columns = value["columns"]
+        position = signature.index()
+        for name in columns:
+            if name not in position:
+                raise InputError(_unknown(str(name), signature), feature=str(name),
+                                 field="dataframe_split")
+        missing = [n for n in signature.names if n not in columns]
+        if missing:
+            raise InputError(f"missing feature {missing[0]!r}", feature=missing[0],
+                             field="dataframe_split")
+        if len(set(columns)) != len(columns):
+            raise InputError("a column is named twice", field="dataframe_split")
+        order = [columns.index(name) for name in signature.names]
+        rows = []
+        for r, row in enumerate(value["data"]):
+            if not isinstance(row, list) or len(row) != len(columns):
+                raise InputError(f"row {r}: expected {len(columns)} values (one per column)",
+                                 row=r, field="dataframe_split")
+            rows.append([row[i] for i in order])
+    _check_count(len(rows), max_rows, shape)
+    return _matrix(rows, signature, booleans)
+
+
+def _check_count(count: int, max_rows: int, field: str) -> None:
+    if count == 0:
+        raise InputError("the batch is empty: send at least one row", field=field)
+    if count > max_rows:
+        raise InputError(f"{count} rows is more than the limit of {max_rows} per request",
+                         status=413, field=field)
+
+
+def _flatten(data) -> list:
+    if not isinstance(data, list):
+        return [data]
+    flat = []
+    for item in data:
+        flat.extend(_flatten(item))
+    return flat
+
+
+def _tensor(tensor, index: int) -> tuple[str, list, list[int]]:
+    if not isinstance(tensor, dict):
+        raise InputError(f"inputs[{index}] must be an object", status=400, field="inputs")
+    name, shape, datatype, data = (tensor.get(k) for k in ("name", "shape", "datatype", "data"))
+    if not isinstance(name, str) or not isinstance(shape, list) or not isinstance(data, list):
+        raise InputError(f"inputs[{index}] needs name, shape, datatype and a data list",
+                         status=400, field="inputs")
+    if datatype not in V2_DATATYPES:
+        raise InputError(f"inputs[{index}]: unknown datatype {datatype!r}", status=400,
+                         field="inputs")
+    if not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
+                            for d in shape):
+        raise InputError(f"inputs[{index}]: shape must be a list of whole numbers",
+                         status=400, field="inputs")
+    flat = _flatten(data)
+    if len(flat) != int(np.prod(shape)):
+        raise InputError(f"inputs[{index}] ({name}): {len(flat)} values do not fill shape "
+                         f"{shape}", status=400, field="inputs")
+    return name, flat, shape
+
+
+def parse_v2(payload, signature: Signature, max_rows: int, booleans: bool = True
+             ) -> np.ndarray:
+    if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list) \
+            or not payload["inputs"]:
+        raise InputError("an inference request needs a non-empty 'inputs' list of tensors",
+                         status=400, field="inputs")
+    tensors = [_tensor(t, i) for i, t in enumerate(payload["inputs"])]
+    width = len(signature.names)
+    if len(tensors) == 1 and tensors[0][0] not in signature.index():
+        name, flat, shape = tensors[0]
+        if len(shape) != 2 or shape[1] != width:
+            raise InputError(f"tensor {name!r} has shape {shape}; the model takes [N, {width}] "
+                             f"({', '.join(signature.names)})", field="inputs")
+        rows = [flat[i * width:(i + 1) * width] for i in range(shape[0])]
+    else:
+        by_name = {}
+        for name, flat, shape in tensors:
+            if name not in signature.index():
+                raise InputError(_unknown(name, signature), feature=name, field="inputs")
+            if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1):
+                raise InputError(f"tensor {name!r} has shape {shape}; a per-feature tensor "
+                                 "is [N] or [N, 1]", feature=name, field="inputs")
+            by_name[name] = flat
+        missing = [n for n in signature.names if n not in by_name]
+        if missing:
+            raise InputError(f"missing feature {missing[0]!r}", feature=missing[0],
+                             field="inputs")
+        lengths = {len(v) for v in by_name.values()}
+        if len(lengths) != 1:
+            raise InputError("the per-feature tensors have different lengths", field="inputs")
+        rows = [list(values) for values in zip(*(by_name[n] for n in signature.names),
+                                               strict=True)]
+    _check_count(len(rows), max_rows, "inputs")
+    return _matrix(rows, signature, booleans)

@@ -1,0 +1,115 @@
+from django.conf import settings
+from django.db import models
+
+
+class ApiToken(models.Model):
+    """A long-lived token for a service account. Only its sha256 is stored.
+
+    The token is `mgt_<prefix>_<secret>`; it is shown once, when it is made. The prefix finds
+    the row; the digest of the whole token must match.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="What uses it, e.g. 'loans-service'.")
+    prefix = models.CharField(max_length=16, unique=True)
+    digest = models.CharField(max_length=64)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.user}, mgt_{self.prefix}_…)"
+
+
+class RateLimit(models.Model):
+    """Predictions per hour for one user or one group (the larger limit wins for a user with
+    several groups; a user's own limit wins over their groups')."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                on_delete=models.CASCADE, related_name="rate_limit")
+    group = models.OneToOneField("auth.Group", null=True, blank=True, on_delete=models.CASCADE,
+                                 related_name="rate_limit")
+    requests_per_hour = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(user__isnull=False, group__isnull=True)
+                           | models.Q(user__isnull=True, group__isnull=False)),
+                name="ratelimit_user_or_group",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user or self.group}: {self.requests_per_hour}/hour"
+
+
+class Route(models.TextChoices):
+    PRODUCTION = "production"
+    CANARY = "canary"
+    SHADOW = "shadow"
+    DIRECT = "direct"  # a caller asked for this version by number
+
+
+class PredictionLog(models.Model):
+    """One answered request, as one version answered it (a shadow's answer is its own row).
+
+    `inputs` and `outputs` hold the rows kept by the sampling rate, and `row_indices` says
+    which rows of the request they were, so feedback can be matched to them.
+    """
+
+    request_id = models.CharField(max_length=64, db_index=True)
+    model = models.ForeignKey("registry.RegisteredModel", on_delete=models.PROTECT,
+                              related_name="prediction_logs")
+    version = models.ForeignKey("registry.ModelVersion", on_delete=models.PROTECT,
+                                related_name="prediction_logs")
+    route = models.CharField(max_length=12, choices=Route.choices)
+    caller = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                               related_name="+")
+    caller_name = models.CharField(max_length=150)
+    protocol = models.CharField(max_length=10, default="rest")
+    created_at = models.DateTimeField(db_index=True)
+    n_rows = models.PositiveIntegerField()
+    row_indices = models.JSONField(default=list)
+    inputs = models.JSONField(default=list)
+    outputs = models.JSONField(default=list)
+    probabilities = models.JSONField(null=True, blank=True)
+    latency_ms = models.FloatField()
+    routing_key = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["model", "created_at"], name="predlog_model_time_idx"),
+            models.Index(fields=["version", "created_at"], name="predlog_version_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} {self.version} ({self.route}, {self.n_rows} rows)"
+
+
+class Feedback(models.Model):
+    """The true outcome of one row of an answered request (for live accuracy)."""
+
+    request_id = models.CharField(max_length=64, db_index=True)
+    row_index = models.PositiveIntegerField()
+    actual = models.JSONField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["request_id", "row_index"]
+        constraints = [
+            models.UniqueConstraint(fields=["request_id", "row_index"],
+                                    name="feedback_one_per_row"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id}[{self.row_index}] = {self.actual}"

@@ -1,0 +1,161 @@
+"""The Open Inference Protocol (KServe v2, REST/JSON), so standard inference clients work.
+
+    GET  /v2/health/live   /v2/health/ready   /v2
+    GET  /v2/models/<name>                    metadata: inputs and outputs
+    GET  /v2/models/<name>/ready
+    POST /v2/models/<name>/infer              the production version (or its canary)
+    POST /v2/models/<name>/versions/<v>/infer
+
+Errors are `{"error": "..."}`, as the protocol says. Our request id and the route come back
+in the response's `parameters`.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+from django.db import connection
+from django.http import JsonResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework.views import APIView
+
+from predictions import services
+from predictions.apis import PredictionApiView, input_error, json_response, serving_error
+from predictions.inputs import InputError
+from predictions.serving import NotServable, routes
+from registry.errors import ApplicationError
+
+DATATYPES = {"b": "BOOL", "i": "INT64", "u": "UINT64", "f": "FP64"}
+
+
+class OipMixin:
+    def handle_exception(self, exc):
+        if isinstance(exc, InputError):
+            exc = input_error(exc)
+        elif isinstance(exc, NotServable):
+            exc = serving_error(exc)
+        response = super().handle_exception(exc)
+        if response.status_code >= 400:
+            detail = response.data.get("detail") if isinstance(response.data, dict) else None
+            response.data = {"error": str(detail or response.data)}
+        return response
+
+
+class LiveApi(APIView):
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        return JsonResponse({"live": True})
+
+
+class ReadyApi(APIView):
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        try:
+            connection.ensure_connection()
+            ready = True
+        except Exception:
+            ready = False
+        return JsonResponse({"ready": ready}, status=200 if ready else 503)
+
+
+class ServerMetadataApi(APIView):
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        return JsonResponse({"name": "model-governance", "version": "1", "extensions": []})
+
+
+def _outputs_metadata(framework: str) -> list[dict]:
+    outputs = [{"name": "predict", "datatype": "FP64", "shape": [-1]}]
+    if framework == "sklearn":
+        outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, -1]})
+    return outputs
+
+
+class ModelMetadataApi(OipMixin, PredictionApiView):
+    throttled = False
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, name, version=None):
+        route = routes.route(name)
+        target = routes.version(name, version)[1] if version else route.production
+        if target is None:
+            raise NotServable(f"{name} has no production version", status=404)
+        signature = target.signature
+        return JsonResponse({
+            "name": name,
+            "versions": [target.version],
+            "platform": {"sklearn": "scikit-learn", "torch": "pytorch_torchscript",
+                         "onnx": "onnxruntime_onnx"}[target.framework],
+            "inputs": [{"name": "input-0", "datatype": "FP64" if signature.numeric else "BYTES",
+                        "shape": [-1, len(signature.names)]}],
+            "outputs": _outputs_metadata(target.framework),
+            "parameters": {"features": list(signature.names),
+                           "dtypes": list(signature.dtypes)},
+        })
+
+
+class ModelReadyApi(OipMixin, PredictionApiView):
+    throttled = False
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, name, version=None):
+        from governance.selectors import servable
+        from registry.models import ModelVersion
+
+        route = routes.route(name)
+        target = routes.version(name, version)[1] if version else route.production
+        ready = False
+        if target is not None:
+            ready, _ = servable(ModelVersion.objects.get(pk=target.version_id))
+        return JsonResponse({"name": name, "ready": ready}, status=200 if ready else 400)
+
+
+def _tensor(name: str, values) -> dict:
+    array = np.asarray(values)
+    datatype = DATATYPES.get(array.dtype.kind, "BYTES")
+    data = array.ravel() if datatype != "BYTES" else [str(v) for v in array.ravel().tolist()]
+    return {"name": name, "shape": list(array.shape), "datatype": datatype, "data": data}
+
+
+class InferApi(OipMixin, PredictionApiView):
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    def post(self, request, name, version=None):
+        payload, booleans = self.payload(request)
+        wanted = None
+        if isinstance(payload, dict) and payload.get("outputs") is not None:
+            if not isinstance(payload["outputs"], list) or not all(
+                    isinstance(o, dict) and isinstance(o.get("name"), str)
+                    for o in payload["outputs"]):
+                raise ApplicationError('outputs must be a list of {"name": ...}',
+                                       field="outputs")
+            wanted = [o["name"] for o in payload["outputs"]]
+        answer = services.predict(
+            model_name=name, version=version, payload=payload, booleans=booleans,
+            user=request.user, request_id=uuid.uuid4().hex, protocol="v2",
+            routing_key=request.headers.get("X-Routing-Key", ""), outputs=wanted,
+        )
+        outputs = {"predict": _tensor("predict", answer.predictions)}
+        if answer.probabilities is not None:
+            outputs["predict_proba"] = _tensor("predict_proba", answer.probabilities)
+        if wanted is not None:
+            outputs = {n: outputs[n] for n in wanted}
+        body = {
+            "model_name": answer.model,
+            "model_version": answer.version,
+            "outputs": list(outputs.values()),
+            "parameters": {"request_id": answer.request_id, "routed_to": answer.route},
+        }
+        if isinstance(payload, dict) and isinstance(payload.get("id"), str):
+            body["id"] = payload["id"]
+        return json_response(body)

@@ -1,0 +1,193 @@
+"""Answering predictions, recording ground truth, and making service tokens."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from predictions import logs
+from predictions.auth import TOKEN_PREFIX, digest
+from predictions.inputs import InputError, parse_rest, parse_v2
+from predictions.models import ApiToken, Feedback, PredictionLog, Route
+from predictions.serving import NotServable, Target, models, note_served, routes
+from registry import roles, signals
+from registry.errors import ApplicationError, Conflict, Forbidden
+
+logger = logging.getLogger(__name__)
+_shadows = ThreadPoolExecutor(max_workers=2, thread_name_prefix="shadow")
+_pending_shadows: set = set()
+
+
+@dataclass
+class Answer:
+    model: str
+    version: str
+    route: str
+    predictions: np.ndarray
+    probabilities: np.ndarray | None
+    request_id: str
+    rows: int
+
+
+OUTPUTS = ("predict", "predict_proba")
+
+
+def _predict(target: Target, matrix, outputs=None):
+    loaded = models.get(target)
+    if outputs is not None:
+        available = OUTPUTS if loaded.has_probabilities else OUTPUTS[:1]
+        unknown = [name for name in outputs if name not in available]
+        if unknown:
+            raise InputError(f"unknown output {unknown[0]!r}; this model has "
+                             f"{', '.join(available)}", status=400, field="outputs")
+    predictions = np.asarray(loaded.predict(matrix))
+    probabilities = loaded.predict_proba(matrix) if loaded.has_probabilities else None
+    return predictions, probabilities
+
+
+def predict(*, model_name: str, payload, user, request_id: str, protocol: str = "rest",
+            version: str | None = None, routing_key: str = "", booleans: bool = True,
+            outputs: list[str] | None = None) -> Answer:
+    """Answer one request: route it, check its rows, predict, log; shadow off the path."""
+    started = time.perf_counter()
+    parse = parse_v2 if protocol == "v2" else parse_rest
+    shadow = None
+    if version is None:
+        route = routes.route(model_name)
+        target, how, shadow = route.choose(routing_key)
+        if target is None:
+            raise NotServable(f"{model_name} has no production version", status=404)
+        model_id = route.model_id
+    else:
+        model_id, target, stage = routes.version(model_name, version)
+        how = Route.DIRECT
+        if stage != "production" and not roles.has_role(user, roles.PREDICT_ANY_VERSION_ROLES):
+            raise Forbidden(f"{model_name} {version} is in {stage}; only data scientists, "
+                            "approvers and admins may call versions outside production")
+    matrix = parse(payload, target.signature, settings.PREDICTION_MAX_ROWS, booleans)
+    predictions, probabilities = _predict(target, matrix, outputs)
+    latency_ms = (time.perf_counter() - started) * 1000
+    logs.record(request_id=request_id, model_id=model_id, version_id=target.version_id,
+                route=how, user=user, protocol=protocol, matrix=matrix,
+                predictions=predictions, probabilities=probabilities, latency_ms=latency_ms,
+                routing_key=routing_key)
+    note_served(model_name)
+    if shadow is not None:
+        future = _shadows.submit(_shadow, shadow, model_id, matrix, request_id, user,
+                                 protocol, routing_key)
+        _pending_shadows.add(future)
+        future.add_done_callback(_pending_shadows.discard)
+    return Answer(model_name, target.version, how, predictions, probabilities, request_id,
+                  len(matrix))
+
+
+def _shadow(target, model_id, matrix, request_id, user, protocol, routing_key) -> None:
+    """The candidate's answer to the same rows, logged only (its own thread, after the
+    response was computed)."""
+    from django.db import connection
+
+    try:
+        started = time.perf_counter()
+        predictions, probabilities = _predict(target, matrix)
+        logs.record(request_id=request_id, model_id=model_id, version_id=target.version_id,
+                    route=Route.SHADOW, user=user, protocol=protocol, matrix=matrix,
+                    predictions=predictions, probabilities=probabilities,
+                    latency_ms=(time.perf_counter() - started) * 1000, routing_key=routing_key)
+    except Exception:
+        logger.exception("shadow prediction of %s for %s failed", target.version, request_id)
+    finally:
+        # A pool thread, outside Django's request cycle: a first load may have opened a
+        # connection in it, which nothing else would ever close.
+        connection.close()
+
+
+def wait_for_shadows(timeout: float = 30.0) -> None:
+    """Wait until every queued shadow prediction has finished (tests, shutdown)."""
+    wait(list(_pending_shadows), timeout=timeout)
+
+
+# --- feedback ---------------------------------------------------------------------------------
+
+
+def feedback_record(*, request_id: str, items, actor) -> list[Feedback]:
+    """Ground truth for rows of an answered request: [{"row": i, "actual": value}, ...]."""
+    if not isinstance(items, list) or not items:
+        raise ApplicationError("a non-empty list of {\"row\": index, \"actual\": value}",
+                               field="feedback")
+    logs.flush()  # this process may still hold the request's log in its buffer
+    answered = (PredictionLog.objects.filter(request_id=request_id)
+                .exclude(route=Route.SHADOW).values_list("n_rows", flat=True).first())
+    if answered is None:
+        raise ApplicationError(
+            f"no answered prediction has request id {request_id!r} (logs are written within "
+            "a second of the answer)", status_code=404, code="not_found")
+    rows = []
+    for position, item in enumerate(items):
+        if not isinstance(item, dict) or set(item) != {"row", "actual"}:
+            raise ApplicationError(f"item {position}: expected {{\"row\": index, \"actual\": "
+                                   "value}", field=f"feedback[{position}]")
+        row = item["row"]
+        if isinstance(row, bool) or not isinstance(row, int) or not 0 <= row < answered:
+            raise ApplicationError(f"item {position}: row must be 0..{answered - 1}",
+                                   field=f"feedback[{position}].row")
+        actual = item["actual"]
+        if isinstance(actual, (dict, list)) or actual is None:
+            raise ApplicationError(f"item {position}: actual must be a number or a label",
+                                   field=f"feedback[{position}].actual")
+        rows.append(Feedback(request_id=request_id, row_index=row, actual=actual,
+                             created_by=actor))
+    if len({f.row_index for f in rows}) != len(rows):
+        raise ApplicationError("a row is given twice", field="feedback")
+    try:
+        with transaction.atomic():
+            return Feedback.objects.bulk_create(rows)
+    except IntegrityError:
+        raise Conflict("feedback for one of these rows was already recorded; ground truth "
+                       "is not overwritten", field="feedback") from None
+
+
+# --- service tokens ---------------------------------------------------------------------------
+
+
+def api_token_create(*, user, name: str, actor, expires_at=None) -> tuple[ApiToken, str]:
+    """A new token for `user`; the plain token is returned once and never stored."""
+    if not roles.has_role(actor, roles.ADMIN_ROLES):
+        raise Forbidden("Only admins make API tokens.")
+    if not name.strip():
+        raise ApplicationError("name the token after what uses it", field="name")
+    prefix = secrets.token_hex(6)
+    plain = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    with transaction.atomic(durable=True):
+        token = ApiToken.objects.create(user=user, name=name, prefix=prefix,
+                                        digest=digest(plain), created_by=actor,
+                                        expires_at=expires_at)
+        signals.emit("api_token.created", actor=actor, subject=token,
+                     after={"user": user.get_username(), "name": name,
+                            "expires_at": expires_at.isoformat() if expires_at else None})
+    return token, plain
+
+
+def api_token_revoke(*, token: ApiToken, actor) -> ApiToken:
+    from django.utils import timezone
+
+    if not roles.has_role(actor, roles.ADMIN_ROLES):
+        raise Forbidden("Only admins revoke API tokens.")
+    with transaction.atomic(durable=True):
+        token = ApiToken.objects.select_for_update().get(pk=token.pk)
+        if token.revoked_at is None:
+            token.revoked_at = timezone.now()
+            token.save(update_fields=["revoked_at"])
+            signals.emit("api_token.revoked", actor=actor, subject=token,
+                         before={"revoked": False}, after={"revoked": True})
+    return token
+
+
+__all__ = ["Answer", "InputError", "NotServable", "predict", "feedback_record",
+           "api_token_create", "api_token_revoke"]

@@ -1,0 +1,276 @@
+"""What answers a prediction: routing, the model cache, and the prediction itself.
+
+Per web process: a routing table (which version answers for a model, and any canary or
+shadow candidate), refreshed when the serving generation changes (checked at most every
+PREDICTION_ROUTING_TTL seconds, one small query); and an LRU cache of loaded models bounded
+by PREDICTION_CACHE_MAX_MB. A version is loaded on first use — after its sha256 is checked
+(load_version) and only if its latest validation passed — and concurrent first requests
+load it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from governance import selectors as governance_selectors
+from predictions.inputs import Signature
+from registry.loaders import load_version
+from registry.models import ModelVersion, RegisteredModel, Stage
+
+logger = logging.getLogger(__name__)
+
+
+class NotServable(Exception):
+    def __init__(self, message: str, status: int = 503):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Target:
+    version_id: int
+    version: str
+    framework: str
+    signature: Signature
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class ModelRoute:
+    model_id: int
+    name: str
+    production: Target | None
+    candidate: Target | None = None
+    mode: str = ""
+    percent: int = 0
+    rollout_id: int | None = None
+
+    def choose(self, routing_key: str) -> tuple[Target | None, str, Target | None]:
+        """(who answers, how it was routed, who shadows)."""
+        if self.candidate is not None and self.mode == "canary" and self.percent > 0:
+            if routing_key:
+                digest = hashlib.sha256(f"{self.rollout_id}:{routing_key}".encode()).digest()
+                bucket = int.from_bytes(digest[:4], "big") % 100
+            else:
+                bucket = random.randrange(100)
+            if bucket < self.percent:
+                return self.candidate, "canary", None
+        shadow = self.candidate if self.mode == "shadow" else None
+        return self.production, "production", shadow
+
+
+def _target(version: ModelVersion) -> Target:
+    columns = version.signature or [{"name": n, "dtype": "float64"} for n in version.features]
+    size = sum(f.size for f in version.files.all() if f.role in ("model", "preprocessor"))
+    return Target(version.pk, version.version, version.framework, Signature.of(columns), size)
+
+
+class RoutingTable:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._routes: dict[str, ModelRoute] = {}
+        self._direct: dict[tuple[str, str], tuple[int, Target, str]] = {}
+        self._generation: int | None = None
+        self._checked = 0.0
+
+    def refresh(self, *, force: bool = False) -> bool:
+        """Drop cached routes if what serves has changed. True when it had."""
+        now = time.monotonic()
+        if not force and now - self._checked < settings.PREDICTION_ROUTING_TTL:
+            return False
+        generation = governance_selectors.serving_generation()
+        self._checked = now
+        if generation == self._generation:
+            return False
+        with self._lock:
+            self._routes, self._direct, self._generation = {}, {}, generation
+        return True
+
+    def route(self, name: str) -> ModelRoute:
+        self.refresh()
+        route = self._routes.get(name)
+        if route is None:
+            route = self._build(name)
+            with self._lock:
+                self._routes[name] = route
+        return route
+
+    def _build(self, name: str) -> ModelRoute:
+        model = RegisteredModel.objects.filter(name=name).first()
+        if model is None:
+            raise NotServable(f"no registered model named {name!r}", status=404)
+        production = (ModelVersion.objects.filter(model=model, stage=Stage.PRODUCTION)
+                      .prefetch_related("files").first())
+        rollout = governance_selectors.active_rollout(model.pk)
+        candidate = None
+        if rollout is not None:
+            candidate = _target(ModelVersion.objects.prefetch_related("files")
+                                .get(pk=rollout.candidate_id))
+        return ModelRoute(
+            model_id=model.pk, name=name,
+            production=_target(production) if production else None,
+            candidate=candidate,
+            mode=rollout.mode if rollout else "",
+            percent=rollout.percent if rollout else 0,
+            rollout_id=rollout.pk if rollout else None,
+        )
+
+    def clear(self) -> None:
+        with self._lock:
+            self._routes, self._direct, self._generation, self._checked = {}, {}, None, 0.0
+
+    def version(self, name: str, number: str) -> tuple[int, Target, str]:
+        """(model id, target, stage) of one version, for callers that name it."""
+        self.refresh()
+        key = (name, number)
+        found = self._direct.get(key)
+        if found is None:
+            version = (ModelVersion.objects.select_related("model").prefetch_related("files")
+                       .filter(model__name=name, version=number).first())
+            if version is None:
+                if not RegisteredModel.objects.filter(name=name).exists():
+                    raise NotServable(f"no registered model named {name!r}", status=404)
+                raise NotServable(f"{name} has no version {number!r}", status=404)
+            found = (version.model_id, _target(version), version.stage)
+            with self._lock:
+                self._direct[key] = found
+        return found
+
+
+class ModelCache:
+    """Loaded versions, least recently used evicted first, within a memory budget."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[int, tuple] = OrderedDict()
+        self._loading: dict[int, Future] = {}
+        self.bytes = 0
+
+    def __contains__(self, version_id: int) -> bool:
+        return version_id in self._entries
+
+    def get(self, target: Target):
+        with self._lock:
+            entry = self._entries.get(target.version_id)
+            if entry is not None:
+                self._entries.move_to_end(target.version_id)
+                return entry[0]
+            future = self._loading.get(target.version_id)
+            loader = future is None
+            if loader:
+                future = self._loading[target.version_id] = Future()
+        if not loader:
+            return future.result()  # another thread is loading it: wait for that load
+        try:
+            loaded = self._load(target)
+        except BaseException as exc:
+            future.set_exception(exc)
+            with self._lock:
+                del self._loading[target.version_id]
+            raise
+        with self._lock:
+            self._entries[target.version_id] = (loaded, target.size_bytes)
+            self.bytes += target.size_bytes
+            del self._loading[target.version_id]
+            self._evict()
+        future.set_result(loaded)
+        return loaded
+
+    def _load(self, target: Target):
+        version = (ModelVersion.objects.select_related("model").prefetch_related("files")
+                   .get(pk=target.version_id))
+        ok, reason = governance_selectors.servable(version)
+        if not ok:
+            raise NotServable(f"{reason}: it is not served until a validation passes")
+        if version.framework == "torch":
+            import torch
+
+            torch.set_num_threads(settings.PREDICTION_TORCH_THREADS)
+        started = time.perf_counter()
+        loaded = load_version(version)
+        logger.info("loaded %s in %.1f ms", version, (time.perf_counter() - started) * 1000)
+        return loaded
+
+    def _evict(self) -> None:
+        budget = settings.PREDICTION_CACHE_MAX_MB * 1024 * 1024
+        while self.bytes > budget and len(self._entries) > 1:
+            version_id, (_, size) = self._entries.popitem(last=False)
+            self.bytes -= size
+            logger.info("evicted version %s from the model cache", version_id)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.bytes = 0
+
+
+routes = RoutingTable()
+models = ModelCache()
+
+
+def preload(names=None) -> list[str]:
+    """Load the production version (and any candidate) of each model now."""
+    done = []
+    queryset = RegisteredModel.objects.order_by("name")
+    if names is not None:
+        queryset = queryset.filter(name__in=names)
+    for name in queryset.values_list("name", flat=True):
+        route = routes.route(name)
+        for target in (route.production, route.candidate):
+            if target is None or target.version_id in models:
+                continue
+            try:
+                models.get(target)
+                done.append(f"{name} {target.version}")
+            except NotServable as exc:
+                logger.warning("not preloaded: %s", exc.message)
+    return done
+
+
+class Watcher(threading.Thread):
+    """Notices a change of what serves within a second, and loads the new versions at once,
+    so that the first request after a deployment finds its model warm."""
+
+    def __init__(self, interval: float = 0.5):
+        super().__init__(name="serving-watcher", daemon=True)
+        self.interval = interval
+        self.served: set[str] = set()
+
+    def run(self) -> None:
+        from django.db import close_old_connections
+
+        while True:
+            time.sleep(self.interval)
+            try:
+                close_old_connections()
+                if routes.refresh(force=True):
+                    names = None if settings.PREDICTION_PRELOAD else sorted(self.served)
+                    preload(names)
+            except Exception:  # the next tick tries again
+                logger.exception("serving watcher")
+
+
+watcher: Watcher | None = None
+
+
+def start_watcher() -> Watcher:
+    global watcher
+    if watcher is None:
+        watcher = Watcher()
+        watcher.start()
+    return watcher
+
+
+def note_served(name: str) -> None:
+    if watcher is not None:
+        watcher.served.add(name)

@@ -1,0 +1,52 @@
+"""Per-user prediction quota: a fixed hourly window counted in the cache (Redis in production).
+
+The limit is the user's own RateLimit, else the largest of their groups', else
+PREDICTION_RATE_LIMIT_PER_HOUR. Limits are cached in the process for a minute.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+
+from predictions.models import RateLimit
+
+_limits: dict[int, tuple[float, int]] = {}
+LIMIT_TTL = 60.0
+WINDOW = 3600
+
+
+def limit_for(user) -> int:
+    cached = _limits.get(user.pk)
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < LIMIT_TTL:
+        return cached[1]
+    own = RateLimit.objects.filter(user=user).values_list("requests_per_hour", flat=True).first()
+    if own is None:
+        own = max(RateLimit.objects.filter(group__user=user)
+                  .values_list("requests_per_hour", flat=True), default=None)
+    limit = own if own is not None else settings.PREDICTION_RATE_LIMIT_PER_HOUR
+    _limits[user.pk] = (now, limit)
+    return limit
+
+
+def hit(user) -> tuple[bool, int, int]:
+    """Count one request. Returns (allowed, limit, seconds until the window resets)."""
+    limit = limit_for(user)
+    now = time.time()
+    window = int(now // WINDOW)
+    key = f"{settings.PREDICTION_RATE_KEY_PREFIX}:{user.pk}:{window}"
+    cache.add(key, 0, timeout=WINDOW + 60)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=WINDOW + 60)
+        count = 1
+    reset = int((window + 1) * WINDOW - now) + 1
+    return count <= limit, limit, reset
+
+
+def forget_limits() -> None:
+    _limits.clear()

@@ -1,0 +1,152 @@
+"""The model cache, canary and shadow routing."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+
+import pytest
+from django.db import connection
+
+from governance import services as governance
+from predictions import logs, serving
+from predictions import services as predictions
+from predictions.models import PredictionLog
+from tests import helpers
+
+URL = "/api/v1/models/churn_prediction/predict/"
+
+
+def _post(client, rows=None, **headers):
+    body = json.dumps({"inputs": rows or [[1.0, 2.0, 3.0]]})
+    return client.post(URL, body, content_type="application/json", **headers)
+
+
+@pytest.mark.django_db(transaction=True)  # the threads read committed rows
+def test_concurrent_first_requests_load_the_model_once(served):
+    version = served()
+    route = serving.routes.route("churn_prediction")
+    barrier = threading.Barrier(6)
+    loaded = []
+
+    def first_request():
+        barrier.wait()
+        loaded.append(serving.models.get(route.production))
+
+    def in_thread():
+        try:
+            first_request()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=in_thread) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({id(model) for model in loaded}) == 1  # one load, shared by every thread
+    assert version.pk in serving.models
+
+
+def test_the_cache_evicts_the_least_recently_used_version_over_its_budget(served, settings):
+    served("1.0.0", stage="staging")
+    served("1.1.0", stage="staging")
+    settings.PREDICTION_CACHE_MAX_MB = 0  # below one model: keeps only the newest
+    first = serving.routes.version("churn_prediction", "1.0.0")[1]
+    second = serving.routes.version("churn_prediction", "1.1.0")[1]
+    serving.models.get(first)
+    serving.models.get(second)
+    assert second.version_id in serving.models
+    assert first.version_id not in serving.models
+
+
+@pytest.fixture
+def canary(served, approver, data_scientist):
+    served("1.0.0")
+    candidate = served("1.1.0", stage="staging", data=helpers.sklearn_bytes(seed=1))
+    return governance.rollout_start(version=candidate, mode="canary", actor=approver,
+                                    steps=[50, 100])
+
+
+def test_a_canary_answers_its_share_sticky_per_routing_key(service, canary, approver):
+    seen = {}
+    for key in range(40):
+        answers = {(_post(service, HTTP_X_ROUTING_KEY=f"user-{key}").json()["version"])
+                   for _ in range(3)}
+        assert len(answers) == 1  # the same key always reaches the same version
+        seen[key] = answers.pop()
+    share = Counter(seen.values())
+    assert share["1.1.0"] > 5 and share["1.0.0"] > 5  # about half each
+    routed = {r.json()["routed_to"] for r in [_post(service, HTTP_X_ROUTING_KEY="user-1")]}
+    assert routed <= {"canary", "production"}
+
+    governance.rollout_advance(model=canary.model, actor=approver)
+    assert {_post(service, HTTP_X_ROUTING_KEY=f"k{i}").json()["version"]
+            for i in range(10)} == {"1.1.0"}
+    governance.rollout_abort(model=canary.model, actor=approver, reason="enough")
+    assert _post(service).json()["version"] == "1.0.0"
+
+
+@pytest.mark.django_db(transaction=True)  # the shadow runs on its own thread
+def test_a_shadow_scores_every_request_and_is_only_logged(service, served, data_scientist):
+    served("1.0.0")
+    candidate = served("1.1.0", stage="staging", data=helpers.sklearn_bytes(seed=1))
+    governance.rollout_start(version=candidate, mode="shadow", actor=data_scientist)
+    response = _post(service, rows=[[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    body = response.json()
+    assert (body["version"], body["routed_to"]) == ("1.0.0", "production")
+    predictions.wait_for_shadows()
+    logs.flush()
+    entries = {log.route: log for log in PredictionLog.objects.filter(
+        request_id=body["request_id"])}
+    assert set(entries) == {"production", "shadow"}
+    assert entries["shadow"].version.version == "1.1.0"
+    assert entries["shadow"].inputs == entries["production"].inputs
+
+
+def test_promoting_the_candidate_ends_its_rollout(canary, admin_user, service):
+    helpers.force_stage(canary.candidate, "production")
+    canary.refresh_from_db()
+    assert canary.status == "finished"
+    assert {_post(service, HTTP_X_ROUTING_KEY=f"k{i}").json()["routed_to"]
+            for i in range(5)} == {"production"}
+
+
+def test_rollouts_need_the_right_role_and_a_staged_validated_candidate(api, served, viewer,
+                                                                       data_scientist):
+    served("1.0.0")
+    experiment = helpers.register_direct("churn_prediction", "1.1.0", actor=data_scientist)
+    url = "/api/v1/models/churn_prediction/rollout/"
+    denied = api(data_scientist).post(url, {"version": "1.1.0", "mode": "canary"},
+                                      format="json")
+    assert denied.status_code == 403  # canary traffic needs an approver
+    wrong_stage = api(data_scientist).post(url, {"version": "1.1.0", "mode": "shadow"},
+                                           format="json")
+    assert wrong_stage.status_code == 409
+    helpers.force_stage(experiment, "staging")
+    not_validated = api(data_scientist).post(url, {"version": "1.1.0", "mode": "shadow"},
+                                             format="json")
+    assert not_validated.status_code == 409 and not_validated.json()["code"] == "not_validated"
+    bad_steps = api(data_scientist).post(url, {"version": "1.1.0", "mode": "shadow",
+                                               "steps": [50, 10]}, format="json")
+    assert bad_steps.status_code in (400, 409)
+
+
+def test_the_rollout_api_starts_advances_and_aborts(api, approver, served):
+    served("1.0.0")
+    served("1.1.0", stage="staging")
+    client = api(approver)
+    base = "/api/v1/models/churn_prediction/rollout/"
+    started = client.post(base, {"version": "1.1.0", "mode": "canary", "steps": [10, 50]},
+                          format="json")
+    assert started.status_code == 201, started.json()
+    assert started.json()["percent"] == 10
+    assert client.get(base).json()["candidate"] == "1.1.0"
+    assert client.post(base + "advance", {}, format="json").json()["percent"] == 50
+    last = client.post(base + "advance", {}, format="json")
+    assert last.status_code == 409 and last.json()["code"] == "last_step"
+    assert client.post(base + "advance", {"percent": 75}, format="json").json()["percent"] == 75
+    aborted = client.post(base + "abort", {"reason": "errors"}, format="json")
+    assert aborted.json()["status"] == "aborted"
+    assert client.get(base).status_code == 404
