@@ -6,6 +6,7 @@ from django.http import FileResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
@@ -25,6 +26,7 @@ from registry.serializers import (
 )
 
 FILE_FIELDS = frozenset({"file", "preprocessor"})
+FORM_FIELDS = frozenset({"version", "framework", "metadata", "sha256"})
 
 
 class ApiRootApi(APIView):
@@ -57,6 +59,7 @@ class ApiRootApi(APIView):
 class ModelListCreateApi(generics.ListAPIView):
     """Registered models, with their latest and production versions."""
 
+    parser_classes = [JSONParser]
     serializer_class = ModelOutputSerializer
     filterset_class = RegisteredModelFilter
     ordering_fields = ["name", "created_at", "updated_at"]
@@ -94,6 +97,7 @@ class ModelListCreateApi(generics.ListAPIView):
 class ModelDetailApi(APIView):
     """One registered model. Its owner or an admin may change it."""
 
+    parser_classes = [JSONParser]
     @extend_schema(responses=ModelOutputSerializer)
     def get(self, request, name):
         model = selectors.model_get(name)
@@ -174,6 +178,13 @@ class VersionListCreateApi(AllVersionsListApi):
         selectors.model_must_exist(name)
         data, files = request.data, request.FILES
         errors = {}
+        for field in sorted(set(data) - FORM_FIELDS - FILE_FIELDS):
+            errors[field] = [
+                "a version's stage changes only through its transitions endpoint"
+                if field == "stage" else
+                f"unknown field; a registration sends {', '.join(sorted(FORM_FIELDS))} and "
+                f"{' or '.join(sorted(FILE_FIELDS))} file parts"
+            ]
         for field in ("version", "framework"):
             if not data.get(field):
                 errors[field] = ["This field is required."]
@@ -217,6 +228,11 @@ class VersionListCreateApi(AllVersionsListApi):
 
 
 class VersionDetailApi(APIView):
+    """One version. Its description and tags may be changed by the model's owner, the
+    version's author or an admin."""
+
+    parser_classes = [JSONParser]
+
     @extend_schema(responses=VersionOutputSerializer)
     def get(self, request, name, version):
         found = selectors.version_get(name, version)
@@ -225,6 +241,10 @@ class VersionDetailApi(APIView):
     @extend_schema(request=VersionUpdateInputSerializer, responses=VersionOutputSerializer)
     def patch(self, request, name, version):
         found = selectors.version_get(name, version)
+        if request.user.pk not in (found.model.owner_id, found.created_by_id) and not \
+                roles.has_role(request.user, roles.ADMIN_ROLES):
+            raise PermissionDenied("Only the model's owner, the version's author or an admin "
+                                   "may change a version.")
         payload = VersionUpdateInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         services.version_update(version=found, actor=request.user, **payload.validated_data)

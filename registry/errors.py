@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import logging
 
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.http import Http404, UnreadablePostError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -113,6 +113,13 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound(str(exc) if str(exc) else None)
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):  # a form field over DATA_UPLOAD_MAX_MEMORY_SIZE
+        exc = PayloadTooLarge(f"the request body is too large: {exc}")
+    elif isinstance(exc, UnreadablePostError):  # the client went away mid-body
+        exc = ApplicationError("the request body could not be read to its end",
+                               code="incomplete_body")
+    elif isinstance(exc, SuspiciousOperation):  # too many fields or files, a bad header...
+        exc = ApplicationError(f"the request was refused: {exc}", code="bad_request")
 
     if isinstance(exc, ApplicationError):
         response = Response(

@@ -38,10 +38,22 @@ class RegisteredModelFilter(django_filters.FilterSet):
     tag = django_filters.CharFilter(method=_tag_filter, help_text="Models with this tag.")
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    stage = django_filters.ChoiceFilter(
+        choices=Stage.choices, method="filter_has_version",
+        help_text="Models with a version in this stage (e.g. production).")
+    framework = django_filters.ChoiceFilter(
+        choices=Framework.choices, method="filter_has_version",
+        help_text="Models with a version in this framework.")
 
     class Meta:
         model = RegisteredModel
-        fields = ["name", "task_type", "owner", "tag", "created_after", "created_before"]
+        fields = ["name", "task_type", "owner", "tag", "created_after", "created_before",
+                  "stage", "framework"]
+
+    def filter_has_version(self, queryset, name, value):
+        # EXISTS, not a join: a model with several matching versions is listed once.
+        return queryset.filter(pk__in=ModelVersion.objects.filter(**{name: value})
+                               .values("model_id"))
 
 
 class ModelVersionFilter(django_filters.FilterSet):

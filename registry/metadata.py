@@ -31,6 +31,10 @@ METRIC_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 IDENTITY_KEYS = {"name", "model_name", "version", "framework"}
 # Keys the registry writes itself into metadata.json.
 GENERATED_KEYS = {"created_at", "created_by", "stage", "files", "sha256", "checksum"}
+# Keys governance writes into metadata.json as a version moves (see governance.services):
+# a client's value would forge a deployment or a retirement, so it is dropped, not stored.
+LIFECYCLE_KEYS = {"deployed_at", "deployed_by", "retired_at", "retired_by", "reason",
+                  "replaced_by", "metrics_comparison", "history"}
 MAX_EXAMPLE_ROWS = 100
 
 
@@ -171,9 +175,14 @@ class VersionMetadataSerializer(serializers.Serializer):
         attrs["extra_metadata"] = {
             key: value
             for key, value in raw.items()
-            if key not in self.fields and key not in IDENTITY_KEYS | GENERATED_KEYS
+            if key not in self.fields and key not in IDENTITY_KEYS | GENERATED_KEYS | LIFECYCLE_KEYS
         }
         return attrs
+
+
+def _refuse_constant(name: str):
+    # JSON has no NaN or Infinity; Python's parser accepts them, PostgreSQL's jsonb does not.
+    raise serializers.ValidationError(f"{name} is not a JSON value (use null, or a number)")
 
 
 def parse_metadata_text(text) -> dict:
@@ -183,12 +192,24 @@ def parse_metadata_text(text) -> dict:
     if not isinstance(text, str):
         raise serializers.ValidationError("a JSON object, sent as text")
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise serializers.ValidationError(f"not valid JSON ({exc.msg} at character {exc.pos})")
     if not isinstance(value, dict):
         raise serializers.ValidationError(f"must be a JSON object, not {type(value).__name__}")
+    if _holds_nul(value):
+        raise serializers.ValidationError("a key or text value holds a NUL character (\\u0000)")
     return value
+
+
+def _holds_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 def version_document(version, files=None) -> dict:

@@ -44,6 +44,9 @@ class Finding:
 # Hooks run before the comparison, e.g. governance finishing interrupted deployments, so that
 # a folder mid-move is completed by the rules that started the move, not put back.
 pre_reconcile_hooks: list[Callable[[bool], list[Finding]]] = []
+# Hooks that name a change in flight that is moving a version's folder right now (called with
+# the version row locked), e.g. governance's deployments: reconcile leaves that folder alone.
+in_flight_hooks: list[Callable[[ModelVersion], str | None]] = []
 
 
 def _older_than_grace(path: Path) -> bool:
@@ -71,6 +74,14 @@ def _check_version(version: ModelVersion, repair: bool, findings: list[Finding])
         )
         if repair:
             with transaction.atomic():
+                # The row lock orders this against a deployment planning a move of the same
+                # version; one that already planned is reported, not undone.
+                ModelVersion.objects.select_for_update().filter(pk=version.pk).first()
+                busy = next(filter(None, (hook(version) for hook in in_flight_hooks)), None)
+                if busy:
+                    findings.append(Finding("move_in_progress", subject,
+                                            f"{finding.detail}; {busy} is moving it"))
+                    return
                 store.move_dir(found, expected)
                 signals.emit(
                     "store.repaired", actor=None, subject=version,

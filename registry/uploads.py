@@ -69,7 +69,7 @@ class StoreUploadHandler(FileUploadHandler):
         self.memory: list[bytes] | None = None
         # Every file this handler creates, so that the view can remove what it did not place.
         self.created: list[os.PathLike] = []
-        request._store_upload_paths = self.created
+        request._store_upload_handler = self
 
     def _too_large(self):
         return PayloadTooLarge(
@@ -172,7 +172,16 @@ def install(django_request, file_fields: frozenset[str]) -> None:
 
 
 def discard_unplaced(django_request) -> None:
-    """Remove every file received for this request that was not renamed into a version."""
-    for path in getattr(django_request, "_store_upload_paths", ()):
+    """Remove every file received for this request that was not renamed into a version.
+
+    Django tells a handler that an upload was cut short only for StopUpload; a client that
+    disconnects, a full disk or a malformed part leaves the current writer open, with its
+    thread and file handle, until it is aborted here.
+    """
+    handler = getattr(django_request, "_store_upload_handler", None)
+    if handler is None:
+        return
+    handler.upload_interrupted()
+    for path in handler.created:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)

@@ -62,6 +62,10 @@ def test_the_schema_and_docs_need_a_login(client, db):
     assert response["Location"].startswith("/admin/login/")
 
 
+def test_the_schema_needs_a_role_not_only_a_login(api, outsider):
+    assert api(outsider).get("/api/schema/").status_code == 403
+
+
 def test_the_docs_page_renders_for_a_logged_in_user(client, viewer):
     client.force_login(viewer)
     response = client.get("/api/docs/")

@@ -111,6 +111,31 @@ def test_models_filter_by_tag_and_name(api, viewer, data_scientist):
     assert [r["name"] for r in api(viewer).get(URL + "?name=B_").json()["results"]] == ["b_model"]
 
 
+def test_models_filter_by_the_stage_and_framework_of_their_versions(api, viewer,
+                                                                   data_scientist):
+    from tests import helpers
+
+    for name in ("a_model", "b_model"):
+        helpers.create_model(owner=data_scientist, name=name)
+    for version in ("1.0.0", "1.1.0"):
+        helpers.register_direct("a_model", version, actor=data_scientist)
+    helpers.register_direct("b_model", "1.0.0", actor=data_scientist, framework="torch",
+                            data=helpers.torchscript_bytes(), filename="model.pt")
+    helpers.force_stage(helpers.register_direct("b_model", "1.1.0", actor=data_scientist),
+                        "staging")
+
+    def names(query):
+        response = api(viewer).get(URL + query)
+        assert response.status_code == 200, response.json()
+        return [row["name"] for row in response.json()["results"]]
+
+    assert names("?framework=sklearn") == ["a_model", "b_model"]  # each listed once
+    assert names("?framework=torch") == ["b_model"]
+    assert names("?stage=staging") == ["b_model"]
+    assert names("?stage=production") == []
+    assert api(viewer).get(URL + "?stage=deployed").status_code == 400
+
+
 def test_a_model_detail_is_read_by_any_role_but_not_an_outsider(
     api, churn_model, viewer, approver, outsider
 ):

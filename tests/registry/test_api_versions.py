@@ -519,3 +519,151 @@ def test_a_viewer_cannot_edit_a_version(api, viewer, three_versions):
     with Unchanged():
         response = api(viewer).patch(URL + "1.0.0/", {"description": "x"}, format="json")
     assert response.status_code == 403
+
+
+# --- more bad input: form fields, JSON constants, NUL, oversized parts, interrupted uploads ---
+
+
+@pytest.mark.parametrize(("field", "value"), [("stage", "production"), ("stage", "bogus"),
+                                              ("created_by", "ada"), ("path", "/tmp/x")])
+def test_a_registration_with_an_unknown_form_field_is_refused(
+    api, data_scientist, churn_model, field, value
+):
+    form = registration_form(**{field: value})
+    with Unchanged():
+        response = api(data_scientist).post(URL, form, format="multipart")
+    assert response.status_code == 400, response.json()
+    assert field in _errors(response)
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_anywhere_in_the_metadata_are_refused(
+    api, data_scientist, churn_model, constant
+):
+    form = registration_form()
+    form["metadata"] = json.dumps(helpers.metadata()).replace(
+        '"hyperparameters": {', f'"hyperparameters": {{"alpha": {constant}, ')
+    assert constant in form["metadata"]
+    with Unchanged():
+        response = api(data_scientist).post(URL, form, format="multipart")
+    assert response.status_code == 400, response.json()
+    assert constant in _errors(response)["metadata"][0]
+
+
+def test_a_nul_character_in_the_metadata_is_refused(api, data_scientist, churn_model):
+    form = registration_form()
+    form["metadata"] = json.dumps(helpers.metadata(model_architecture={"type": "a\x00b"}))
+    with Unchanged():
+        response = api(data_scientist).post(URL, form, format="multipart")
+    assert response.status_code == 400
+    assert "NUL" in _errors(response)["metadata"][0]
+
+
+@pytest.mark.parametrize("path", [
+    "/api/v1/models/churn%00prediction/",
+    "/api/v1/models/churn_prediction/versions/1.0.0%00/",
+    "/api/v1/models/churn_prediction/versions/1.0.0/files/model%00.joblib",
+    "/api/v1/models/?name=churn%00",
+    "/api/v1/versions/?model=a%00b",
+])
+def test_a_nul_character_in_the_url_is_a_bad_request_not_a_server_error(
+    api, viewer, three_versions, path
+):
+    response = api(viewer).get(path)
+    assert response.status_code == 400
+    assert "NUL" in response.json()["detail"]
+
+
+def test_governance_keys_in_uploaded_metadata_are_not_stored(api, data_scientist, churn_model,
+                                                             store_root):
+    forged = helpers.metadata(retired_by="ada", replaced_by="9.9.9", deployed_at="2020-01-01",
+                              metrics_comparison={}, model_architecture={"type": "kept"})
+    assert register(api(data_scientist), "churn_prediction", meta=forged).status_code == 201
+    written = json.loads(
+        (Path(store_root) / "experiments/churn_prediction/v1.0.0/metadata.json").read_text())
+    assert not {"retired_by", "replaced_by", "deployed_at", "metrics_comparison"} & set(written)
+    assert written["model_architecture"] == {"type": "kept"}
+
+
+def test_a_metadata_field_over_the_form_limit_is_too_large(api, data_scientist, churn_model,
+                                                           settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    form = registration_form()
+    form["metadata"] = json.dumps(helpers.metadata(description="x" * 20_000))
+    with Unchanged():
+        response = api(data_scientist).post(URL, form, format="multipart")
+    assert response.status_code == 413, response.content
+    assert response.json()["code"] == "too_large"
+
+
+def test_too_many_file_parts_is_a_bad_request(api, data_scientist, churn_model, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 3
+    files = [("file", f"f{i}.bin", b"x") for i in range(5)]
+    with Unchanged():
+        response = helpers.register_raw(api(data_scientist), "churn_prediction", files)
+    assert response.status_code == 400, response.content
+    assert "refused" in response.json()["detail"]
+
+
+def test_an_upload_cut_off_mid_file_leaves_no_file_and_no_writer_behind(
+    api, data_scientist, churn_model, store_root
+):
+    import io
+    import threading
+
+    body, content_type = helpers.raw_multipart(
+        {"version": "1.0.0", "framework": "sklearn"},
+        [("file", "model.joblib", b"x" * 3_000_000)])
+
+    class ConnectionReset(io.BytesIO):
+        """The client goes away half-way through the file."""
+
+        def read(self, size=-1):
+            if self.tell() > len(body) // 2:
+                raise ConnectionResetError("the client went away")
+            return super().read(size if 0 < size < 65536 else 65536)
+
+    with Unchanged():
+        response = api(data_scientist).post(URL, body, content_type=content_type,
+                                            **{"wsgi.input": ConnectionReset(body)})
+    assert response.status_code == 400
+    assert response.json()["code"] == "incomplete_body"
+    assert list((Path(store_root) / ".incoming").iterdir()) == []
+    assert not [t for t in threading.enumerate() if t.name == "hashing-writer"]
+
+
+def test_registration_never_unpickles_the_upload(api, data_scientist, churn_model, tmp_path,
+                                                 settings):
+    """A pickle is code: storing one must not run it (validation runs it, later, sandboxed)."""
+    import pickle
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # no validation in this process
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.write_text, (marker, "the pickle ran"))
+
+    response = register(api(data_scientist), "churn_prediction",
+                        files=[upload("model.pkl", pickle.dumps(Payload()))])
+    assert response.status_code == 201, response.json()
+    assert not marker.exists()
+
+
+def test_another_data_scientist_cannot_edit_someone_elses_version(
+    api, other_data_scientist, three_versions
+):
+    with Unchanged():
+        response = api(other_data_scientist).patch(URL + "1.0.0/", {"description": "x"},
+                                                   format="json")
+    assert response.status_code == 403
+    assert ModelVersion.objects.get(version="1.0.0").description == "Churn model"
+
+
+def test_the_json_endpoints_take_no_file_uploads(api, data_scientist, churn_model):
+    with Unchanged():
+        response = api(data_scientist).patch(
+            "/api/v1/models/churn_prediction/", {"description": "x",
+                                                 "f": upload("big.bin", b"x" * 1000)},
+            format="multipart")
+    assert response.status_code == 415
