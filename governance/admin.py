@@ -7,6 +7,7 @@ too; the service's refusal comes back as an error message, not an error page.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from django.contrib import admin, messages
 from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
@@ -187,7 +188,11 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         obj = get_object_or_404(ApprovalRequest, pk=pk)
-        decision = "approve" if "approve" in request.POST else "reject"
+        decision = next((d for d in ("approve", "reject") if d in request.POST), None)
+        if decision is None:
+            self.message_user(request, "Choose Approve or Reject.", level=messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:governance_approvalrequest_change",
+                                                args=[pk]))
         try:
             services.approval_decide(request=obj, actor=request.user, decision=decision,
                                      comment=request.POST.get("comment", ""))
@@ -402,6 +407,8 @@ class AuditEventAdmin(ReadOnlyAdmin):
             text = request.GET.get(key, "").strip()
             if text:
                 bounds[key] = parse_datetime(text if "T" in text else f"{text}T00:00:00+00:00")
+                if bounds[key] is not None and key == "until" and "T" not in text:
+                    bounds[key] += timedelta(days=1)  # a date "until" includes that day
                 if bounds[key] is None:
                     self.message_user(request, f"{key}: not a date", level=messages.ERROR)
                     return HttpResponseRedirect(reverse("admin:governance_auditevent_report"))

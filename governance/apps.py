@@ -8,8 +8,10 @@ class GovernanceConfig(AppConfig):
 
     def ready(self):
         from governance import receivers  # noqa: F401  (connects the audit receivers)
-        from governance.services import reconcile_hook
+        from governance.services import deployment_moving, reconcile_hook
         from registry import reconcile
 
         if reconcile_hook not in reconcile.pre_reconcile_hooks:
             reconcile.pre_reconcile_hooks.append(reconcile_hook)
+        if deployment_moving not in reconcile.in_flight_hooks:
+            reconcile.in_flight_hooks.append(deployment_moving)

@@ -24,9 +24,11 @@ class AuditEvent(models.Model):
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        # The event must survive the deletion of its actor, unchanged: SET_NULL would UPDATE
+        # the append-only row (the trigger refuses) and break its hash. `actor_name` keeps who.
+        on_delete=models.DO_NOTHING,
         related_name="+",
-        db_constraint=False,  # the event must survive the deletion of its actor
+        db_constraint=False,
     )
     actor_name = models.CharField(max_length=150)
     action = models.CharField(max_length=64, db_index=True)

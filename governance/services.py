@@ -154,6 +154,11 @@ def _validation_record(run, results, policy) -> ValidationRun:
     passed, summary = validation.verdict(results, policy)
     with transaction.atomic(durable=True):
         run = ValidationRun.objects.select_for_update().get(pk=run.pk)
+        if run.status != RunStatus.RUNNING:
+            # Recovery already ended it (a worker looked dead); a late result changes nothing.
+            logger.warning("validation run %s already %s; its late result is dropped",
+                           run.pk, run.status)
+            return run
         ValidationCheck.objects.bulk_create(
             ValidationCheck(run=run, position=i, name=r.name, status=r.status,
                             detail=r.detail[:5000], measured=r.measured)
@@ -174,7 +179,9 @@ def _validation_record(run, results, policy) -> ValidationRun:
         for request in ApprovalRequest.objects.select_for_update().filter(
             version_id=run.version_id, status=RequestStatus.PENDING
         ):
-            if not passed and run.created_at >= request.created_at:
+            # The request's own run is created just before the request itself.
+            if not passed and (run.created_at >= request.created_at
+                               or request.validation_run_id == run.pk):
                 _request_stale(request, f"validation #{run.pk} failed: {summary}")
             elif request.validation_run_id == run.pk:
                 _request_try_complete(request, actor=system_user())
@@ -215,7 +222,9 @@ def _check_transition(version: ModelVersion, to_stage: str, actor, reason: str, 
                     f"{' or '.join(sorted(needed))}.")
     if (move.needs_reason or forced) and not reason.strip():
         raise ApplicationError("give a reason for this move", field="reason")
-    if move.needs_validation and not forced:
+    # Even an admin's forced switch does not put an unvalidated version into production:
+    # it skips the approvals, not the checks.
+    if move.needs_validation or (forced and to_stage == PRODUCTION):
         latest = latest_validation(version)
         if latest is None or latest.status != RunStatus.PASSED:
             state = (f"validation #{latest.pk} failed: {latest.summary}" if latest
@@ -295,7 +304,8 @@ def rollback_request(*, model: RegisteredModel, actor, reason: str) -> Transitio
 
 def version_force_stage(*, version: ModelVersion, to_stage: str, actor, reason: str
                         ) -> TransitionOutcome:
-    """An admin's forced move: no approval or validation, but who and why are recorded."""
+    """An admin's forced move: no approval (production still needs a passed validation),
+    but who and why are recorded."""
     version = ModelVersion.objects.select_related("model", "created_by").get(pk=version.pk)
     _check_transition(version, to_stage, actor, reason, forced=True)
     with transaction.atomic(durable=True):
@@ -323,8 +333,6 @@ def approval_decide(*, request: ApprovalRequest, actor, decision: str, comment: 
         "version__model", "version__created_by", "requested_by").get(pk=request.pk)
     if decision not in Decision.values:
         raise ApplicationError(f"must be one of {', '.join(Decision.values)}", field="decision")
-    if decision == Decision.REJECT and not comment.strip():
-        raise ApplicationError("a rejection needs a comment saying why", field="comment")
     if not roles.has_role(actor, roles.APPROVE_ROLES):
         raise _deny(actor, request, f"request.{decision}", "Only approvers and admins decide.")
     if actor.pk == request.requested_by_id:
@@ -333,6 +341,8 @@ def approval_decide(*, request: ApprovalRequest, actor, decision: str, comment: 
     if actor.pk == request.version.created_by_id:
         raise _deny(actor, request, f"request.{decision}",
                     "Four eyes: you registered this version, so someone else must decide.")
+    if decision == Decision.REJECT and not comment.strip():
+        raise ApplicationError("a rejection needs a comment saying why", field="comment")
     with transaction.atomic(durable=True):
         request = ApprovalRequest.objects.select_for_update().select_related(
             "version__model").get(pk=request.pk)
@@ -614,6 +624,15 @@ def deployment_recover(*, older_than_seconds: int = 0) -> list[Deployment]:
     return handled
 
 
+def deployment_moving(version: ModelVersion) -> str | None:
+    """The deployment moving this version's folder right now, if any (reconcile asks)."""
+    for deployment in Deployment.objects.filter(model_id=version.model_id,
+                                                status=DeploymentStatus.MOVING):
+        if any(step["version_id"] == version.pk for step in deployment.plan):
+            return f"deployment #{deployment.pk}"
+    return None
+
+
 def reconcile_hook(repair: bool) -> list:
     """Run by `manage.py reconcile` before it compares folders with rows."""
     from registry.reconcile import Finding
@@ -665,6 +684,10 @@ def rollout_start(*, version: ModelVersion, mode: str, actor, steps=None,
         raise _deny(actor, version, f"rollout.{mode}",
                     f"A {mode} rollout needs the role "
                     f"{' or '.join(sorted(ROLLOUT_ROLES[mode]))}.")
+    if mode == RolloutMode.CANARY and actor.pk == version.created_by_id:
+        raise _deny(actor, version, "rollout.canary",
+                    "Four eyes: you registered this version, so someone else must give it "
+                    "real traffic.")
     steps = _check_steps(steps if steps is not None else [10, 25, 50, 100])
     if version.stage != STAGING:
         raise Conflict(f"{version} is in {version.stage}; a rollout candidate comes from "
@@ -707,6 +730,12 @@ def rollout_advance(*, model: RegisteredModel, actor, percent: int | None = None
     if not roles.has_role(actor, roles.APPROVE_ROLES):
         raise _deny(actor, model, "rollout.advance",
                     "Changing a canary's share needs the role approver or admin.")
+    current = Rollout.objects.filter(model=model, status=RolloutStatus.ACTIVE).values_list(
+        "candidate__created_by_id", flat=True).first()
+    if current == actor.pk:
+        raise _deny(actor, model, "rollout.advance",
+                    "Four eyes: you registered the candidate, so someone else must change "
+                    "its share of traffic.")
     with transaction.atomic(durable=True):
         rollout = _active_rollout(model)
         if rollout.mode != RolloutMode.CANARY:

@@ -72,6 +72,26 @@ def test_a_rejection_in_the_admin_needs_a_comment(client, approver, promotion):
     assert ApprovalRequest.objects.get(pk=promotion["request_id"]).status == "rejected"
 
 
+def test_a_post_that_names_no_decision_decides_nothing(client, approver, promotion):
+    client.force_login(approver)
+    url = f"/admin/governance/approvalrequest/{promotion['request_id']}/decide/"
+    response = client.post(url, {"comment": "hm"}, follow=True)
+    assert "Choose Approve or Reject" in response.content.decode()
+    assert ApprovalRequest.objects.get(pk=promotion["request_id"]).status == "pending"
+    assert not ApprovalRequest.objects.get(pk=promotion["request_id"]).decisions.exists()
+
+
+def test_the_admin_report_until_a_date_includes_that_day(client, admin_user, promotion):
+    from django.utils import timezone
+
+    client.force_login(admin_user)
+    today = timezone.now().date().isoformat()
+    response = client.get("/admin/governance/auditevent/report/",
+                          {"download": "1", "output": "csv", "until": today})
+    assert response.status_code == 200
+    assert "request.created" in response.content.decode()  # happened today
+
+
 def test_the_version_page_shows_its_governance_history(client, approver, promotion):
     client.force_login(approver)
     client.post(f"/admin/governance/approvalrequest/{promotion['request_id']}/decide/",

@@ -329,3 +329,46 @@ def test_approvers_are_emailed_but_not_the_requester_or_author(
     assert "churn_prediction 1.1.0 → production" in message.subject
     assert f"/admin/governance/approvalrequest/{promotion['request_id']}/change/" in message.body
     assert "dana@example.org" not in recipients
+
+
+def test_the_requester_cannot_approve_even_as_an_approver(api, approver, other_data_scientist,
+                                                          validated):
+    """Four eyes for a requester who is not the author: april asks, april may not decide."""
+    from django.contrib.auth.models import Group
+
+    validated("1.0.0", stage="staging")  # registered by dana
+    approver.groups.add(Group.objects.get(name="data_scientist"))  # april may also ask
+    response = api(approver).post(f"{BASE}/versions/1.0.0/transitions/",
+                                  {"to_stage": "production", "reason": "ready"}, format="json")
+    assert response.status_code == 202, response.json()
+    request_id = response.json()["request"]["id"]
+    before = AuditEvent.objects.filter(action="permission.denied").count()
+    refused = _approve(api(approver), request_id)
+    assert refused.status_code == 403
+    assert "you asked for this move" in refused.json()["detail"]
+    assert AuditEvent.objects.filter(action="permission.denied").count() == before + 1
+    assert ApprovalRequest.objects.get(pk=request_id).status == "pending"
+
+
+def test_a_request_whose_own_validation_fails_is_stale_at_once(api, data_scientist, approver,
+                                                               validated, store_root):
+    version = validated("1.0.0", stage="staging")
+    # Damaged after its registration's validation: the promotion's re-run will fail.
+    (Path(store_root) / "staging/churn_prediction/v1.0.0/model.joblib").write_bytes(b"broken")
+    response = api(data_scientist).post(f"{BASE}/versions/1.0.0/transitions/",
+                                        {"to_stage": "production", "reason": "ready"},
+                                        format="json")
+    assert response.status_code == 202, response.json()
+    request = ApprovalRequest.objects.get(pk=response.json()["request"]["id"])
+    assert request.validation_run.status == "failed"
+    assert request.status == "stale"  # before any approver spends time on it
+    assert _approve(api(approver), request.pk).status_code == 409
+    assert ModelVersion.objects.get(pk=version.pk).stage == "staging"
+
+
+def test_a_viewer_rejecting_without_a_comment_is_refused_and_audited(api, viewer, promotion):
+    before = AuditEvent.objects.filter(action="permission.denied").count()
+    response = api(viewer).post(f"/api/v1/approvals/{promotion['request_id']}/reject",
+                                {"comment": ""}, format="json")
+    assert response.status_code == 403
+    assert AuditEvent.objects.filter(action="permission.denied").count() == before + 1

@@ -102,3 +102,19 @@ def test_only_admins_change_policies(client, approver, policy):
                            {"approvals_required": "0"})
     assert response.status_code == 403
     assert Policy.objects.get(pk=policy.pk).approvals_required == 1
+
+
+def test_making_someone_a_superuser_is_audited_with_who_did_it(client, admin_user, viewer):
+    client.force_login(admin_user)
+    response = client.post(f"/admin/auth/user/{viewer.pk}/change/", {
+        "username": "vic", "password": viewer.password, "email": viewer.email,
+        "is_active": "on", "is_staff": "on", "is_superuser": "on",
+        "groups": [Group.objects.get(name="viewer").pk],
+        "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00",
+        "initial-date_joined_0": "2026-01-01", "initial-date_joined_1": "00:00:00",
+    })
+    assert response.status_code == 302, response.content.decode()[:3000]
+    event = AuditEvent.objects.filter(action="privileges.changed", object_repr="vic").last()
+    assert json.loads(event.before) == {"is_superuser": False, "is_staff": False}
+    assert json.loads(event.after) == {"is_superuser": True, "is_staff": True}
+    assert event.actor_name == "ada"

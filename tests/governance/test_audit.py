@@ -91,3 +91,22 @@ def test_the_chain_verifies_and_names_an_altered_event(data_scientist, churn_mod
 def test_audit_record_refuses_to_run_outside_a_transaction(transactional_db, data_scientist):
     with pytest.raises(RuntimeError, match="inside the transaction"):
         audit.record(action="x", actor=data_scientist)
+
+
+def test_deleting_a_user_keeps_their_events_unchanged_and_the_chain_intact(api, viewer,
+                                                                           churn_model):
+    from django.contrib.auth import get_user_model
+
+    from governance.audit import verify_chain
+
+    # vic tries to move a version he may not: the refusal is his event.
+    helpers.register_direct("churn_prediction", "1.0.0", actor=churn_model.owner)
+    response = api(viewer).post("/api/v1/models/churn_prediction/versions/1.0.0/transitions/",
+                                {"to_stage": "staging"}, format="json")
+    assert response.status_code == 403
+    event = AuditEvent.objects.filter(actor_name="vic").last()
+    assert event is not None
+    get_user_model().objects.filter(pk=viewer.pk).delete()
+    kept = AuditEvent.objects.get(pk=event.pk)
+    assert (kept.actor_name, kept.hash) == ("vic", event.hash)
+    assert verify_chain().ok

@@ -83,6 +83,23 @@ def test_a_switch_needs_an_admin_a_user_and_a_reason(history, data_scientist):
                 "--dry-run")
 
 
+def test_even_a_forced_switch_does_not_put_a_failed_version_into_production(
+    history, admin_user, store_root
+):
+    from pathlib import Path
+
+    from governance import services
+
+    staged = ModelVersion.objects.get(version="1.2.0")
+    (Path(store_root) / "staging/churn_prediction/v1.2.0/model.joblib").write_bytes(b"bad")
+    assert services.validation_request_now(staged).status == "failed"
+    with Unchanged(allow_actions=()):
+        with pytest.raises(CommandError, match="validation #.* failed"):
+            run("switch_model_version", "--model", "churn_prediction", "--env", "staging",
+                "--user", "ada", "--reason", "incident: ship it anyway")
+    assert dict(ModelVersion.objects.values_list("version", "stage"))["1.2.0"] == "staging"
+
+
 def _tamper(sql: str, params=()):
     table = AuditEvent._meta.db_table
     with connection.cursor() as cursor:

@@ -278,3 +278,26 @@ def test_the_api_lists_runs_and_starts_a_new_one(api, data_scientist, viewer, ch
     event = AuditEvent.objects.filter(action="permission.denied").last()
     assert event.actor_name == "vic"
     assert json.loads(event.after)["attempted"] == "validation.start"
+
+
+def test_a_late_result_does_not_overturn_a_run_that_recovery_failed(data_scientist,
+                                                                     churn_model):
+    from django.utils import timezone
+
+    from governance import validation
+    from governance.models import RunStatus
+
+    version = _register(data_scientist)
+    run = ValidationRun.objects.create(version=version, trigger="manual",
+                                       status=RunStatus.RUNNING, started_at=timezone.now())
+    recovered = services.validation_recover(older_than_seconds=0)
+    assert [(r.pk, r.status) for r in recovered] == [(run.pk, "failed")]
+    verdicts = AuditEvent.objects.filter(action__in=["validation.passed", "validation.failed"])
+    before = verdicts.count()
+    # The worker that looked dead was only slow: its passing result arrives now.
+    late = [validation.CheckResult("checksum", "passed", "ok")]
+    services._validation_record(run, late, services.policies.effective_policy(version.model))
+    run.refresh_from_db()
+    assert run.status == "failed"
+    assert [c.name for c in run.checks.all()] == ["internal"]
+    assert verdicts.count() == before

@@ -150,3 +150,27 @@ def test_the_rollout_api_starts_advances_and_aborts(api, approver, served):
     aborted = client.post(base + "abort", {"reason": "errors"}, format="json")
     assert aborted.json()["status"] == "aborted"
     assert client.get(base).status_code == 404
+
+
+def test_the_author_of_a_candidate_cannot_give_it_real_traffic(api, served, data_scientist,
+                                                                approver):
+    from django.contrib.auth.models import Group
+
+    from governance.models import AuditEvent, Rollout
+
+    served("1.0.0")
+    served("1.1.0", stage="staging", data=helpers.sklearn_bytes(seed=1))  # dana's
+    data_scientist.groups.add(Group.objects.get(name="approver"))  # dana is an approver too
+    url = "/api/v1/models/churn_prediction/rollout/"
+    denied = api(data_scientist).post(url, {"version": "1.1.0", "mode": "canary"},
+                                      format="json")
+    assert denied.status_code == 403
+    assert "Four eyes" in denied.json()["detail"]
+    assert not Rollout.objects.exists()
+    assert AuditEvent.objects.filter(action="permission.denied", actor_name="dana").exists()
+    # Someone else starts it; dana still may not turn it up.
+    assert api(approver).post(url, {"version": "1.1.0", "mode": "canary"},
+                              format="json").status_code == 201
+    raised = api(data_scientist).post(url + "advance", {"percent": 100}, format="json")
+    assert raised.status_code == 403
+    assert Rollout.objects.get().percent == 10
