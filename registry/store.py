@@ -308,7 +308,7 @@ def assemble_version_dir(
     only when `publish_version_dir` renames it to `v<version>`.
     """
     parent = model_dir(model_name, stage)
-    parent.mkdir(parents=True, exist_ok=True)
+    make_dirs_durable(parent)
     validate_version_folder_part(version)
     tmp = parent / f".v{version}.tmp-{uuid.uuid4().hex}"
     tmp.mkdir()
@@ -317,6 +317,18 @@ def assemble_version_dir(
     atomic_write_bytes(tmp / METADATA_FILENAME, metadata)
     fsync_dir(tmp)
     return tmp
+
+
+def make_dirs_durable(path: Path) -> None:
+    """mkdir -p, fsyncing the parent of each folder it creates: a new `<stage>/<model>/`
+    folder's own entry must be on disk before a version is renamed into it, or a power cut
+    could lose the folder with the version in it."""
+    if path.is_dir():
+        return
+    make_dirs_durable(path.parent)
+    with contextlib.suppress(FileExistsError):  # a concurrent request made it first
+        path.mkdir()
+    fsync_dir(path.parent)
 
 
 def publish_version_dir(tmp: Path, final: Path) -> None:
@@ -335,7 +347,7 @@ def move_dir(source: Path, target: Path) -> None:
     """Atomically move a version folder between stage folders (a rename, never a copy)."""
     if target.exists():
         raise StoreError(f"{relative(target)} already exists on disk")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs_durable(target.parent)
     os.rename(source, target)
     fsync_dir(target.parent)
     fsync_dir(source.parent)

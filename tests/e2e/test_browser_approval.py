@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 
@@ -38,7 +40,7 @@ def browser():
 
 
 def test_an_approver_approves_in_the_admin_and_sees_the_new_production_version(
-    promotion, live_app, celery_worker, approver, browser, tmp_path
+    promotion, live_app, celery_worker, approver, browser, tmp_path, store_root
 ):
     page = browser.new_page()
     page.goto(f"{live_app}/admin/login/")
@@ -70,3 +72,12 @@ def test_an_approver_approves_in_the_admin_and_sees_the_new_production_version(
     assert page.locator(".stage-badge").first.get_attribute("data-stage") == "archived"
     page.goto(f"{live_app}/admin/governance/approvalrequest/?status=all")
     assert "approved" in page.locator("#result_list").inner_text()
+
+    # On disk: the new version in production/, the old one archived with its retirement.
+    root = Path(store_root)
+    assert (root / f"production/churn_prediction/v{new.version}/model.joblib").exists()
+    assert not (root / f"production/churn_prediction/v{old.version}").exists()
+    retired = json.loads(
+        (root / f"archived/churn_prediction/v{old.version}/metadata.json").read_text())
+    assert (retired["replaced_by"], retired["stage"]) == (new.version, "archived")
+    assert retired["retired_at"] and retired["retired_by"]

@@ -51,6 +51,19 @@ def test_info_shows_a_version_by_environment(history):
     assert production["version"] == "1.1.0"
 
 
+def test_with_one_model_the_old_scripts_options_work_without_model(history):
+    out = run("switch_model_version", "--info", "production")
+    assert '"version": "1.1.0"' in out
+
+
+def test_with_several_models_model_is_required(history, data_scientist):
+    from tests import helpers
+
+    helpers.create_model(owner=data_scientist, name="other_model")
+    with pytest.raises(CommandError, match="--model is needed"):
+        run("switch_model_version", "--info", "production")
+
+
 def test_a_dry_run_changes_nothing(history):
     with Unchanged():
         out = run("switch_model_version", "--model", "churn_prediction", "--env", "staging",

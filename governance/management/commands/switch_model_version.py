@@ -1,7 +1,7 @@
 """Version switching from the command line, with the options of the team's old script.
 
     python manage.py switch_model_version --list [--model NAME]
-    python manage.py switch_model_version --model NAME --info production|staging|archive/<version>
+    python manage.py switch_model_version [--model NAME] --info production|staging|archive/<version>
     python manage.py switch_model_version --model NAME --env staging|archive/<version> --dry-run
     python manage.py switch_model_version --model NAME --env archive/1.0.0 --user admin --reason "..."
 
@@ -36,7 +36,8 @@ class Command(BaseCommand):
         action.add_argument("--env", metavar="ENV",
                             help="Make this version the production one: staging or "
                             "archive/<version> (production: nothing to do)")
-        parser.add_argument("--model", help="The registered model.")
+        parser.add_argument("--model", help="The registered model (implied when there is "
+                            "only one).")
         parser.add_argument("--dry-run", action="store_true", help="Show the plan; change nothing.")
         parser.add_argument("--user", help="Who is switching (an admin).")
         parser.add_argument("--reason", default="", help="Why (recorded in the audit trail).")
@@ -45,7 +46,12 @@ class Command(BaseCommand):
         if options["list"]:
             return self._list(options["model"])
         if not options["model"]:
-            raise CommandError("--model is needed with --info and --env")
+            # The team's old script served one model; with one registered, it is implied.
+            names = list(RegisteredModel.objects.values_list("name", flat=True)[:2])
+            if len(names) != 1:
+                raise CommandError("--model is needed with --info and --env when more than "
+                                   "one model is registered")
+            options["model"] = names[0]
         try:
             model = RegisteredModel.objects.get(name=options["model"])
         except RegisteredModel.DoesNotExist:
