@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test install migrate demo admin serve ci bench clean
+.PHONY: run test install migrate demo admin token serve ci bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -25,11 +25,16 @@ demo: migrate
 admin: migrate
 	$(PY) manage.py create_admin
 
+# The demo's service account calls the prediction API with this token (printed once).
+token: demo admin
+	$(PY) manage.py create_api_token --user loans-service --name demo --by admin --once
+
 serve: install
 	bin/run
 
-## Set up, migrate, seed the demo models, create the admin (password printed), serve on :8000.
-run: demo admin serve
+## Set up, migrate, seed the demo models, create the admin (password printed) and a service
+## token for the prediction API (printed), serve on :8000.
+run: demo admin token serve
 
 ## Set up and run the whole test suite (SQLite by default; DATABASE_URL/REDIS_URL switch it).
 test: install

@@ -92,6 +92,9 @@ def _check_value(value, dtype: str, row: int, name: str):
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
             raise InputError(f"row {row}, feature {name!r}: expected text, got "
                              f"{_describe(value)}", row=row, feature=name)
+        if isinstance(value, str) and "\x00" in value:  # PostgreSQL could not log it
+            raise InputError(f"row {row}, feature {name!r}: text with a NUL character",
+                             row=row, feature=name)
         return str(value)
     if dtype == "bool":
         if isinstance(value, bool) or value in (0, 1):

@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 from django.conf import settings
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from predictions.models import PredictionLog
@@ -67,9 +68,26 @@ def flush() -> int:
             batch.append(_buffer.get_nowait())
         except queue.Empty:
             break
-    if batch:
-        PredictionLog.objects.bulk_create(batch, batch_size=500)
-    return len(batch)
+    if not batch:
+        return 0
+    try:
+        with transaction.atomic():
+            PredictionLog.objects.bulk_create(batch, batch_size=500)
+        return len(batch)
+    except DatabaseError:
+        logger.exception("bulk insert of %d prediction logs failed; trying them one by one",
+                         len(batch))
+    # One bad row (or a lost connection) must not take the rest of the batch with it.
+    written = 0
+    for entry in batch:
+        try:
+            with transaction.atomic():
+                entry.save(force_insert=True)
+            written += 1
+        except DatabaseError:
+            logger.exception("prediction log of request %s could not be written; dropped",
+                             entry.request_id)
+    return written
 
 
 def _run() -> None:
@@ -81,7 +99,7 @@ def _run() -> None:
             close_old_connections()
             flush()
         except Exception:
-            logger.exception("could not write prediction logs; they stay buffered")
+            logger.exception("could not write prediction logs")
 
 
 def _ensure_thread() -> None:

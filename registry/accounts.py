@@ -14,6 +14,8 @@ DEMO_PEOPLE = {
     "dana": ("Dana", "Scientist", roles.DATA_SCIENTIST, False),
     "april": ("April", "Approver", roles.APPROVER, True),
     "vic": ("Vic", "Viewer", roles.VIEWER, False),
+    # A service account: it logs in with an API token (create_api_token), never a password.
+    "loans-service": ("Loans", "Service", roles.SERVICE, False),
 }
 
 
@@ -32,7 +34,12 @@ def ensure_demo_people(log=print) -> dict:
             defaults={"first_name": first, "last_name": last, "is_staff": staff,
                       "email": f"{username}@library.example"},
         )
-        if created:
+        if created and role == roles.SERVICE:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+            log(f"  created {role} account {username!r} (it calls the prediction API with an "
+                "API token)")
+        elif created:
             password = _password()
             user.set_password(password)
             user.save(update_fields=["password"])

@@ -174,3 +174,38 @@ def test_the_next_request_after_a_deployment_uses_the_new_version(service, serve
     served("1.1.0", data=helpers.sklearn_bytes(seed=1))
     time.sleep(0.6)
     assert _post(service, {"inputs": ROWS}).json()["version"] == "1.1.0"
+
+
+def test_one_unwritable_log_does_not_lose_the_others(service, served):
+    import copy
+
+    served()
+    answered = [_post(service, {"inputs": ROWS}).json()["request_id"] for _ in range(3)]
+    good = logs._buffer.get_nowait()
+    bad = copy.copy(good)
+    bad.request_id, bad.latency_ms = "bad", None  # a row the database refuses (NOT NULL)
+    for entry in (good, bad):
+        logs._buffer.put(entry)
+    assert logs.flush() == 3
+    assert set(PredictionLog.objects.values_list("request_id", flat=True)) == set(answered)
+
+
+def test_text_with_a_nul_character_is_refused(service, data_scientist):
+    from registry import services, store
+
+    meta = helpers.metadata(signature=[{"name": "tenure", "dtype": "float64"},
+                                       {"name": "visits", "dtype": "float64"},
+                                       {"name": "branch", "dtype": "category"}])
+    meta.pop("features", None)
+    helpers.create_model(owner=data_scientist, name="by_branch")
+    incoming = [store.ingest_stream(io.BytesIO(helpers.sklearn_bytes()), name="model.joblib",
+                                    role="model")]
+    version = services.version_register(model_name="by_branch", version="1.0.0",
+                                        framework="sklearn", metadata=meta, files=incoming,
+                                        actor=data_scientist)
+    helpers.force_stage(version, "production")
+    body = {"instances": [{"tenure": 1, "visits": 2, "branch": "north\u0000"}]}
+    error = _error(_post(service, body, "/api/v1/models/by_branch/predict/"), 422)
+    assert (error["row"], error["feature"]) == (0, "branch")
+    assert "NUL" in error["detail"]
+    assert logs.flush() == 0

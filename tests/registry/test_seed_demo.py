@@ -53,7 +53,38 @@ def test_seed_demo_registers_five_trained_models_that_predict(store_root, capsys
     assert json.loads((folder / "metadata.json").read_text())["framework"] == "torch"
     assert reconcile() == []
 
+    _the_service_account_gets_answers_from_every_model_over_both_protocols(capsys)
+
     call_command("seed_demo")
     assert "already registered" in capsys.readouterr().out
     assert RegisteredModel.objects.count() == 5
     assert ModelVersion.objects.count() == 12
+
+
+def _the_service_account_gets_answers_from_every_model_over_both_protocols(capsys):
+    """What `make run` sets up: loans-service with an API token, answered by each model."""
+    from rest_framework.test import APIClient
+
+    capsys.readouterr()
+    call_command("create_admin")
+    call_command("create_api_token", "--user", "loans-service", "--name", "demo", "--by",
+                 "admin", "--once")
+    token = capsys.readouterr().out.strip().rsplit(" ", 1)[-1]
+    assert token.startswith("mgt_")
+    call_command("create_api_token", "--user", "loans-service", "--name", "demo", "--by",
+                 "admin", "--once")
+    assert "already has the API token" in capsys.readouterr().out
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    for name in EXPECTED:
+        version = ModelVersion.objects.get(model__name=name, stage="production")
+        rows = version.input_example
+        rest = client.post(f"/api/v1/models/{name}/predict/", {"inputs": rows}, format="json")
+        assert rest.status_code == 200, (name, rest.content)
+        assert (rest.json()["version"], len(rest.json()["predictions"])) == ("1.0.0", len(rows))
+        flat = [value for row in rows for value in row]
+        v2 = client.post(f"/v2/models/{name}/infer", {"inputs": [{
+            "name": "input-0", "shape": [len(rows), len(rows[0])], "datatype": "FP64",
+            "data": flat}]}, format="json")
+        assert v2.status_code == 200, (name, v2.content)
+        assert v2.json()["outputs"][0]["shape"][0] == len(rows)
