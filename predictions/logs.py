@@ -1,7 +1,8 @@
 """Prediction logs, written off the response path.
 
-A request adds one unsaved PredictionLog to an in-process buffer; a background thread
-bulk-inserts the buffer every PREDICTION_LOG_FLUSH_SECONDS (and at exit). No database round
+A request adds what it answered, arrays untouched, to an in-process buffer; a background
+thread turns them into PredictionLog rows and bulk-inserts them every
+PREDICTION_LOG_FLUSH_SECONDS (and at exit). No database round
 trip is added to a response. What a crash can lose: the last flush interval's logs of that
 process. Tests flush synchronously (`flush()`), through the same code.
 """
@@ -14,6 +15,8 @@ import logging
 import queue
 import threading
 import time
+from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 from django.conf import settings
@@ -37,25 +40,55 @@ def sample_indices(n_rows: int, rate: float, request_id: str) -> np.ndarray:
     return np.flatnonzero(rng.random(n_rows) < rate)
 
 
-def _rows(array, indices) -> list:
+def _rows(array, indices):
+    """The kept rows, still an array: the log's field encodes arrays itself."""
     if array is None:
         return None
-    picked = np.asarray(array)[indices]
-    return picked.tolist()
+    array = np.asarray(array)
+    return array if len(indices) == len(array) else array[indices]
+
+
+@dataclass
+class Answered:
+    """What a request leaves in the buffer: its arrays as they are. Turning them into JSON
+    lists (a few ms for a 1,000-row batch) is the writer thread's work, not the response's."""
+
+    request_id: str
+    model_id: int
+    version_id: int
+    route: str
+    caller_id: int | None
+    caller_name: str
+    protocol: str
+    created_at: datetime
+    matrix: np.ndarray
+    predictions: np.ndarray
+    probabilities: np.ndarray | None
+    latency_ms: float
+    routing_key: str
+
+    def to_row(self) -> PredictionLog:
+        indices = sample_indices(len(self.matrix), settings.PREDICTION_LOG_SAMPLE_RATE,
+                                 self.request_id)
+        return PredictionLog(
+            request_id=self.request_id, model_id=self.model_id, version_id=self.version_id,
+            route=self.route, caller_id=self.caller_id, caller_name=self.caller_name,
+            protocol=self.protocol, created_at=self.created_at, n_rows=len(self.matrix),
+            row_indices=indices, inputs=_rows(self.matrix, indices),
+            outputs=_rows(self.predictions, indices),
+            probabilities=_rows(self.probabilities, indices),
+            latency_ms=round(self.latency_ms, 3), routing_key=self.routing_key[:200],
+        )
 
 
 def record(*, request_id, model_id, version_id, route, user, protocol, matrix, predictions,
            probabilities, latency_ms, routing_key="") -> None:
-    indices = sample_indices(len(matrix), settings.PREDICTION_LOG_SAMPLE_RATE, request_id)
-    _buffer.put(PredictionLog(
+    known = getattr(user, "pk", None) is not None
+    _buffer.put(Answered(
         request_id=request_id, model_id=model_id, version_id=version_id, route=route,
-        caller=user if getattr(user, "pk", None) else None,
-        caller_name=user.get_username() if getattr(user, "pk", None) else "",
-        protocol=protocol, created_at=timezone.now(), n_rows=len(matrix),
-        row_indices=indices.tolist(), inputs=_rows(matrix, indices),
-        outputs=_rows(predictions, indices), probabilities=_rows(probabilities, indices),
-        latency_ms=round(latency_ms, 3), routing_key=routing_key[:200],
-    ))
+        caller_id=user.pk if known else None, caller_name=user.get_username() if known else "",
+        protocol=protocol, created_at=timezone.now(), matrix=matrix, predictions=predictions,
+        probabilities=probabilities, latency_ms=latency_ms, routing_key=routing_key))
     if settings.PREDICTION_LOG_BACKGROUND:
         _ensure_thread()
 
@@ -65,9 +98,10 @@ def flush() -> int:
     batch = []
     while True:
         try:
-            batch.append(_buffer.get_nowait())
+            item = _buffer.get_nowait()
         except queue.Empty:
             break
+        batch.append(item.to_row() if isinstance(item, Answered) else item)
     if not batch:
         return 0
     try:

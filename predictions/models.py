@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from predictions.fields import FastJSONField
+
 
 class ApiToken(models.Model):
     """A long-lived token for a service account. Only its sha256 is stored.
@@ -76,10 +78,10 @@ class PredictionLog(models.Model):
     protocol = models.CharField(max_length=10, default="rest")
     created_at = models.DateTimeField(db_index=True)
     n_rows = models.PositiveIntegerField()
-    row_indices = models.JSONField(default=list)
-    inputs = models.JSONField(default=list)
-    outputs = models.JSONField(default=list)
-    probabilities = models.JSONField(null=True, blank=True)
+    row_indices = FastJSONField(default=list)
+    inputs = FastJSONField(default=list)
+    outputs = FastJSONField(default=list)
+    probabilities = FastJSONField(null=True, blank=True)
     latency_ms = models.FloatField()
     routing_key = models.CharField(max_length=200, blank=True)
 

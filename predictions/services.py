@@ -16,7 +16,7 @@ from predictions import logs
 from predictions.auth import TOKEN_PREFIX, digest
 from predictions.inputs import InputError, parse_rest, parse_v2
 from predictions.models import ApiToken, Feedback, PredictionLog, Route
-from predictions.serving import NotServable, Target, models, note_served, routes
+from predictions.serving import NotServable, Target, models, routes
 from registry import roles, signals
 from registry.errors import ApplicationError, Conflict, Forbidden
 
@@ -47,9 +47,8 @@ def _predict(target: Target, matrix, outputs=None):
         if unknown:
             raise InputError(f"unknown output {unknown[0]!r}; this model has "
                              f"{', '.join(available)}", status=400, field="outputs")
-    predictions = np.asarray(loaded.predict(matrix))
-    probabilities = loaded.predict_proba(matrix) if loaded.has_probabilities else None
-    return predictions, probabilities
+    predictions, probabilities = loaded.predict_with_probabilities(matrix)
+    return np.asarray(predictions), probabilities
 
 
 def predict(*, model_name: str, payload, user, request_id: str, protocol: str = "rest",
@@ -78,7 +77,6 @@ def predict(*, model_name: str, payload, user, request_id: str, protocol: str = 
                 route=how, user=user, protocol=protocol, matrix=matrix,
                 predictions=predictions, probabilities=probabilities, latency_ms=latency_ms,
                 routing_key=routing_key)
-    note_served(model_name)
     if shadow is not None:
         future = _shadows.submit(_shadow, shadow, model_id, matrix, request_id, user,
                                  protocol, routing_key)

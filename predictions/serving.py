@@ -1,9 +1,9 @@
 """What answers a prediction: routing, the model cache, and the prediction itself.
 
 Per web process: a routing table (which version answers for a model, and any canary or
-shadow candidate), refreshed when the serving generation changes (checked at most every
-PREDICTION_ROUTING_TTL seconds, one small query); and an LRU cache of loaded models bounded
-by PREDICTION_CACHE_MAX_MB. A version is loaded on first use — after its sha256 is checked
+shadow candidate), refreshed when the serving generation changes (one small query every
+PREDICTION_ROUTING_TTL seconds, by a watcher thread that loads the new versions before it
+swaps the routes in); and an LRU cache of loaded models bounded by PREDICTION_CACHE_MAX_MB. A version is loaded on first use — after its sha256 is checked
 (load_version) and only if its latest validation passed — and concurrent first requests
 load it once.
 """
@@ -19,6 +19,7 @@ from collections import OrderedDict
 from concurrent.futures import Future
 from dataclasses import dataclass
 
+import numpy as np
 from django.conf import settings
 
 from governance import selectors as governance_selectors
@@ -96,8 +97,38 @@ class RoutingTable:
             self._routes, self._direct, self._generation = {}, {}, generation
         return True
 
+    def refresh_warm(self) -> bool:
+        """The watcher's refresh: on a new generation, build the routes of the models this
+        process serves, load their versions, and only then swap them in. Requests keep the
+        old routes, and their warm models, until the new ones are ready, so the first request
+        a new version answers is as fast as any other."""
+        generation = governance_selectors.serving_generation()
+        if generation == self._generation:
+            return False
+        fresh = {}
+        for name in list(self._routes):
+            try:
+                route = self._build(name)
+            except NotServable:
+                continue
+            for target in (route.production, route.candidate):
+                if target is not None and target.version_id not in models:
+                    try:
+                        loaded = models.get(target)
+                        if target.signature.numeric:  # a model's first call is its slowest
+                            loaded.predict_with_probabilities(
+                                np.zeros((1, len(target.signature.names))))
+                    except Exception as exc:  # the request that needs it will say why
+                        logger.warning("not preloaded: %s", getattr(exc, "message", exc))
+            fresh[name] = route
+        with self._lock:
+            self._routes, self._direct, self._generation = fresh, {}, generation
+            self._checked = time.monotonic()
+        return True
+
     def route(self, name: str) -> ModelRoute:
-        self.refresh()
+        if watcher is None:  # no watcher thread (tests, a shell): check on the request path
+            self.refresh()
         route = self._routes.get(name)
         if route is None:
             route = self._build(name)
@@ -131,7 +162,8 @@ class RoutingTable:
 
     def version(self, name: str, number: str) -> tuple[int, Target, str]:
         """(model id, target, stage) of one version, for callers that name it."""
-        self.refresh()
+        if watcher is None:
+            self.refresh()
         key = (name, number)
         found = self._direct.get(key)
         if found is None:
@@ -238,13 +270,12 @@ def preload(names=None) -> list[str]:
 
 
 class Watcher(threading.Thread):
-    """Notices a change of what serves within a second, and loads the new versions at once,
-    so that the first request after a deployment finds its model warm."""
+    """Notices a change of what serves within a second and swaps in the new routes once
+    their versions are loaded (`RoutingTable.refresh_warm`)."""
 
     def __init__(self, interval: float = 0.5):
         super().__init__(name="serving-watcher", daemon=True)
         self.interval = interval
-        self.served: set[str] = set()
 
     def run(self) -> None:
         from django.db import close_old_connections
@@ -253,9 +284,7 @@ class Watcher(threading.Thread):
             time.sleep(self.interval)
             try:
                 close_old_connections()
-                if routes.refresh(force=True):
-                    names = None if settings.PREDICTION_PRELOAD else sorted(self.served)
-                    preload(names)
+                routes.refresh_warm()
             except Exception:  # the next tick tries again
                 logger.exception("serving watcher")
 
@@ -266,11 +295,10 @@ watcher: Watcher | None = None
 def start_watcher() -> Watcher:
     global watcher
     if watcher is None:
-        watcher = Watcher()
+        try:
+            routes.refresh(force=True)  # the generation the first routes are built under
+        except Exception:  # the database may be starting too: the watcher's ticks retry
+            logger.exception("serving watcher: first refresh failed")
+        watcher = Watcher(interval=max(settings.PREDICTION_ROUTING_TTL, 0.05))
         watcher.start()
     return watcher
-
-
-def note_served(name: str) -> None:
-    if watcher is not None:
-        watcher.served.add(name)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import warnings
 from dataclasses import dataclass, field
@@ -63,6 +64,45 @@ class LoadedModel:
         if self.framework == ONNX:
             return np.asarray(onnx_run(self.estimator, X)[1])
         return np.asarray(self.estimator.predict_proba(X))
+
+    def predict_with_probabilities(self, rows) -> tuple[np.ndarray, np.ndarray | None]:
+        """Predictions and, where the model has them, class probabilities, for one request.
+
+        The preprocessors run once. For trees and forests, whose `predict` is by definition
+        the class of the highest probability, the model runs once too: evaluating a forest
+        twice doubled the cost of a request that wants both.
+        """
+        X = self._prepare(rows)
+        if self.framework == TORCH:
+            return torch_forward(self.estimator, X), None
+        if self.framework == ONNX:
+            outputs = onnx_run(self.estimator, X)
+            return outputs[0], (np.asarray(outputs[1]) if len(outputs) > 1 else None)
+        if not self.has_probabilities:
+            return np.asarray(self.estimator.predict(X)), None
+        probabilities = np.asarray(self.estimator.predict_proba(X))
+        classes = self._classes_by_argmax
+        if classes is not None:
+            return classes.take(np.argmax(probabilities, axis=1), axis=0), probabilities
+        return np.asarray(self.estimator.predict(X)), probabilities
+
+    @functools.cached_property
+    def _classes_by_argmax(self):
+        """The classes when `predict` is exactly argmax of `predict_proba`, else None."""
+        from sklearn.tree import BaseDecisionTree
+
+        try:
+            from sklearn.ensemble._forest import ForestClassifier
+        except ImportError:  # a private module: if it moves, fall back to two calls
+            return None
+        final = self.estimator
+        if hasattr(final, "steps"):  # a Pipeline: its last step predicts
+            final = final.steps[-1][1]
+        exact = isinstance(final, ForestClassifier) or (
+            isinstance(final, BaseDecisionTree) and hasattr(final, "predict_proba"))
+        if not exact or getattr(final, "n_outputs_", 1) != 1:
+            return None
+        return np.asarray(final.classes_)
 
     def declared_inputs(self) -> dict:
         """What the artifact says about its inputs: column count and names, when it says."""

@@ -177,12 +177,10 @@ def test_the_next_request_after_a_deployment_uses_the_new_version(service, serve
 
 
 def test_one_unwritable_log_does_not_lose_the_others(service, served):
-    import copy
-
     served()
     answered = [_post(service, {"inputs": ROWS}).json()["request_id"] for _ in range(3)]
     good = logs._buffer.get_nowait()
-    bad = copy.copy(good)
+    bad = good.to_row()
     bad.request_id, bad.latency_ms = "bad", None  # a row the database refuses (NOT NULL)
     for entry in (good, bad):
         logs._buffer.put(entry)
@@ -209,3 +207,20 @@ def test_text_with_a_nul_character_is_refused(service, data_scientist):
     assert (error["row"], error["feature"]) == (0, "branch")
     assert "NUL" in error["detail"]
     assert logs.flush() == 0
+
+
+def test_the_watcher_loads_a_new_version_before_requests_are_routed_to_it(
+    service, served, monkeypatch
+):
+    from predictions import serving
+
+    served("1.0.0")
+    assert _post(service, {"inputs": ROWS}).json()["version"] == "1.0.0"
+    monkeypatch.setattr(serving, "watcher", object())  # a watcher runs: requests don't refresh
+    new = served("1.1.0", data=helpers.sklearn_bytes(seed=1))
+    assert _post(service, {"inputs": ROWS}).json()["version"] == "1.0.0"  # until the swap
+    assert new.pk not in serving.models
+    assert serving.routes.refresh_warm()
+    assert new.pk in serving.models  # loaded before any request asked for it
+    assert _post(service, {"inputs": ROWS}).json()["version"] == "1.1.0"
+    assert not serving.routes.refresh_warm()  # nothing changed since

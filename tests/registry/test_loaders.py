@@ -114,3 +114,41 @@ def test_a_symlinked_artifact_is_not_followed(owner, store_root, tmp_path):
     path.symlink_to(elsewhere)
     with pytest.raises(Exception, match="cannot be read"):
         load_model("churn_prediction")
+
+
+def _classifiers():
+    from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+
+    return {
+        "forest": RandomForestClassifier(n_estimators=10, random_state=0),
+        "extra_trees": ExtraTreesClassifier(n_estimators=10, random_state=0),
+        "tree": DecisionTreeClassifier(random_state=0),
+        "pipeline_forest": make_pipeline(StandardScaler(),
+                                         RandomForestClassifier(n_estimators=10, random_state=0)),
+        "logistic": LogisticRegression(),
+        # Not argmax by definition: an even vote may be broken differently.
+        "neighbours": KNeighborsClassifier(n_neighbors=4),
+    }
+
+
+@pytest.mark.parametrize("kind", list(_classifiers()))
+def test_predictions_with_probabilities_equal_predict_and_predict_proba(kind):
+    from registry.artifacts import LoadedModel
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    y = np.array(["late", "on_time", "lost"])[(X[:, 0] > 0).astype(int) + (X[:, 1] > 1)]
+    estimator = _classifiers()[kind].fit(X, y)
+    loaded = LoadedModel(name="m", version="1", framework="sklearn", estimator=estimator)
+    rows = rng.normal(size=(500, 3))
+    predictions, probabilities = loaded.predict_with_probabilities(rows)
+    np.testing.assert_array_equal(predictions, estimator.predict(rows))
+    np.testing.assert_allclose(probabilities, estimator.predict_proba(rows))
+    # Only where predict is argmax by definition is the model evaluated once.
+    assert (loaded._classes_by_argmax is not None) == (kind in {
+        "forest", "extra_trees", "tree", "pipeline_forest"})
