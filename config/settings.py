@@ -252,6 +252,19 @@ PREDICTION_TORCH_THREADS = env.int("PREDICTION_TORCH_THREADS", default=1)
 if not 0.0 <= PREDICTION_LOG_SAMPLE_RATE <= 1.0:
     raise ImproperlyConfigured("PREDICTION_LOG_SAMPLE_RATE must be between 0 and 1")
 
+# --- monitoring -------------------------------------------------------------------------------
+# The window every pass computes all its figures over (the admin's charts); rules with other
+# windows add theirs.
+MONITORING_WINDOW_MINUTES = env.int("MONITORING_WINDOW_MINUTES", default=60)
+# At most this many of a window's newest logged rows are read by one pass (memory bound).
+MONITORING_MAX_ROWS = env.int("MONITORING_MAX_ROWS", default=200_000)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Waits between attempts of an alert notification; after the last, it is marked failed.
+ALERT_DELIVERY_BACKOFF_SECONDS = [
+    int(v) for v in env.list("ALERT_DELIVERY_BACKOFF_SECONDS",
+                             default=["5", "30", "120", "600", "1800", "3600"])
+]
+
 # --- i18n, static -----------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

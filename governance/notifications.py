@@ -1,10 +1,17 @@
-"""E-mail to the people who must act."""
+"""E-mail and webhooks to the people (and systems) who must act."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import time
+import urllib.error
+import urllib.request
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import send_mass_mail
+from django.core.mail import send_mail, send_mass_mail
 from django.db.models import Q
 
 from governance.models import ApprovalRequest
@@ -33,3 +40,72 @@ def approvers_notify(request_id: int) -> int:
     )
     messages = [(subject, body, settings.DEFAULT_FROM_EMAIL, [person.email]) for person in people]
     return send_mass_mail(messages, fail_silently=False) if messages else 0
+
+
+# --- alerts -----------------------------------------------------------------------------------
+
+
+class DeliveryError(Exception):
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+def alert_payload(delivery) -> dict:
+    alert = delivery.alert
+    return {
+        "event": f"alert.{delivery.event}",
+        "delivery_id": delivery.pk,
+        "alert": {
+            "id": alert.pk, "model": alert.model.name, "status": alert.status,
+            "severity": alert.severity, "title": alert.title, "metric": alert.rule.metric,
+            "statistic": alert.rule.statistic, "value": alert.value,
+            "threshold": alert.threshold, "count": alert.count,
+            "first_seen": alert.first_seen.isoformat(), "last_seen": alert.last_seen.isoformat(),
+            "evidence": alert.evidence, "resolution": alert.resolution,
+            "url": f"{settings.APP_BASE_URL}/admin/governance/alert/{alert.pk}/change/",
+        },
+    }
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The X-Mgov-Signature value: HMAC-SHA256 of "<timestamp>.<body>" with the secret."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + digest.hexdigest()
+
+
+def alert_send(delivery) -> int | None:
+    """Send one delivery; raises DeliveryError when it did not arrive."""
+    payload = alert_payload(delivery)
+    if delivery.channel == "email":
+        alert = payload["alert"]
+        subject = (f"[model governance] {alert['severity']}: {alert['model']} — "
+                   f"{alert['title']}" if delivery.event == "opened" else
+                   f"[model governance] resolved: {alert['model']} — {alert['title']}")
+        body = (f"{alert['title']}\n\nModel: {alert['model']}\nSeverity: {alert['severity']}\n"
+                f"Status: {alert['status']}\nSeen {alert['count']} time(s) since "
+                f"{alert['first_seen']}\n\nEvidence:\n"
+                f"{json.dumps(alert['evidence'], indent=2, default=str)[:4000]}\n\n{alert['url']}\n")
+        try:
+            send_mail(subject[:250], body, settings.DEFAULT_FROM_EMAIL, [delivery.target])
+        except OSError as exc:
+            raise DeliveryError(f"e-mail not sent: {exc}") from None
+        return None
+    body = json.dumps(payload, default=str, separators=(",", ":")).encode()
+    timestamp = str(int(time.time()))
+    request = urllib.request.Request(delivery.target, data=body, method="POST", headers={
+        "Content-Type": "application/json",
+        "User-Agent": "model-governance-webhook/1",
+        "X-Mgov-Event": payload["event"],
+        "X-Mgov-Delivery": str(delivery.pk),
+        "X-Mgov-Timestamp": timestamp,
+        "X-Mgov-Signature": sign(delivery.webhook.secret, timestamp, body),
+    })
+    try:
+        with urllib.request.urlopen(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as reply:
+            return reply.status
+    except urllib.error.HTTPError as exc:
+        raise DeliveryError(f"the receiver answered {exc.code}", status=exc.code) from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DeliveryError(f"no answer from the receiver: {reason}") from None

@@ -18,10 +18,13 @@ def audit_registry_change(sender, *, action, actor, subject, before, after, reas
     audit.record(
         action=action, actor=actor, subject=subject, before=before, after=after, reason=reason
     )
-    if action == "version.registered":
+    if action in ("version.registered", "version.reference_added"):
         from governance.services import validation_request
 
-        validation_request(version=subject, trigger="registration", actor=actor)
+        # A new reference sample is validated too: its rows are predicted on in the sandbox,
+        # and the reference profile monitoring compares with is built from them.
+        trigger = "registration" if action == "version.registered" else "reference"
+        validation_request(version=subject, trigger=trigger, actor=actor)
 
 
 @receiver(m2m_changed, sender=get_user_model().groups.through,

@@ -140,10 +140,10 @@ def isolate(limits: dict, readable_paths: list[str]) -> list[str]:
     return layers
 
 
-def _rows(job):
+def _rows(job, key="rows"):
     import numpy as np
 
-    raw = job.get("rows")
+    raw = job.get(key)
     if not raw:
         return None
     try:
@@ -241,6 +241,15 @@ def main() -> None:
         "p50_ms": round(timings[len(timings) // 2], 3),
         "p99_ms": round(timings[min(len(timings) - 1, int(len(timings) * 0.99))], 3),
     }
+    # Rows of the reference sample: their predictions are the distribution live predictions
+    # are compared with. (A hostile artifact could lie here too: see docs/architecture.md.)
+    reference = _rows(job, "reference_rows")
+    if reference is not None:
+        try:
+            predicted = np.asarray(model.predict(reference))
+            result["reference_predictions"] = predicted.ravel().tolist()[:len(reference)]
+        except BaseException as exc:
+            result["reference_predictions_error"] = f"{type(exc).__name__}: {exc}"[:500]
     _finish(result)
 
 

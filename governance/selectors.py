@@ -77,3 +77,23 @@ def active_rollout(model_id: int):
 
     return (Rollout.objects.select_related("candidate")
             .filter(model_id=model_id, status=RolloutStatus.ACTIVE).first())
+
+
+def alert_list():
+    from governance.models import Alert
+
+    return Alert.objects.select_related("model", "rule__model", "acknowledged_by",
+                                        "resolved_by")
+
+
+def alert_rules():
+    from governance.models import AlertRule
+
+    return AlertRule.objects.select_related("model")
+
+
+def monitoring_runs(model):
+    from governance.models import MonitoringRun
+
+    return MonitoringRun.objects.filter(model=model).select_related("version").order_by(
+        "-created_at", "-id")

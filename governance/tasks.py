@@ -2,6 +2,7 @@
 
 from celery import shared_task
 from django.db import OperationalError
+from django.utils import timezone
 
 from governance import notifications, services
 from governance.models import DeploymentStatus
@@ -43,3 +44,43 @@ def recover_interrupted(older_than_seconds: int = 120) -> list[str]:
 )
 def notify_approvers(request_id: int) -> int:
     return notifications.approvers_notify(request_id)
+
+
+@shared_task(name="governance.monitor_all")
+def monitor_all() -> list[int]:
+    """Beat's entry point: one monitoring task per model that serves something."""
+    ids = services.models_to_monitor()
+    for model_id in ids:
+        monitor_model.delay(model_id)
+    return ids
+
+
+@shared_task(name="governance.monitor_model", acks_late=True,
+             autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def monitor_model(model_id: int) -> list[str]:
+    from registry.models import RegisteredModel
+
+    model = RegisteredModel.objects.get(pk=model_id)
+    return [f"{run.version.version} {run.route}: {run.status}"
+            for run in services.monitoring_pass(model=model)]
+
+
+@shared_task(bind=True, name="governance.deliver_alert", acks_late=True, max_retries=None)
+def deliver_alert(self, delivery_id: int) -> str:
+    delivery = services.delivery_attempt(delivery_id)
+    if delivery is None:
+        return "not due, or already sent"
+    if delivery.status == "retrying" and not self.request.is_eager:
+        # Backoff: the row says when; the periodic sweep also finds it if this message is lost.
+        wait = max(1, round((delivery.next_attempt_at - timezone.now()).total_seconds()))
+        raise self.retry(countdown=wait)
+    return delivery.status
+
+
+@shared_task(name="governance.deliver_due")
+def deliver_due() -> int:
+    """Every minute: deliveries whose retry is due, or that a dead worker left behind."""
+    due = services.deliveries_due()
+    for delivery_id in due:
+        deliver_alert.delay(delivery_id)
+    return len(due)

@@ -11,6 +11,7 @@ its reason.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -28,9 +29,12 @@ from registry import store
 from registry.loaders import ArtifactError, read_verified
 from registry.models import FileRole, ModelVersion, Stage
 
+logger = logging.getLogger(__name__)
 RUNNER = Path(__file__).with_name("sandbox_runner.py")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SYNTHETIC_ROWS = 5
+# Reference rows the sandbox predicts on: the prediction distribution monitoring compares with.
+REFERENCE_PREDICT_ROWS = 2000
 LATENCY_RUNS = 30
 
 
@@ -57,7 +61,7 @@ def _skipped(name, reason, **measured):
 # --- sample input -----------------------------------------------------------------------------
 
 
-def sample_rows(version: ModelVersion) -> tuple[list | None, str]:
+def sample_rows(version: ModelVersion, reference_data=None) -> tuple[list | None, str]:
     """Rows to predict on, and where they came from."""
     names = [column["name"] for column in version.signature] or list(version.features)
     example = version.input_example
@@ -65,6 +69,8 @@ def sample_rows(version: ModelVersion) -> tuple[list | None, str]:
         if all(isinstance(row, dict) for row in example):
             return [[row.get(name) for name in names] for row in example], "input_example"
         return [list(row) for row in example], "input_example"
+    if reference_data is not None:
+        return reference_data.rows(names, SYNTHETIC_ROWS), "rows of the reference sample"
     if version.signature:
         rng = np.random.default_rng(0)
         rows = []
@@ -95,7 +101,8 @@ def sandbox_dir() -> Path:
     return root
 
 
-def run_sandbox(version: ModelVersion, payloads: list[tuple[str, str, bytes]], rows, policy):
+def run_sandbox(version: ModelVersion, payloads: list[tuple[str, str, bytes]], rows, policy,
+                reference_rows=None):
     """Run the artifact in `sandbox_runner.py`; returns its JSON report (or a failure report)."""
     folder = sandbox_dir() / uuid.uuid4().hex
     folder.mkdir(mode=0o755)
@@ -117,6 +124,7 @@ def run_sandbox(version: ModelVersion, payloads: list[tuple[str, str, bytes]], r
             "model_file": names["model"],
             "preprocessors": names["preprocessors"],
             "rows": rows,
+            "reference_rows": reference_rows,
             "latency_runs": LATENCY_RUNS,
             "project_root": str(PROJECT_ROOT),
             "load_seconds": policy.load_timeout_seconds,
@@ -171,13 +179,15 @@ def _kill_group(process) -> None:
 
 
 def _checksum(version: ModelVersion):
-    """Verify every file; keep the bytes of those the sandbox loads."""
-    payloads, problems = [], []
+    """Verify every file; keep the bytes of those the sandbox loads, and of the reference."""
+    payloads, problems, reference_bytes = [], [], None
     for artifact in sorted(version.files.all(), key=lambda f: f.position):
         try:
             if artifact.role in (FileRole.MODEL, FileRole.PREPROCESSOR):
                 payloads.append((artifact.role, artifact.filename,
                                  read_verified(version, artifact)))
+            elif artifact.role == FileRole.REFERENCE:
+                reference_bytes = read_verified(version, artifact)
             else:
                 folder = store.locate_version_dir(version.model.name, version.version,
                                                   version.stage)
@@ -190,9 +200,9 @@ def _checksum(version: ModelVersion):
                             else f"{artifact.filename} cannot be read")
     files = len(version.files.all())
     if problems:
-        return _failed("checksum", "; ".join(problems), files=files), None
-    return _passed("checksum", f"{files} file(s) match their registered sha256", files=files), \
-        payloads
+        return _failed("checksum", "; ".join(problems), files=files), None, None
+    return (_passed("checksum", f"{files} file(s) match their registered sha256", files=files),
+            payloads, reference_bytes)
 
 
 def _signature(version, report) -> CheckResult:
@@ -302,16 +312,43 @@ def _regression(version, policy, trigger: str) -> CheckResult:
                    f"beyond {tolerance}", baseline=production.version, comparison=comparison)
 
 
-def execute(version: ModelVersion, policy, trigger: str = "manual") -> list[CheckResult]:
-    checksum, payloads = _checksum(version)
+@dataclass
+class Outcome:
+    results: list[CheckResult]
+    # The parsed reference sample and the model's predictions on (some of) its rows.
+    reference: object | None = None
+    reference_predictions: list | None = None
+
+
+def _reference(version: ModelVersion, data: bytes | None):
+    if data is None:
+        return None
+    from registry import reference
+    from registry.errors import ApplicationError
+
+    try:
+        return reference.read(data, version.signature, version.target)
+    except ApplicationError as exc:  # it was checked at registration: only if the rules moved
+        logger.warning("reference sample of %s not usable: %s", version, exc.message)
+        return None
+
+
+def execute(version: ModelVersion, policy, trigger: str = "manual") -> Outcome:
+    checksum, payloads, reference_bytes = _checksum(version)
     results = [checksum]
+    outcome = Outcome(results)
     if payloads is None:
         reason = "not run: the checksum check failed, so nothing was loaded"
         results += [_skipped(name, reason) for name in ("load", "signature", "predict")]
         latency = _skipped("latency", reason)
     else:
-        rows, source = sample_rows(version)
-        report = run_sandbox(version, payloads, rows, policy)
+        outcome.reference = _reference(version, reference_bytes)
+        rows, source = sample_rows(version, outcome.reference)
+        names = [column["name"] for column in version.signature]
+        reference_rows = (outcome.reference.rows(names, REFERENCE_PREDICT_ROWS)
+                          if outcome.reference is not None else None)
+        report = run_sandbox(version, payloads, rows, policy, reference_rows)
+        outcome.reference_predictions = report.get("reference_predictions")
         load = report.get("load", {})
         isolation = report.get("isolation", [])
         if load.get("ok"):
@@ -331,7 +368,7 @@ def execute(version: ModelVersion, policy, trigger: str = "manual") -> list[Chec
             results += [_skipped("signature", reason), _skipped("predict", reason)]
             latency = _skipped("latency", reason)
     results += [_metrics(version, policy), _regression(version, policy, trigger), latency]
-    return results
+    return outcome
 
 
 def verdict(results: list[CheckResult], policy) -> tuple[bool, str]:

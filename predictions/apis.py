@@ -91,6 +91,10 @@ def serving_error(exc: NotServable) -> ApplicationError:
                             code="not_found" if exc.status == 404 else "not_servable")
 
 
+def model_error(exc) -> ApplicationError:
+    return ApplicationError(exc.message, status_code=500, code="model_error")
+
+
 PREDICT_EXAMPLES = [
     OpenApiExample("instances", value={"instances": [{"tenure": 12, "visits": 3}]}),
     OpenApiExample("inputs (signature order)", value={"inputs": [[12, 3], [40, 0]]}),
@@ -134,6 +138,8 @@ class PredictApi(PredictionApiView):
             raise input_error(exc) from None
         except NotServable as exc:
             raise serving_error(exc) from None
+        except services.ModelFailed as exc:
+            raise model_error(exc) from None
         body = {"model": answer.model, "version": answer.version,
                 "predictions": as_list(answer.predictions), "request_id": answer.request_id,
                 "routed_to": answer.route}

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from predictions.models import PredictionLog
+from predictions.models import PredictionError, PredictionLog
 
 logger = logging.getLogger(__name__)
 _buffer: queue.SimpleQueue = queue.SimpleQueue()
@@ -93,24 +93,45 @@ def record(*, request_id, model_id, version_id, route, user, protocol, matrix, p
         _ensure_thread()
 
 
+def record_error(*, request_id, model_id, version_id, kind, status_code, message, user,
+                 protocol) -> None:
+    known = getattr(user, "pk", None) is not None
+    _buffer.put(PredictionError(
+        request_id=request_id, model_id=model_id, version_id=version_id, kind=kind,
+        status_code=status_code, message=message[:500],
+        caller_name=user.get_username() if known else "", protocol=protocol,
+        created_at=timezone.now()))
+    if settings.PREDICTION_LOG_BACKGROUND:
+        _ensure_thread()
+
+
 def flush() -> int:
-    """Write everything buffered (the background thread's job; tests call it directly)."""
-    batch = []
+    """Write everything buffered (the background thread's job; tests call it directly).
+    Returns how many prediction logs it wrote (error records are written too)."""
+    batch, errors = [], []
     while True:
         try:
             item = _buffer.get_nowait()
         except queue.Empty:
             break
-        batch.append(item.to_row() if isinstance(item, Answered) else item)
+        if isinstance(item, PredictionError):
+            errors.append(item)
+        else:
+            batch.append(item.to_row() if isinstance(item, Answered) else item)
+    _write(PredictionError, errors)
+    return _write(PredictionLog, batch)
+
+
+def _write(model, batch: list) -> int:
     if not batch:
         return 0
     try:
         with transaction.atomic():
-            PredictionLog.objects.bulk_create(batch, batch_size=500)
+            model.objects.bulk_create(batch, batch_size=500)
         return len(batch)
     except DatabaseError:
-        logger.exception("bulk insert of %d prediction logs failed; trying them one by one",
-                         len(batch))
+        logger.exception("bulk insert of %d %s rows failed; trying them one by one",
+                         len(batch), model.__name__)
     # One bad row (or a lost connection) must not take the rest of the batch with it.
     written = 0
     for entry in batch:
@@ -119,8 +140,8 @@ def flush() -> int:
                 entry.save(force_insert=True)
             written += 1
         except DatabaseError:
-            logger.exception("prediction log of request %s could not be written; dropped",
-                             entry.request_id)
+            logger.exception("%s of request %s could not be written; dropped",
+                             model.__name__, entry.request_id)
     return written
 
 

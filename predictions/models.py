@@ -115,3 +115,33 @@ class Feedback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_id}[{self.row_index}] = {self.actual}"
+
+
+class ErrorKind(models.TextChoices):
+    REJECTED = "rejected"  # the caller's rows did not fit the signature (4xx)
+    FAILED = "failed"  # the model could not answer (5xx)
+
+
+class PredictionError(models.Model):
+    """A routed request that got no predictions: refused for its input, or failed in the
+    model. Monitoring counts them (error rate); operators read them here."""
+
+    request_id = models.CharField(max_length=64, db_index=True)
+    model = models.ForeignKey("registry.RegisteredModel", on_delete=models.PROTECT,
+                              related_name="prediction_errors")
+    version = models.ForeignKey("registry.ModelVersion", on_delete=models.PROTECT,
+                                related_name="prediction_errors")
+    kind = models.CharField(max_length=10, choices=ErrorKind.choices)
+    status_code = models.PositiveSmallIntegerField()
+    message = models.CharField(max_length=500)
+    caller_name = models.CharField(max_length=150, blank=True)
+    protocol = models.CharField(max_length=10, default="rest")
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["version", "created_at"],
+                                name="prederr_version_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} {self.version}: {self.kind} ({self.status_code})"

@@ -22,7 +22,13 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.views import APIView
 
 from predictions import services
-from predictions.apis import PredictionApiView, input_error, json_response, serving_error
+from predictions.apis import (
+    PredictionApiView,
+    input_error,
+    json_response,
+    model_error,
+    serving_error,
+)
 from predictions.inputs import InputError
 from predictions.serving import NotServable, routes
 from registry.errors import ApplicationError
@@ -36,6 +42,8 @@ class OipMixin:
             exc = input_error(exc)
         elif isinstance(exc, NotServable):
             exc = serving_error(exc)
+        elif isinstance(exc, services.ModelFailed):
+            exc = model_error(exc)
         response = super().handle_exception(exc)
         if response.status_code >= 400:
             detail = response.data.get("detail") if isinstance(response.data, dict) else None

@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from predictions import logs
 from predictions.auth import TOKEN_PREFIX, digest
 from predictions.inputs import InputError, parse_rest, parse_v2
-from predictions.models import ApiToken, Feedback, PredictionLog, Route
+from predictions.models import ApiToken, ErrorKind, Feedback, PredictionLog, Route
 from predictions.serving import NotServable, Target, models, routes
 from registry import roles, signals
 from registry.errors import ApplicationError, Conflict, Forbidden
@@ -23,6 +23,14 @@ from registry.errors import ApplicationError, Conflict, Forbidden
 logger = logging.getLogger(__name__)
 _shadows = ThreadPoolExecutor(max_workers=2, thread_name_prefix="shadow")
 _pending_shadows: set = set()
+
+
+class ModelFailed(Exception):
+    """The model raised while predicting: not the caller's fault (a 500)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
 
 
 @dataclass
@@ -70,8 +78,27 @@ def predict(*, model_name: str, payload, user, request_id: str, protocol: str = 
         if stage != "production" and not roles.has_role(user, roles.PREDICT_ANY_VERSION_ROLES):
             raise Forbidden(f"{model_name} {version} is in {stage}; only data scientists, "
                             "approvers and admins may call versions outside production")
-    matrix = parse(payload, target.signature, settings.PREDICTION_MAX_ROWS, booleans)
-    predictions, probabilities = _predict(target, matrix, outputs)
+    def failed(kind: str, status: int, message: str) -> None:
+        logs.record_error(request_id=request_id, model_id=model_id,
+                          version_id=target.version_id, kind=kind, status_code=status,
+                          message=message, user=user, protocol=protocol)
+
+    try:
+        matrix = parse(payload, target.signature, settings.PREDICTION_MAX_ROWS, booleans)
+        predictions, probabilities = _predict(target, matrix, outputs)
+    except InputError as exc:
+        failed(ErrorKind.REJECTED, exc.status, exc.message)
+        raise
+    except NotServable as exc:
+        failed(ErrorKind.FAILED, exc.status, exc.message)
+        raise
+    except Exception as exc:
+        # The model itself raised: the caller gets a 500 with the request id, the operator
+        # the traceback, and monitoring an error to count.
+        logger.exception("%s %s failed on request %s", model_name, target.version, request_id)
+        failed(ErrorKind.FAILED, 500, f"{type(exc).__name__}: {exc}")
+        raise ModelFailed(f"{model_name} {target.version} could not score these rows "
+                          f"({type(exc).__name__}); request id {request_id}") from None
     latency_ms = (time.perf_counter() - started) * 1000
     logs.record(request_id=request_id, model_id=model_id, version_id=target.version_id,
                 route=how, user=user, protocol=protocol, matrix=matrix,
@@ -187,5 +214,5 @@ def api_token_revoke(*, token: ApiToken, actor) -> ApiToken:
     return token
 
 
-__all__ = ["Answer", "InputError", "NotServable", "predict", "feedback_record",
+__all__ = ["Answer", "InputError", "ModelFailed", "NotServable", "predict", "feedback_record",
            "api_token_create", "api_token_revoke"]

@@ -38,12 +38,12 @@ def hit(user) -> tuple[bool, int, int]:
     now = time.time()
     window = int(now // WINDOW)
     key = f"{settings.PREDICTION_RATE_KEY_PREFIX}:{user.pk}:{window}"
-    cache.add(key, 0, timeout=WINDOW + 60)
+    # One round trip to the cache on the hot path: the window's key exists after its first
+    # request, so incr first and create only when it is missing.
     try:
         count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=WINDOW + 60)
-        count = 1
+    except ValueError:
+        count = 1 if cache.add(key, 1, timeout=WINDOW + 60) else cache.incr(key)
     reset = int((window + 1) * WINDOW - now) + 1
     return count <= limit, limit, reset
 

@@ -25,7 +25,7 @@ from registry.serializers import (
     VersionUpdateInputSerializer,
 )
 
-FILE_FIELDS = frozenset({"file", "preprocessor"})
+FILE_FIELDS = frozenset({"file", "preprocessor", "reference"})
 FORM_FIELDS = frozenset({"version", "framework", "metadata", "sha256"})
 
 
@@ -211,6 +211,9 @@ class VersionListCreateApi(AllVersionsListApi):
         for part in model_parts[1:]:
             part.incoming.role = FileRole.OTHER
             incoming.append(part.incoming)
+        for part in files.getlist("reference"):
+            part.incoming.role = FileRole.REFERENCE
+            incoming.append(part.incoming)
 
         version = services.version_register(
             model_name=name,
@@ -253,6 +256,50 @@ class VersionDetailApi(APIView):
                 selectors.version_get(name, version), context={"request": request}
             ).data
         )
+
+
+class VersionReferenceApi(APIView):
+    """Add a reference sample to a version that has none: one `reference` part, a CSV file
+    with a header row naming (at least) every feature. Monitoring compares live traffic
+    with it; validation runs again to predict on its rows."""
+
+    parser_classes = [uploads.StoreMultiPartParser]
+
+    def initialize_request(self, request, *args, **kwargs):
+        if request.method == "POST" and request.content_type == "multipart/form-data":
+            uploads.install(request, frozenset({"reference"}))
+        return super().initialize_request(request, *args, **kwargs)
+
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            uploads.discard_unplaced(request)
+
+    @extend_schema(
+        request={"multipart/form-data": {"type": "object", "properties": {
+            "reference": {"type": "string", "format": "binary"}}}},
+        responses={201: VersionOutputSerializer,
+                   409: OpenApiResponse(description="It already has a reference sample"),
+                   422: OpenApiResponse(description="The CSV does not fit the signature")},
+        summary="Add a reference sample to a version",
+    )
+    def post(self, request, name, version):
+        found = selectors.version_get(name, version)
+        if request.user.pk not in (found.model.owner_id, found.created_by_id) and not \
+                roles.has_role(request.user, roles.ADMIN_ROLES):
+            raise PermissionDenied("Only the model's owner, the version's author or an admin "
+                                   "may add a reference sample.")
+        parts = request.FILES.getlist("reference")
+        unknown = sorted(set(request.data) - {"reference"})
+        if unknown or len(parts) != 1:
+            raise ValidationError({unknown[0] if unknown else "reference": [
+                "send exactly one `reference` file part (a CSV with a header row)"]})
+        services.version_reference_add(version=found, incoming=parts[0].incoming,
+                                       actor=request.user)
+        body = VersionOutputSerializer(selectors.version_get(name, version),
+                                       context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class VersionFileApi(APIView):

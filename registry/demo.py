@@ -8,6 +8,7 @@ there through validation, requests, approvals and deployments.
 
 from __future__ import annotations
 
+import csv
 import io
 import platform
 from collections.abc import Callable
@@ -404,6 +405,14 @@ def catalogue() -> list[DemoModel]:
     ]
 
 
+def reference_csv(features: list[str], rows) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(features)
+    writer.writerows([f"{value:.6g}" for value in row] for row in np.asarray(rows, dtype=float))
+    return out.getvalue().encode()
+
+
 def register_versions(demo: DemoModel, *, actor, log=print) -> list:
     """Create the model and register every version of it (in the experiments stage)."""
     import sklearn
@@ -426,6 +435,9 @@ def register_versions(demo: DemoModel, *, actor, log=print) -> list:
         files = [store.ingest_stream(io.BytesIO(model_bytes), name=filename, role="model")]
         files += [store.ingest_stream(io.BytesIO(payload), name=name, role="preprocessor")
                   for name, payload in preprocessors]
+        # The held-out rows are the reference sample monitoring compares live traffic with.
+        files.append(store.ingest_stream(io.BytesIO(reference_csv(demo.features, X_test)),
+                                         name="reference.csv", role="reference"))
         metadata = {
             "author": AUTHOR,
             "description": spec.description,

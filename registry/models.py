@@ -33,6 +33,8 @@ class FileRole(models.TextChoices):
     MODEL = "model"
     PREPROCESSOR = "preprocessor"
     OTHER = "other"
+    # Rows the version was trained or validated on (CSV): what monitoring compares with.
+    REFERENCE = "reference"
 
 
 model_name_validator = RegexValidator(
@@ -156,6 +158,10 @@ class ModelVersion(models.Model):
         primary = self.model_file
         return primary.sha256 if primary else None
 
+    @property
+    def reference_file(self):
+        return next((f for f in self.files.all() if f.role == FileRole.REFERENCE), None)
+
 
 class ArtifactFile(models.Model):
     """A file of a version, in its version folder; `position` orders preprocessors."""
@@ -179,6 +185,11 @@ class ArtifactFile(models.Model):
                 fields=["version"],
                 condition=Q(role="model"),
                 name="artifactfile_one_model_file",
+            ),
+            models.UniqueConstraint(
+                fields=["version"],
+                condition=Q(role="reference"),
+                name="artifactfile_one_reference_file",
             ),
             models.CheckConstraint(
                 condition=Q(role__in=FileRole.values), name="artifactfile_role_valid"

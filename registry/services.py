@@ -8,12 +8,13 @@ transaction, and leaves nothing behind when it fails: no row, and no file or fol
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
 from django.db import IntegrityError, transaction
 
-from registry import signals, store
+from registry import reference, signals, store
 from registry.errors import ApplicationError, Conflict, Unprocessable
 from registry.fields import normalise_tags
 from registry.metadata import VersionMetadataSerializer, document_bytes, version_document
@@ -148,7 +149,8 @@ def model_update(*, model: RegisteredModel, actor, **changes) -> RegisteredModel
 
 
 def _check_files(framework: str, files: list[store.IncomingFile]) -> None:
-    field_of = {FileRole.MODEL: "file", FileRole.PREPROCESSOR: "preprocessor", FileRole.OTHER: "file"}
+    field_of = {FileRole.MODEL: "file", FileRole.PREPROCESSOR: "preprocessor",
+                FileRole.OTHER: "file", FileRole.REFERENCE: "reference"}
     if not files or files[0].role != FileRole.MODEL:
         raise ApplicationError("at least one `file` part is required: the model file", field="file")
     if len(files) > MAX_FILES_PER_VERSION:
@@ -175,8 +177,12 @@ def _check_files(framework: str, files: list[store.IncomingFile]) -> None:
                 f"preprocessors are joblib/pickle files ({', '.join(PREPROCESSOR_EXTENSIONS)})",
                 field="preprocessor",
             )
+        if incoming.role == FileRole.REFERENCE:
+            reference.check_filename(incoming.name)
         if incoming.size == 0:
             raise ApplicationError(f"{incoming.name!r} is empty", field=field)
+    if sum(1 for f in files if f.role == FileRole.REFERENCE) > 1:
+        raise ApplicationError("one reference sample per version", field="reference")
 
 
 def normalise_sha256(value: str | None) -> str | None:
@@ -229,6 +235,9 @@ def version_register(
     data = dict(meta.validated_data)
     if not data.get("author"):
         data["author"] = actor.get_full_name() or actor.get_username()
+    for incoming in files:
+        if incoming.role == FileRole.REFERENCE:  # its columns must be the features
+            reference.read(incoming.path, data.get("signature") or [], data.get("target", ""))
 
     published: Path | None = None
     tmp: Path | None = None
@@ -342,3 +351,70 @@ def write_version_metadata(version: ModelVersion) -> None:
     store.atomic_write_bytes(
         folder / store.METADATA_FILENAME, document_bytes(version_document(version))
     )
+
+
+def version_reference_add(*, version: ModelVersion, incoming: store.IncomingFile, actor
+                          ) -> ArtifactFile:
+    """Add a reference sample (CSV) to a registered version that has none.
+
+    The file is renamed into the version's folder, wherever its stage is; a version whose
+    folder a deployment is moving right now is refused (409), so ask again in a moment.
+    """
+    from registry.reconcile import in_flight_hooks
+
+    incoming.role = FileRole.REFERENCE
+    try:
+        store.validate_filename(incoming.name)
+    except store.UnsafeName as exc:
+        raise ApplicationError(f"{incoming.name!r}: {exc}", field="reference") from None
+    reference.check_filename(incoming.name)
+    if incoming.size == 0:
+        raise ApplicationError(f"{incoming.name!r} is empty", field="reference")
+    reference.read(incoming.path, version.signature, version.target)
+    placed: Path | None = None
+    try:
+        with transaction.atomic(durable=True):
+            version = (ModelVersion.objects.select_for_update().select_related("model")
+                       .get(pk=version.pk))
+            files = list(version.files.all())
+            if any(f.role == FileRole.REFERENCE for f in files):
+                raise Conflict(f"{version} already has a reference sample; it is not replaced "
+                               "(register a new version with the new sample)",
+                               field="reference")
+            if any(f.filename.lower() == incoming.name.lower() for f in files):
+                raise Conflict(f"{version} already has a file named {incoming.name!r}",
+                               field="reference")
+            busy = next(filter(None, (hook(version) for hook in in_flight_hooks)), None)
+            if busy:
+                raise Conflict(f"{busy} is moving {version}'s folder; try again in a moment",
+                               code="busy")
+            before = _version_snapshot(version)
+            folder = store.locate_version_dir(version.model.name, version.version,
+                                              version.stage)
+            if folder is None:
+                raise ApplicationError(
+                    f"the folder of {version} is missing on disk; run `manage.py reconcile`",
+                    status_code=409, code="store_inconsistent")
+            row = ArtifactFile.objects.create(
+                version=version, role=FileRole.REFERENCE, filename=incoming.name,
+                position=max((f.position for f in files), default=-1) + 1,
+                size=incoming.size, sha256=incoming.sha256)
+            try:
+                placed = store.place_file(incoming, folder)
+            except store.StoreError as exc:
+                raise Conflict(str(exc), field="reference", code="store_inconsistent") from None
+            write_version_metadata(version)
+            signals.emit("version.reference_added", actor=actor, subject=version,
+                         before={"files": before["files"]},
+                         after={"files": _version_snapshot(version)["files"]})
+            _rewrite_catalogue_on_commit()
+    except BaseException:
+        if placed is not None:
+            with contextlib.suppress(FileNotFoundError):
+                placed.unlink()
+            # metadata.json may already list the file: render it again from the rows.
+            with contextlib.suppress(Exception):
+                write_version_metadata(ModelVersion.objects.select_related("model")
+                                       .get(pk=version.pk))
+        raise
+    return row

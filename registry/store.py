@@ -338,6 +338,16 @@ def publish_version_dir(tmp: Path, final: Path) -> None:
     fsync_dir(final.parent)
 
 
+def place_file(incoming: IncomingFile, folder: Path) -> Path:
+    """Rename a received file into an existing version folder (a rename, never a copy)."""
+    target = folder / validate_filename(incoming.name)
+    if target.exists() or target.is_symlink():
+        raise StoreError(f"{relative(target)} already exists on disk")
+    os.rename(incoming.path, target)
+    fsync_dir(folder)
+    return target
+
+
 def remove_own_dir(path: Path) -> None:
     """Delete a folder this process created (a temporary or just-published version folder)."""
     shutil.rmtree(path, ignore_errors=True)

@@ -25,5 +25,10 @@ urlpatterns = [
         apis.VersionFileApi.as_view(),
         name="version-file",
     ),
+    path(
+        "models/<str:name>/versions/<str:version>/reference/",
+        apis.VersionReferenceApi.as_view(),
+        name="version-reference",
+    ),
     path("versions/", apis.AllVersionsListApi.as_view(), name="all-versions"),
 ]

@@ -66,3 +66,11 @@ def strict_policy(policy):
         return policy
 
     return set_
+
+
+@pytest.fixture
+def monitored(data_scientist):
+    """`loans` 1.0.0 in production with a reference profile (tests/governance/traffic.py)."""
+    from tests.governance.traffic import make_monitored
+
+    return make_monitored(data_scientist)

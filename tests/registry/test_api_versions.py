@@ -632,12 +632,11 @@ def test_an_upload_cut_off_mid_file_leaves_no_file_and_no_writer_behind(
     assert not [t for t in threading.enumerate() if t.name == "hashing-writer"]
 
 
-def test_registration_never_unpickles_the_upload(api, data_scientist, churn_model, tmp_path,
-                                                 settings):
-    """A pickle is code: storing one must not run it (validation runs it, later, sandboxed)."""
+def test_registration_never_unpickles_the_upload(api, data_scientist, churn_model, tmp_path):
+    """A pickle is code: storing one must not run it (validation runs it, later, sandboxed).
+    This test does not commit, so the validation queued on commit never starts here."""
     import pickle
 
-    settings.CELERY_TASK_ALWAYS_EAGER = False  # no validation in this process
     marker = tmp_path / "ran"
 
     class Payload:

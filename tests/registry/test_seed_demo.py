@@ -48,7 +48,13 @@ def test_seed_demo_registers_five_trained_models_that_predict(store_root, capsys
         assert np.all(np.isfinite(np.asarray(predictions, dtype=float)))
 
     churn = ModelVersion.objects.get(model__name="churn_prediction", version="0.7.3")
-    assert [f.role for f in churn.files.all()] == ["model", "preprocessor"]
+    assert [f.role for f in churn.files.all()] == ["model", "preprocessor", "reference"]
+    # Every production version has a reference profile (its held-out rows), predictions too.
+    from governance.models import ReferenceProfile
+
+    profiles = ReferenceProfile.objects.filter(version__stage="production")
+    assert profiles.count() == 5
+    assert all(p.predictions and p.predicted_rows > 0 for p in profiles)
     folder = Path(store_root) / "production" / "demand_forecasting" / "v1.0.0"
     assert json.loads((folder / "metadata.json").read_text())["framework"] == "torch"
     assert reconcile() == []

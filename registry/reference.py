@@ -1,0 +1,130 @@
+"""Reference samples: rows a version was trained or validated on, kept as a CSV file with a
+header row (role `reference`) beside the model file. Monitoring compares live traffic with
+them (`governance.monitoring`); validation predicts on some of their rows.
+
+The file is read as a stream with the csv module, one column array per feature: numeric
+features become float64 arrays (an empty cell is a missing value, NaN), text features
+arrays of strings. Columns that are not features are ignored, except the target.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from registry.errors import ApplicationError, Unprocessable
+
+EXTENSIONS = (".csv",)
+MIN_ROWS = 20
+MAX_ROWS = 1_000_000
+NUMERIC = {"float64", "float32", "int64", "int32", "bool"}
+MISSING = {"", "na", "nan", "null", "none"}
+
+
+@dataclass
+class ReferenceData:
+    n_rows: int
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+    target: np.ndarray | None = None
+
+    def rows(self, names: list[str], limit: int, seed: int = 0) -> list[list]:
+        """Up to `limit` rows in signature order, a reproducible uniform sample."""
+        index = np.arange(self.n_rows)
+        if self.n_rows > limit:
+            index = np.sort(np.random.default_rng(seed).choice(self.n_rows, limit, replace=False))
+        out = []
+        for i in index:
+            row = []
+            for name in names:
+                value = self.columns[name][i]
+                if isinstance(value, float | np.floating):
+                    value = None if math.isnan(value) else float(value)
+                row.append(value)
+            out.append(row)
+        return out
+
+
+def _error(message: str, **extra) -> Unprocessable:
+    return Unprocessable(f"reference: {message}", field="reference", extra=extra)
+
+
+def check_filename(name: str) -> None:
+    if Path(name).suffix.lower() not in EXTENSIONS:
+        raise ApplicationError(f"a reference sample is a CSV file with a header row, not "
+                               f"{name!r}", field="reference")
+
+
+def read(source, signature: list[dict], target: str = "") -> ReferenceData:
+    """Parse a reference CSV (a path, bytes or a binary file) against a version's signature.
+
+    Every refusal names the row (1 = the first data row) and the column.
+    """
+    if not signature:
+        raise _error("the version declares no features (metadata.features or signature), so "
+                     "there is nothing to compare a reference sample with")
+    if isinstance(source, bytes):
+        source = io.BytesIO(source)
+    if isinstance(source, str | Path):
+        with open(source, "rb") as fh:
+            return read(fh, signature, target)
+    text = codecs.getreader("utf-8-sig")(source, errors="strict")
+    reader = csv.reader(text)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise _error("the file is empty; the first line must name the columns") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise _error(f"not a UTF-8 CSV file ({exc})") from None
+    header = [name.strip() for name in header]
+    if len(set(header)) != len(header):
+        raise _error("a column is named twice in the header")
+    position = {name: i for i, name in enumerate(header)}
+    missing = [c["name"] for c in signature if c["name"] not in position]
+    if missing:
+        raise _error(f"the header has no column {missing[0]!r} (it needs every feature: "
+                     f"{', '.join(c['name'] for c in signature)})", column=missing[0])
+    wanted = [(c["name"], position[c["name"]], c["dtype"] in NUMERIC) for c in signature]
+    target_at = position.get(target) if target else None
+    values: dict[str, list] = {name: [] for name, _, _ in wanted}
+    targets: list[str] = []
+    n_rows = 0
+    try:
+        for n_rows, record in enumerate(reader, start=1):
+            if n_rows > MAX_ROWS:
+                raise _error(f"more than {MAX_ROWS:,} rows; send a sample")
+            if len(record) != len(header):
+                raise _error(f"row {n_rows}: {len(record)} values for {len(header)} columns",
+                             row=n_rows)
+            for name, at, numeric in wanted:
+                cell = record[at].strip()
+                if not numeric:
+                    values[name].append(cell)
+                    continue
+                if cell.lower() in MISSING:
+                    values[name].append(math.nan)
+                    continue
+                try:
+                    number = float(cell)
+                except ValueError:
+                    raise _error(f"row {n_rows}, column {name!r}: {cell[:40]!r} is not a "
+                                 "number", row=n_rows, column=name) from None
+                if not math.isfinite(number):
+                    raise _error(f"row {n_rows}, column {name!r}: {cell!r} is not a finite "
+                                 "number", row=n_rows, column=name)
+                values[name].append(number)
+            if target_at is not None:
+                targets.append(record[target_at].strip())
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise _error(f"row {n_rows + 1}: not a UTF-8 CSV line ({exc})", row=n_rows + 1) from None
+    if n_rows < MIN_ROWS:
+        raise _error(f"{n_rows} rows; a reference sample needs at least {MIN_ROWS}")
+    columns = {name: np.asarray(values[name], dtype=np.float64 if numeric else object)
+               for name, _, numeric in wanted}
+    return ReferenceData(n_rows=n_rows, columns=columns,
+                         target=np.asarray(targets, dtype=object) if targets else None)

@@ -1,0 +1,116 @@
+"""Alerts, rules and the monitoring page in the admin."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from governance import services
+from governance.models import Alert, AlertRule, AuditEvent, Webhook
+from tests.governance.traffic import log_window
+
+
+def _passes(monitored, shifts=(0.0, 0.0, 1.0)):
+    start = timezone.now() - timedelta(hours=len(shifts))
+    for hour, shift in enumerate(shifts, start=1):
+        end = start + timedelta(hours=hour)
+        log_window(monitored, end=end, seed=hour, shift_tenure=shift)
+        services.monitoring_pass(model=monitored.model, now=end)
+
+
+def test_the_alerts_list_and_an_alert_page_show_the_evidence(client, approver, monitored):
+    _passes(monitored)
+    alert = Alert.objects.get()
+    client.force_login(approver)
+    listing = client.get("/admin/governance/alert/?status__exact=open").content.decode()
+    assert 'data-severity="warning"' in listing and 'data-status="open"' in listing
+    assert "Feature drift in tenure" in listing
+    page = client.get(f"/admin/governance/alert/{alert.pk}/change/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert 'id="alert-evidence"' in text and "reference_mean" in text
+    assert 'name="acknowledge"' in text and 'name="resolve"' in text
+
+
+def test_an_approver_acknowledges_and_resolves_in_the_admin(client, approver, monitored):
+    _passes(monitored)
+    alert = Alert.objects.get()
+    client.force_login(approver)
+    url = f"/admin/governance/alert/{alert.pk}/act/"
+    response = client.post(url, {"acknowledge": "Acknowledge", "comment": "on it"}, follow=True)
+    assert "Acknowledged alert" in response.content.decode()
+    refused = client.post(url, {"resolve": "Resolve", "comment": ""}, follow=True)
+    assert "say what was done" in refused.content.decode().lower()
+    client.post(url, {"resolve": "Resolve", "comment": "retrained on the new tenure unit"})
+    alert.refresh_from_db()
+    assert (alert.status, alert.resolved_by.username) == ("resolved", "april")
+    assert list(AuditEvent.objects.filter(action__in=["alert.acknowledged", "alert.resolved"])
+                .values_list("action", "actor_name")) == [
+        ("alert.acknowledged", "april"), ("alert.resolved", "april")]
+
+
+def test_the_resolve_action_asks_for_a_comment(client, approver, monitored):
+    _passes(monitored)
+    alert = Alert.objects.get()
+    client.force_login(approver)
+    form = {"action": "resolve_alerts", "_selected_action": [alert.pk]}
+    asked = client.post("/admin/governance/alert/", form)
+    assert "What was done" in asked.content.decode()
+    assert Alert.objects.get().status == "open"
+    client.post("/admin/governance/alert/", {**form, "apply": "1", "comment": "false alarm"})
+    assert Alert.objects.get().status == "resolved"
+
+
+def test_the_monitoring_page_draws_drift_per_feature_and_the_model_page_summarises(
+    client, approver, monitored
+):
+    _passes(monitored)
+    client.force_login(approver)
+    page = client.get(f"/admin/governance/monitoringrun/model/{monitored.model.pk}/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert text.count('<figure class="chart">') == 4
+    for feature in ("tenure", "visits", "fines", "branch"):
+        assert f'data-series="{feature}"' in text
+    assert "alert above 0.2" in text
+    model_page = client.get(f"/admin/registry/registeredmodel/{monitored.model.pk}/change/")
+    glance = model_page.content.decode()
+    assert 'id="monitoring-glance"' in glance and "Feature drift in tenure" in glance
+    listing = client.get("/admin/registry/registeredmodel/").content.decode()
+    assert "?model__id__exact=" in listing  # the open-alerts column links to them
+
+
+def test_a_rule_that_makes_no_sense_is_a_form_error_in_the_admin(client, admin_user, monitored):
+    client.force_login(admin_user)
+    before = AlertRule.objects.count()
+    response = client.post("/admin/governance/alertrule/add/", {
+        "model": monitored.model.pk, "metric": "feature_drift", "statistic": "median",
+        "threshold": "0.2", "severity": "warning", "window_minutes": "60",
+        "min_rows": "100", "resolve_after_runs": "3", "enabled": "on"})
+    assert response.status_code == 200
+    assert "a drift rule reads one of psi, ks, js" in response.content.decode()
+    assert AlertRule.objects.count() == before
+    client.post("/admin/governance/alertrule/add/", {
+        "model": monitored.model.pk, "metric": "feature_drift", "statistic": "ks",
+        "threshold": "0.15", "severity": "critical", "window_minutes": "30",
+        "min_rows": "100", "resolve_after_runs": "2", "enabled": "on"})
+    assert AlertRule.objects.filter(model=monitored.model, statistic="ks").exists()
+    assert AuditEvent.objects.filter(action="alert_rule.created", actor_name="ada").exists()
+
+
+def test_a_webhook_is_made_in_the_admin_and_its_secret_is_not_shown(client, admin_user, db):
+    client.force_login(admin_user)
+    client.post("/admin/governance/webhook/add/", {
+        "name": "on-call", "url": "https://hooks.example/alerts", "secret": "s3cret",
+        "min_severity": "warning", "enabled": "on"})
+    hook = Webhook.objects.get()
+    assert hook.secret == "s3cret"
+    page = client.get(f"/admin/governance/webhook/{hook.pk}/change/").content.decode()
+    assert "s3cret" not in page
+    client.post(f"/admin/governance/webhook/{hook.pk}/change/", {
+        "name": "on-call", "url": "https://hooks.example/alerts", "secret": "",
+        "min_severity": "critical", "enabled": "on"})
+    hook.refresh_from_db()
+    assert (hook.secret, hook.min_severity) == ("s3cret", "critical")
+    assert AuditEvent.objects.filter(action="webhook.changed").exists()
