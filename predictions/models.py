@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
 
-from predictions.fields import FastJSONField
+from predictions.fields import FastJSONField, PackedRowsField
 
 
 class ApiToken(models.Model):
@@ -79,7 +79,7 @@ class PredictionLog(models.Model):
     created_at = models.DateTimeField(db_index=True)
     n_rows = models.PositiveIntegerField()
     row_indices = FastJSONField(default=list)
-    inputs = FastJSONField(default=list)
+    inputs = PackedRowsField(default=list)
     outputs = FastJSONField(default=list)
     probabilities = FastJSONField(null=True, blank=True)
     latency_ms = models.FloatField()
@@ -104,7 +104,7 @@ class Feedback(models.Model):
     actual = models.JSONField()
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                                    related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["request_id", "row_index"]

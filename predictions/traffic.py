@@ -1,18 +1,23 @@
 """A version's traffic in a window, read from the prediction logs for monitoring.
 
 Registered as `registry.traffic.sources[0]` when the app starts. Reads what the caller asks
-for (`parts`) and nothing more; input rows are read newest first, in chunks, and turned into
-one numpy array per feature chunk by chunk, so memory holds arrays, not rows of Python
-objects, and at most `max_rows` of them.
+for (`parts`) and nothing more; input rows are read newest first, in chunks of about
+CHUNK_ROWS rows, and turned into one numpy array per feature chunk by chunk, so memory holds
+arrays, not every row as Python objects, and at most `max_rows` rows.
 """
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
+from itertools import chain
 
 import numpy as np
-from django.db.models import Count, Sum
+import orjson
+from django.db.models import BinaryField, Count, Sum, TextField
+from django.db.models.functions import Cast
 
+from predictions.fields import HEADER, unpack_parts
 from predictions.models import ErrorKind, Feedback, PredictionError, PredictionLog
 from registry.traffic import ERRORS, FEEDBACK, INPUTS, LATENCY, OUTPUTS, Labelled, Traffic
 
@@ -37,68 +42,112 @@ def window(version, since, until, *, parts: set[str], max_rows: int) -> Traffic:
     if (INPUTS in parts or OUTPUTS in parts) and traffic.requests:
         _read_rows(traffic, logs, version, parts, max_rows)
     if FEEDBACK in parts and traffic.requests:
-        traffic.labelled = _labelled(logs)
+        traffic.labelled = _labelled(logs, since)
     return traffic
 
 
 def _read_rows(traffic: Traffic, logs, version, parts, max_rows: int) -> None:
     columns = version.signature or [{"name": n, "dtype": "float64"} for n in version.features]
     names = [c["name"] for c in columns]
-    numeric = [c["dtype"] in NUMERIC for c in columns]
     want_inputs, want_outputs = INPUTS in parts, OUTPUTS in parts
-    fields = ["inputs"] if want_inputs else []
-    fields += ["outputs"] if want_outputs else []
-    chunks: dict[str, list[np.ndarray]] = defaultdict(list)
-    pending_inputs, pending_outputs = [], []
+    # Raw values, not the fields' Python ones: packed input bytes go to numpy as they are, and
+    # the outputs' JSON is parsed a chunk at a time with one orjson call.
+    raw = {}
+    if want_inputs:
+        raw["inputs_raw"] = Cast("inputs", BinaryField())
+    if want_outputs:
+        raw["outputs_raw"] = Cast("outputs", TextField())
+    per_log = max(1, traffic.rows // max(1, traffic.requests))
+    chunk_logs = max(1, CHUNK_ROWS // per_log)
+    records = logs.order_by("-created_at", "-id").annotate(**raw).values_list(
+        "n_rows", *raw)
+    blocks: dict[str, list[np.ndarray]] = defaultdict(list)
     kept = 0
-
-    def convert() -> None:
-        if pending_inputs:
-            if all(numeric):
-                matrix = np.asarray(pending_inputs, dtype=np.float64)
-                for i, name in enumerate(names):
-                    chunks[name].append(matrix[:, i])
-            else:
-                matrix = np.asarray(pending_inputs, dtype=object)
-                for i, name in enumerate(names):
-                    column = matrix[:, i]
-                    chunks[name].append(column.astype(np.float64) if numeric[i]
-                                        else column.astype(str))
-            pending_inputs.clear()
-        if pending_outputs:
-            chunks["__outputs__"].append(np.asarray(pending_outputs))
-            pending_outputs.clear()
-
-    # Newest first: with more than max_rows in the window, the most recent rows count.
-    for record in logs.order_by("-created_at", "-id").values_list(*fields).iterator(
-            chunk_size=2000):
-        inputs = record[0] if want_inputs else None
-        outputs = record[-1] if want_outputs else None
-        n = len(inputs) if inputs is not None else len(outputs)
-        if kept + n > max_rows:
-            traffic.truncated = True
-            break
-        kept += n
-        if inputs is not None:
-            pending_inputs.extend(inputs)
-        if outputs is not None:
-            pending_outputs.extend(outputs)
-        if len(pending_inputs) >= CHUNK_ROWS or len(pending_outputs) >= CHUNK_ROWS:
-            convert()
-    convert()
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # many short-lived objects, no cycles: collection passes only cost time
+    try:
+        for chunk in _batched(records.iterator(chunk_size=chunk_logs), chunk_logs):
+            outputs = (orjson.loads("[" + ",".join(record[-1] for record in chunk) + "]")
+                       if want_outputs else None)
+            sizes = ([_packed_rows(record[1]) for record in chunk] if want_inputs
+                     else [len(rows) for rows in outputs])
+            take = len(chunk)
+            # Newest first: with more than max_rows in the window, the most recent rows count.
+            while take and kept + sum(sizes[:take]) > max_rows:
+                take -= 1
+                traffic.truncated = True
+            if want_inputs and take:
+                _add_inputs(blocks, names, [record[1] for record in chunk[:take]])
+            if want_outputs and take:
+                blocks["__outputs__"].append(
+                    np.asarray(list(chain.from_iterable(outputs[:take]))))
+            kept += sum(sizes[:take])
+            if traffic.truncated:
+                break
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     traffic.logged_rows = kept
     if want_inputs:
-        traffic.columns = {name: np.concatenate(chunks[name]) if chunks[name]
-                           else np.empty(0) for name in names}
+        traffic.columns = {name: np.concatenate(blocks[name]) if blocks[name] else np.empty(0)
+                           for name in names}
     if want_outputs:
-        traffic.predictions = (np.concatenate(chunks["__outputs__"])
-                               if chunks["__outputs__"] else np.empty(0))
+        traffic.predictions = (np.concatenate(blocks["__outputs__"])
+                               if blocks["__outputs__"] else np.empty(0))
 
 
-def _labelled(logs) -> Labelled | None:
+def _packed_rows(blob) -> int:
+    """Rows a log kept (its sampling rate may have kept fewer than it answered)."""
+    return int.from_bytes(blob[4:8], "little") if len(blob) else 0
+
+
+def _add_inputs(blocks, names, blobs) -> None:
+    """Packed logs to one array per feature: the numeric bytes joined and read at once."""
+    blobs = [blob for blob in blobs if len(blob)]
+    if not blobs:
+        return
+    kinds = unpack_parts(blobs[0])[0]  # one signature: every log of a version has the same
+    start = HEADER.size + len(kinds)
+    numeric_at = [i for i, kind in enumerate(kinds) if kind == ord("f")]
+    text_at = [i for i, kind in enumerate(kinds) if kind == ord("t")]
+    if not text_at:  # the rest of each value is the numeric block
+        numeric = b"".join(blob[start:] for blob in blobs)
+    else:
+        parts, tails = [], []
+        for blob in blobs:
+            cut = start + _packed_rows(blob) * len(numeric_at) * 8
+            parts.append(blob[start:cut])
+            tails.append(blob[cut + 1:-1])  # the rows of `[[...],[...]]`, brackets off
+        numeric = b"".join(parts)
+        rows = orjson.loads(b"[" + b",".join(tails) + b"]")
+        words = np.asarray(rows, dtype=object).reshape(-1, len(text_at))
+        for j, i in enumerate(text_at):
+            blocks[names[i]].append(words[:, j].astype(str))
+    if numeric_at:
+        matrix = np.frombuffer(numeric, dtype="<f8").reshape(-1, len(numeric_at))
+        for j, i in enumerate(numeric_at):
+            blocks[names[i]].append(matrix[:, j])
+
+
+def _batched(iterable, size: int):
+    batch = []
+    for item in iterable:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _labelled(logs, since) -> Labelled | None:
     """Rows with feedback, matched to what this version answered for them."""
+    # Feedback comes after its prediction: none since the window began, none for it.
+    recent = Feedback.objects.filter(created_at__gte=since)
+    if not recent.exists():
+        return None
     feedback = defaultdict(dict)
-    for request_id, row, actual in Feedback.objects.filter(
+    for request_id, row, actual in recent.filter(
             request_id__in=logs.values("request_id")).values_list(
             "request_id", "row_index", "actual").iterator(chunk_size=5000):
         feedback[request_id][row] = actual
@@ -106,7 +155,7 @@ def _labelled(logs) -> Labelled | None:
         return None
     actual, predicted, probabilities = [], [], []
     for request_id, indices, outputs, scores in logs.filter(
-            request_id__in=Feedback.objects.values("request_id")).values_list(
+            request_id__in=recent.values("request_id")).values_list(
             "request_id", "row_indices", "outputs", "probabilities").iterator(chunk_size=2000):
         where = {row: position for position, row in enumerate(indices)}
         for row, truth in feedback[request_id].items():
