@@ -846,11 +846,12 @@ def monitoring_glance(model: RegisteredModel):
         state = "never monitored yet (a pass runs every 5 minutes while a version serves)"
     else:
         state = f"last pass {last.created_at:%Y-%m-%d %H:%M}: {last.status} — {last.summary}"
-    rows = format_html_join("", "<li>{} {} <a href='{}'>#{}</a> {}</li>", (
+    rows = format_html_join("", "<li style='list-style:none'>{} {} <a href='{}'>#{}</a> {}</li>", (
         (severity_badge(a.severity), alert_status_badge(a.status),
          reverse("admin:governance_alert_change", args=[a.pk]), a.pk, a.title)
         for a in alerts))
     return format_html('<div id="monitoring-glance"><p>{}</p>{}<p><a href="{}">Charts and '
                        'figures over time →</a></p></div>', state,
-                       format_html("<ul>{}</ul>", rows) if alerts else
+                       format_html('<ul style="margin:.3rem 0;padding-left:0">{}</ul>', rows)
+                       if alerts else
                        mark_safe("<p>No open alerts.</p>"), link)

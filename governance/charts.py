@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from html import escape
 
-WIDTH, HEIGHT = 720, 220
-LEFT, RIGHT, TOP, BOTTOM = 56, 150, 14, 28
+WIDTH, HEIGHT = 760, 220
+LEFT, RIGHT, TOP, BOTTOM = 56, 180, 14, 28
 PALETTE = ["#1565c0", "#c62828", "#2e7d32", "#ef6c00", "#6a1b9a", "#00838f", "#ad1457",
            "#4e342e", "#558b2f", "#283593"]
 
@@ -77,7 +77,7 @@ def line_chart(series: dict[str, list[tuple[datetime, float]]], *, title: str,
         parts.append(f'<rect x="{LEFT + plot_w + 8}" y="{legend_y - 8}" width="10" '
                      f'height="3" fill="{colour}"/><text x="{LEFT + plot_w + 22}" '
                      f'y="{legend_y - 3}" font-size="11" fill="#333">'
-                     f'{escape(label[:18])}</text>')
+                     f'{escape(label[:24])}</text>')
     parts.append("</svg>")
     return (f'<figure class="chart"><figcaption>{escape(title)}</figcaption>'
             f'{"".join(parts)}</figure>')

@@ -79,9 +79,9 @@ def alert_send(delivery) -> int | None:
     payload = alert_payload(delivery)
     if delivery.channel == "email":
         alert = payload["alert"]
-        subject = (f"[model governance] {alert['severity']}: {alert['model']} — "
+        subject = (f"[model governance] {alert['severity']}: {alert['model']}: "
                    f"{alert['title']}" if delivery.event == "opened" else
-                   f"[model governance] resolved: {alert['model']} — {alert['title']}")
+                   f"[model governance] resolved: {alert['model']}: {alert['title']}")
         body = (f"{alert['title']}\n\nModel: {alert['model']}\nSeverity: {alert['severity']}\n"
                 f"Status: {alert['status']}\nSeen {alert['count']} time(s) since "
                 f"{alert['first_seen']}\n\nEvidence:\n"

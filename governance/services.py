@@ -1011,7 +1011,8 @@ def monitored_versions(model: RegisteredModel) -> list[tuple[ModelVersion, str]]
 
 
 def _figures(version: ModelVersion, profile, families: set[str], since, until) -> dict:
-    parts = set().union(*(PARTS[family] for family in families))
+    # Errors are one cheap count, and the volume line of every window shows them.
+    parts = set().union(traffic.ERRORS, *(PARTS[family] for family in families))
     seen = traffic.window(version, since, until, parts=parts,
                           max_rows=settings.MONITORING_MAX_ROWS)
     out = {"volume": {"requests": seen.requests, "rows": seen.rows, "failed": seen.failed,

@@ -168,15 +168,15 @@ def _records(records, signature: Signature, field: str) -> list[list]:
     for r, record in enumerate(records):
         if not isinstance(record, dict):
             raise InputError(f"row {r}: expected an object of feature values, got "
-                             f"{_describe(record)}", row=r, field=field)
+                             f"{_describe(record)}", row=r, field=f"{field}[{r}]")
         extra = [k for k in record if k not in position]
         if extra:
             raise InputError(f"row {r}: {_unknown(extra[0], signature)}", row=r,
-                             feature=extra[0], field=field)
+                             feature=extra[0], field=f"{field}[{r}].{extra[0]}")
         if len(record) != len(position):
             missing = next(n for n in signature.names if n not in record)
             raise InputError(f"row {r}: missing feature {missing!r}", row=r, feature=missing,
-                             field=field)
+                             field=f"{field}[{r}].{missing}")
         rows.append([record[name] for name in signature.names])
     return rows
 
@@ -228,7 +228,17 @@ def parse_rest(payload, signature: Signature, max_rows: int, booleans: bool = Tr
                                  row=r, field="dataframe_split")
             rows.append([row[i] for i in order])
     _check_count(len(rows), max_rows, shape)
-    return _matrix(rows, signature, booleans)
+    return _located(rows, signature, booleans, shape)
+
+
+def _located(rows, signature: Signature, booleans: bool, shape: str) -> np.ndarray:
+    """The matrix; a refused value is named as the body has it: `instances[3].tenure`."""
+    try:
+        return _matrix(rows, signature, booleans)
+    except InputError as exc:
+        if exc.field == "body" and exc.row is not None:
+            exc.field = f"{shape}[{exc.row}]" + (f".{exc.feature}" if exc.feature else "")
+        raise
 
 
 def _check_count(count: int, max_rows: int, field: str) -> None:
@@ -302,4 +312,4 @@ def parse_v2(payload, signature: Signature, max_rows: int, booleans: bool = True
         rows = [list(values) for values in zip(*(by_name[n] for n in signature.names),
                                                strict=True)]
     _check_count(len(rows), max_rows, "inputs")
-    return _matrix(rows, signature, booleans)
+    return _located(rows, signature, booleans, "inputs")

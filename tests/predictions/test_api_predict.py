@@ -224,3 +224,16 @@ def test_the_watcher_loads_a_new_version_before_requests_are_routed_to_it(
     assert new.pk in serving.models  # loaded before any request asked for it
     assert _post(service, {"inputs": ROWS}).json()["version"] == "1.1.0"
     assert not serving.routes.refresh_warm()  # nothing changed since
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"inputs": [[1, 2, 3], [1, "x", 3]]}, "inputs[1].visits"),
+    ({"instances": [{"tenure": 1, "visits": 2}]}, "instances[0].late_returns"),
+    ({"dataframe_records": [{"tenure": 1, "visits": 2, "late_returns": 0, "x": 1}]},
+     "dataframe_records[0].x"),
+    ({"inputs": [[1, 2, 3], [1, 2]]}, "inputs[1]"),
+])
+def test_the_error_names_the_value_as_the_body_has_it(service, served, body, field):
+    served()
+    error = _error(_post(service, body), 422)
+    assert list(error["errors"]) == [field]
