@@ -68,7 +68,7 @@ def _setup(rows: int, per_request: int, seed: int):
     governance.reference_profile_save(
         version=version, sha256="0" * 64,
         data=reference.ReferenceData(n_rows=50_000, columns=columns),
-        predictions=rng.integers(0, 2, 50_000), task_type="classification")
+        predictions=rng.integers(0, 2, 50_000))
 
     numeric, cats = _rows(rng, rows, shift=0.5)
     outputs = rng.integers(0, 2, rows)

@@ -51,9 +51,12 @@ from registry.errors import ApplicationError
 from registry.models import ModelVersion, RegisteredModel
 
 STATUS_COLOURS = {
-    "passed": "#1b5e20", "approved": "#1b5e20", "completed": "#1b5e20",
-    "failed": "#b71c1c", "rejected": "#b71c1c", "stale": "#8d6e00",
-    "pending": "#283593", "running": "#283593", "moving": "#283593", "skipped": "#666666",
+    "passed": "#1b5e20", "approved": "#1b5e20", "completed": "#1b5e20", "ok": "#1b5e20",
+    "resolved": "#1b5e20", "sent": "#1b5e20",
+    "failed": "#b71c1c", "rejected": "#b71c1c", "open": "#b71c1c", "alerting": "#b71c1c",
+    "stale": "#8d6e00", "acknowledged": "#8d6e00", "retrying": "#8d6e00",
+    "pending": "#283593", "running": "#283593", "moving": "#283593", "sending": "#283593",
+    "skipped": "#666666", "no_data": "#666666",
 }
 
 
@@ -581,7 +584,6 @@ admin.site.register(RegisteredModel, GovernedRegisteredModelAdmin)
 
 SEVERITY_COLOURS = {"critical": ("#ffebee", "#b71c1c"), "warning": ("#fff8e1", "#8d6e00"),
                     "info": ("#e3f2fd", "#0d47a1")}
-ALERT_STATUS_COLOURS = {"open": "#b71c1c", "acknowledged": "#8d6e00", "resolved": "#1b5e20"}
 
 
 def severity_badge(value: str):
@@ -589,12 +591,6 @@ def severity_badge(value: str):
     return format_html('<span class="severity-badge" data-severity="{}" style="background:{};'
                        'color:{};padding:2px 8px;border-radius:10px;font-weight:600">{}</span>',
                        value, background, colour, value)
-
-
-def alert_status_badge(value: str):
-    return format_html('<span class="alert-status" data-status="{}" style="color:{};'
-                       'font-weight:600">{}</span>', value,
-                       ALERT_STATUS_COLOURS.get(value, "#333"), value)
 
 
 class DeliveryInline(ReadOnlyInline):
@@ -652,17 +648,20 @@ class AlertAdmin(ReadOnlyAdmin):
     date_hierarchy = "last_seen"
     actions = [acknowledge_alerts, resolve_alerts]
 
-    @admin.display(description="severity", ordering="severity")
+    def get_queryset(self, request):
+        return selectors.alert_list()
+
+    @admin.display(description="severity", ordering="severity_rank")
     def severity_display(self, obj):
         return severity_badge(obj.severity)
 
     @admin.display(description="status", ordering="status")
     def status_display(self, obj):
-        return alert_status_badge(obj.status)
+        return status_badge(obj.status)
 
     def get_actions(self, request):
         actions = super().get_actions(request)
-        if not roles.has_role(request.user, services.ALERT_ROLES):
+        if not roles.has_role(request.user, services.ALERT_ROLES | roles.REGISTER_ROLES):
             actions.pop("acknowledge_alerts", None)
             actions.pop("resolve_alerts", None)
         return actions
@@ -677,11 +676,11 @@ class AlertAdmin(ReadOnlyAdmin):
             **self.admin_site.each_context(request), "opts": self.model._meta,
             "title": f"Alert #{alert.pk}", "alert": alert,
             "severity": severity_badge(alert.severity),
-            "status": alert_status_badge(alert.status),
+            "status": status_badge(alert.status),
             "evidence": json.dumps(alert.evidence, indent=2, default=str),
             "deliveries": alert.deliveries.order_by("created_at"),
             "can_act": alert.status != AlertStatus.RESOLVED
-            and roles.has_role(request.user, services.ALERT_ROLES),
+            and services.may_act_on_alert(request.user, alert),
             "history": AuditEvent.objects.filter(object_type="governance.alert",
                                                  object_id=str(alert.pk)).order_by("seq"),
         }
@@ -733,10 +732,6 @@ class AlertRuleAdmin(ServiceAdminMixin, admin.ModelAdmin):
     list_filter = ["metric", "severity", "enabled", "model"]
     list_select_related = ["model"]
 
-    def get_queryset(self, request):
-        services.ensure_default_rules()
-        return super().get_queryset(request)
-
     def has_delete_permission(self, request, obj=None):
         return False  # an alert points at its rule: switch a rule off instead
 
@@ -779,6 +774,12 @@ class WebhookAdmin(ServiceAdminMixin, admin.ModelAdmin):
     form = WebhookForm
     list_display = ["name", "url", "model", "min_severity", "enabled", "created_at"]
 
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        if not self.has_change_permission(request, obj):
+            fields.remove("secret")  # a read-only page would show it in plain text
+        return fields
+
     def has_delete_permission(self, request, obj=None):
         return False
 
@@ -814,9 +815,7 @@ class MonitoringRunAdmin(ReadOnlyAdmin):
 
     @admin.display(description="status", ordering="status")
     def run_status(self, obj):
-        colour = {"alerting": "#b71c1c", "ok": "#1b5e20"}.get(obj.status, "#666")
-        return format_html('<span style="color:{};font-weight:600">{}</span>', colour,
-                           obj.status)
+        return status_badge(obj.status)
 
     @admin.display(description="figures")
     def figures_display(self, obj):
@@ -838,8 +837,8 @@ class MonitoringRunAdmin(ReadOnlyAdmin):
 
 def monitoring_glance(model: RegisteredModel):
     """The registered model page's summary: active alerts, the last pass, a link."""
-    alerts = list(model.alerts.filter(ACTIVE_ALERT).select_related("rule").order_by(
-        "-severity", "-last_seen"))
+    alerts = list(selectors.alert_list().filter(ACTIVE_ALERT, model=model).order_by(
+        "-severity_rank", "-last_seen"))
     last = model.monitoring_runs.order_by("-created_at").first()
     link = reverse("admin:governance_monitoring_model", args=[model.pk])
     if last is None:
@@ -847,7 +846,7 @@ def monitoring_glance(model: RegisteredModel):
     else:
         state = f"last pass {last.created_at:%Y-%m-%d %H:%M}: {last.status} — {last.summary}"
     rows = format_html_join("", "<li style='list-style:none'>{} {} <a href='{}'>#{}</a> {}</li>", (
-        (severity_badge(a.severity), alert_status_badge(a.status),
+        (severity_badge(a.severity), status_badge(a.status),
          reverse("admin:governance_alert_change", args=[a.pk]), a.pk, a.title)
         for a in alerts))
     return format_html('<div id="monitoring-glance"><p>{}</p>{}<p><a href="{}">Charts and '

@@ -16,7 +16,9 @@ import numpy as np
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-NUMERIC = {"float64", "float32", "int64", "int32", "bool"}
+from registry.metadata import NUMERIC_DTYPES
+
+NUMERIC = NUMERIC_DTYPES
 BINS = 10
 SAMPLE_SIZE = 5000
 EPSILON = 1e-4  # floor of a bin's share in PSI, so that an empty bin is not infinite
@@ -160,7 +162,8 @@ def classification_performance(actual, predicted, probabilities=None) -> dict:
 
     y_true = np.asarray([_label(v) for v in actual])
     y_pred = np.asarray([_label(v) for v in predicted])
-    classes = sorted(set(y_true) | set(y_pred))
+    # In the classes' own order (9 before 10): sklearn's probability columns follow it.
+    classes = sorted(set(y_true) | set(y_pred), key=_class_order)
     out = {"n": int(y_true.size), "accuracy": float(metrics.accuracy_score(y_true, y_pred))}
     binary = len(classes) <= 2
     positive = classes[-1] if classes else None
@@ -179,11 +182,31 @@ def classification_performance(actual, predicted, probabilities=None) -> dict:
 
 
 def regression_performance(actual, predicted) -> dict:
-    y_true = np.asarray(actual, dtype=np.float64)
-    y_pred = np.asarray(predicted, dtype=np.float64).ravel()
+    """MAE and RMSE over the rows whose outcome is a number (a label sent by mistake to a
+    regressor is counted as unusable, not allowed to stop the pass)."""
+    pairs = [(float(a), float(p)) for a, p in zip(actual, predicted, strict=True)
+             if _number(a) and _number(p)]
+    if not pairs:
+        return {"n": 0, "unusable": len(actual), "skipped": "no numeric outcomes"}
+    y_true, y_pred = np.asarray(pairs).T
     error = y_pred - y_true
-    return {"n": int(y_true.size), "mae": float(np.mean(np.abs(error))),
+    return {"n": len(pairs), "unusable": len(actual) - len(pairs),
+            "mae": float(np.mean(np.abs(error))),
             "rmse": float(math.sqrt(np.mean(error ** 2)))}
+
+
+def _number(value) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _class_order(label: str):
+    try:
+        return (0, float(label), label)
+    except ValueError:
+        return (1, 0.0, label)
 
 
 def _label(value):

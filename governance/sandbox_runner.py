@@ -247,7 +247,12 @@ def main() -> None:
     if reference is not None:
         try:
             predicted = np.asarray(model.predict(reference))
-            result["reference_predictions"] = predicted.ravel().tolist()[:len(reference)]
+            if predicted.ndim == 2 and predicted.shape[1] == 1:
+                predicted = predicted[:, 0]
+            if predicted.ndim != 1 or len(predicted) != len(reference):
+                raise ValueError(f"predictions of shape {list(predicted.shape)} for "
+                                 f"{len(reference)} rows: one value per row is needed")
+            result["reference_predictions"] = predicted.tolist()
         except BaseException as exc:
             result["reference_predictions_error"] = f"{type(exc).__name__}: {exc}"[:500]
     _finish(result)

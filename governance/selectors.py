@@ -80,10 +80,16 @@ def active_rollout(model_id: int):
 
 
 def alert_list():
-    from governance.models import Alert
+    """Alerts, with `severity_rank` (critical 2, warning 1, info 0) to order by importance:
+    the severity names themselves sort alphabetically, critical last."""
+    from django.db.models import Case, IntegerField, Value, When
 
+    from governance.models import SEVERITY_ORDER, Alert
+
+    rank = Case(*(When(severity=name, then=Value(order)) for name, order in
+                  SEVERITY_ORDER.items()), default=Value(0), output_field=IntegerField())
     return Alert.objects.select_related("model", "rule__model", "acknowledged_by",
-                                        "resolved_by")
+                                        "resolved_by").annotate(severity_rank=rank)
 
 
 def alert_rules():

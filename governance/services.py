@@ -167,10 +167,15 @@ def validation_execute(run_id: int) -> ValidationRun | None:
 
 
 def _validation_record(run, outcome, policy) -> ValidationRun:
-    if isinstance(outcome, list):  # recovery records a bare failure
-        outcome = validation.Outcome(outcome)
     results = outcome.results
     passed, summary = validation.verdict(results, policy)
+    # The reference profile's statistics (up to a million rows) are computed before the
+    # transaction, which holds the run's and the requests' locks.
+    profile = None
+    if outcome.reference is not None:
+        version = ModelVersion.objects.select_related("model").get(pk=run.version_id)
+        profile = reference_profile_build(version=version, data=outcome.reference,
+                                          predictions=outcome.reference_predictions)
     with transaction.atomic(durable=True):
         run = ValidationRun.objects.select_for_update().get(pk=run.pk)
         if run.status != RunStatus.RUNNING:
@@ -190,11 +195,9 @@ def _validation_record(run, outcome, policy) -> ValidationRun:
         run.save(update_fields=["status", "summary", "finished_at", "policy"])
         version = (ModelVersion.objects.select_related("model").prefetch_related("files")
                    .get(pk=run.version_id))
-        if outcome.reference is not None:
-            reference_profile_save(version=version, sha256=version.reference_file.sha256,
-                                   data=outcome.reference,
-                                   predictions=outcome.reference_predictions,
-                                   task_type=version.model.task_type)
+        if profile is not None:
+            ReferenceProfile.objects.update_or_create(
+                version=version, defaults={**profile, "sha256": version.reference_file.sha256})
         audit.record(
             action=f"validation.{run.status}", actor=run.requested_by or system_user(),
             subject=version, reason=summary,
@@ -221,7 +224,7 @@ def validation_recover(*, older_than_seconds: int = 900) -> list[ValidationRun]:
         policy = policies.effective_policy(run.version.model)
         failure = validation.CheckResult(
             "internal", "failed", "the worker stopped before the run finished; start a new one")
-        handled.append(_validation_record(run, [failure], policy))
+        handled.append(_validation_record(run, validation.Outcome([failure]), policy))
     for run in ValidationRun.objects.filter(status=RunStatus.PENDING, created_at__lte=cutoff):
         handled.append(validation_execute(run.pk) or run)
     return handled
@@ -714,14 +717,18 @@ def rollout_start(*, version: ModelVersion, mode: str, actor, steps=None,
                     "Four eyes: you registered this version, so someone else must give it "
                     "real traffic.")
     steps = _check_steps(steps if steps is not None else [10, 25, 50, 100])
-    if version.stage != STAGING:
-        raise Conflict(f"{version} is in {version.stage}; a rollout candidate comes from "
-                       "staging", code="invalid_candidate")
-    latest = latest_validation(version)
-    if latest is None or latest.status != RunStatus.PASSED:
-        raise Conflict(f"{version} has not passed validation", code="not_validated")
     with transaction.atomic(durable=True):
+        # Checked under the locks a deployment takes too: the candidate cannot move between
+        # the check and the rollout's creation.
         RegisteredModel.objects.select_for_update().get(pk=version.model_id)
+        version = ModelVersion.objects.select_for_update().select_related("model").get(
+            pk=version.pk)
+        if version.stage != STAGING:
+            raise Conflict(f"{version} is in {version.stage}; a rollout candidate comes from "
+                           "staging", code="invalid_candidate")
+        latest = latest_validation(version)
+        if latest is None or latest.status != RunStatus.PASSED:
+            raise Conflict(f"{version} has not passed validation", code="not_validated")
         if not ModelVersion.objects.filter(model_id=version.model_id,
                                            stage=PRODUCTION).exists():
             raise Conflict(f"{version.model.name} has no production version to share "
@@ -768,15 +775,18 @@ def rollout_advance(*, model: RegisteredModel, actor, percent: int | None = None
                            code="not_a_canary")
         before = rollout.percent
         if percent is None:
-            if rollout.step + 1 >= len(rollout.steps):
+            # The next step is the first above the current share (it may have been set by hand).
+            above = [i for i, share in enumerate(rollout.steps) if share > rollout.percent]
+            if not above:
                 raise Conflict(f"the canary is at its last step ({before}%): promote the "
                                "candidate or abort", code="last_step")
-            rollout.step += 1
+            rollout.step = above[0]
             rollout.percent = rollout.steps[rollout.step]
         else:
             if isinstance(percent, bool) or not isinstance(percent, int) or not 0 < percent <= 100:
                 raise ApplicationError("a whole percentage from 1 to 100", field="percent")
             rollout.percent = percent
+            rollout.step = max(0, sum(1 for share in rollout.steps if share <= percent) - 1)
         rollout.save(update_fields=["step", "percent", "updated_at"])
         audit.record(action="rollout.advanced", actor=actor, subject=rollout,
                      model_name=model.name, before={"percent": before},
@@ -861,17 +871,21 @@ RULE_FIELDS = ["model", "metric", "statistic", "threshold", "severity", "window_
                "min_rows", "resolve_after_runs", "enabled"]
 
 
-def reference_profile_save(*, version: ModelVersion, sha256: str, data, predictions,
-                           task_type: str) -> ReferenceProfile:
-    """Store the statistics of a version's reference sample (validation calls this)."""
-    features = monitoring.feature_profiles(data.columns, version.signature)
-    distribution = monitoring.prediction_profile(predictions, task_type)
+def reference_profile_build(*, version: ModelVersion, data, predictions) -> dict:
+    """The statistics of a version's reference sample: the fields of its ReferenceProfile."""
+    return {"n_rows": data.n_rows,
+            "features": monitoring.feature_profiles(data.columns, version.columns),
+            "predictions": monitoring.prediction_profile(predictions, version.model.task_type),
+            "predicted_rows": 0 if predictions is None else len(predictions)}
+
+
+def reference_profile_save(*, version: ModelVersion, sha256: str, data, predictions
+                           ) -> ReferenceProfile:
+    """Build and store a profile outside validation (tests and benchmarks set one up)."""
+    fields = reference_profile_build(version=version, data=data, predictions=predictions)
     with transaction.atomic():
         profile, _ = ReferenceProfile.objects.update_or_create(
-            version=version,
-            defaults={"sha256": sha256, "n_rows": data.n_rows, "features": features,
-                      "predictions": distribution,
-                      "predicted_rows": 0 if predictions is None else len(predictions)})
+            version=version, defaults={**fields, "sha256": sha256})
     return profile
 
 
@@ -992,11 +1006,14 @@ def webhook_save(*, actor, webhook: Webhook | None = None, **changes) -> Webhook
 
 
 def models_to_monitor() -> list[int]:
-    """Models with a production version or an active rollout."""
+    """Models with a production version or an active rollout, and those with an active
+    alert (which a pass resolves once they serve nothing)."""
     serving = ModelVersion.objects.filter(stage=PRODUCTION).values("model_id")
     rolling = Rollout.objects.filter(status=RolloutStatus.ACTIVE).values("model_id")
-    return list(RegisteredModel.objects.filter(Q(pk__in=serving) | Q(pk__in=rolling))
-                .order_by("name").values_list("pk", flat=True))
+    alerting = Alert.objects.filter(ACTIVE_ALERT).values("model_id")
+    return list(RegisteredModel.objects.filter(
+        Q(pk__in=serving) | Q(pk__in=rolling) | Q(pk__in=alerting))
+        .order_by("name").values_list("pk", flat=True))
 
 
 def monitored_versions(model: RegisteredModel) -> list[tuple[ModelVersion, str]]:
@@ -1121,18 +1138,28 @@ def monitoring_pass(*, model: RegisteredModel, now=None) -> list[MonitoringRun]:
     windows: dict[int, set[str]] = {settings.MONITORING_WINDOW_MINUTES: set(PARTS)}
     for rule in rules:
         windows.setdefault(rule.window_minutes, set()).add(FAMILY[rule.metric])
-    measured = []
+    measured, broken = [], []
     for version, route in monitored_versions(model):
         started = time.perf_counter()
-        profile = ReferenceProfile.objects.filter(version=version).first()
-        figures = {str(minutes): _figures(version, profile, families,
-                                          now - timedelta(minutes=minutes), now)
-                   for minutes, families in sorted(windows.items())}
+        try:
+            profile = ReferenceProfile.objects.filter(version=version).first()
+            figures = {str(minutes): _figures(version, profile, families,
+                                              now - timedelta(minutes=minutes), now)
+                       for minutes, families in sorted(windows.items())}
+        except Exception as exc:  # one version's odd data must not stop the others' pass
+            logger.exception("monitoring of %s failed", version)
+            broken.append((version, route, f"{type(exc).__name__}: {exc}"))
+            continue
         measured.append((version, route, figures, (time.perf_counter() - started) * 1000))
     with transaction.atomic(durable=True):
         RegisteredModel.objects.select_for_update().get(pk=model.pk)  # one pass at a time
         firing = _judge(model, rules, measured, now)
-        runs = []
+        runs = [MonitoringRun.objects.create(
+            model=model, version=version, route=route, status=RunStatusMonitoring.FAILED,
+            summary=f"the pass failed: {error}"[:500], created_at=now)
+            for version, route, error in broken]
+        if not measured and not broken:
+            _retire_alerts(model, "the model no longer serves any version")
         for version, route, figures, duration in measured:
             volume = figures[str(settings.MONITORING_WINDOW_MINUTES)]["volume"]
             quiet = not any(f["volume"]["requests"] or f["volume"]["failed"]
@@ -1151,10 +1178,19 @@ def monitoring_pass(*, model: RegisteredModel, now=None) -> list[MonitoringRun]:
     return runs
 
 
+def _retire_alerts(model, reason: str, keep=()) -> None:
+    """Resolve the model's active alerts whose rule is not (or no longer) judged for it."""
+    for alert in Alert.objects.select_for_update().filter(ACTIVE_ALERT, model=model).exclude(
+            rule__in=list(keep)):
+        _alert_close(alert, actor=system_user(), reason=reason)
+
+
 def _judge(model, rules, measured, now) -> dict[int, set[str]]:
     """Open, update or resolve each rule's alert. Returns {version id: {rule names}} that
     hold, for the runs' status."""
     firing: dict[int, set[str]] = {}
+    if measured:  # a rule switched off or replaced since its alert opened: nothing judges it
+        _retire_alerts(model, "its rule no longer applies to this model", keep=rules)
     for rule in rules:
         window = str(rule.window_minutes)
         judged = [(version, _measure(rule, version, figures[window]))
@@ -1216,13 +1252,19 @@ def _alert_close(alert: Alert, *, actor, reason: str) -> None:
     _deliveries_create(alert, "resolved")
 
 
-ALERT_ROLES = roles.REGISTER_ROLES | roles.APPROVE_ROLES
+ALERT_ROLES = roles.APPROVE_ROLES  # and each model's owner, for its own alerts
+
+
+def may_act_on_alert(actor, alert: Alert) -> bool:
+    return roles.has_role(actor, ALERT_ROLES) or (
+        roles.has_role(actor, roles.REGISTER_ROLES) and alert.model.owner_id == actor.pk)
 
 
 def alert_acknowledge(*, alert: Alert, actor, comment: str = "") -> Alert:
     """Someone is on it: the alert stays active (and updated) but stops asking for a person."""
-    if not roles.has_role(actor, ALERT_ROLES):
-        raise _deny(actor, alert, "alert.acknowledge", "Your role cannot acknowledge alerts.")
+    if not may_act_on_alert(actor, alert):
+        raise _deny(actor, alert, "alert.acknowledge",
+                    "Alerts are acknowledged by the model's owner, approvers and admins.")
     with transaction.atomic(durable=True):
         alert = Alert.objects.select_for_update().select_related("model").get(pk=alert.pk)
         if alert.status != AlertStatus.OPEN:
@@ -1238,8 +1280,9 @@ def alert_acknowledge(*, alert: Alert, actor, comment: str = "") -> Alert:
 
 
 def alert_resolve(*, alert: Alert, actor, comment: str) -> Alert:
-    if not roles.has_role(actor, ALERT_ROLES):
-        raise _deny(actor, alert, "alert.resolve", "Your role cannot resolve alerts.")
+    if not may_act_on_alert(actor, alert):
+        raise _deny(actor, alert, "alert.resolve",
+                    "Alerts are resolved by the model's owner, approvers and admins.")
     if not comment.strip():
         raise ApplicationError("say what was done about it", field="comment")
     with transaction.atomic(durable=True):
@@ -1291,6 +1334,9 @@ def delivery_attempt(delivery_id: int) -> AlertDelivery | None:
         error = ""
     except notifications.DeliveryError as exc:
         response_status, error = exc.status, str(exc)
+    except Exception as exc:  # a bad address or URL: retried, then failed, never stuck
+        logger.exception("delivery %s raised", delivery_id)
+        response_status, error = None, f"{type(exc).__name__}: {exc}"
     with transaction.atomic():
         if not error:
             delivery.status, delivery.sent_at = DeliveryStatus.SENT, timezone.now()

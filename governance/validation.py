@@ -327,7 +327,7 @@ def _reference(version: ModelVersion, data: bytes | None):
     from registry.errors import ApplicationError
 
     try:
-        return reference.read(data, version.signature, version.target)
+        return reference.read(data, version.columns, version.target)
     except ApplicationError as exc:  # it was checked at registration: only if the rules moved
         logger.warning("reference sample of %s not usable: %s", version, exc.message)
         return None
@@ -344,11 +344,15 @@ def execute(version: ModelVersion, policy, trigger: str = "manual") -> Outcome:
     else:
         outcome.reference = _reference(version, reference_bytes)
         rows, source = sample_rows(version, outcome.reference)
-        names = [column["name"] for column in version.signature]
+        names = [column["name"] for column in version.columns]
         reference_rows = (outcome.reference.rows(names, REFERENCE_PREDICT_ROWS)
                           if outcome.reference is not None else None)
         report = run_sandbox(version, payloads, rows, policy, reference_rows)
         outcome.reference_predictions = report.get("reference_predictions")
+        if report.get("reference_predictions_error"):
+            # The profile is kept without a prediction distribution; say why in the log.
+            logger.warning("%s: no predictions on its reference rows: %s", version,
+                           report["reference_predictions_error"])
         load = report.get("load", {})
         isolation = report.get("isolation", [])
         if load.get("ok"):

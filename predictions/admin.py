@@ -49,8 +49,29 @@ class ApiTokenAdmin(ServiceAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(RateLimit)
-class RateLimitAdmin(admin.ModelAdmin):
+class RateLimitAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    """Hourly prediction quotas per user or group; changes go through a service (audited)."""
+
     list_display = ["__str__", "user", "group", "requests_per_hour"]
+
+    def save_model(self, request, obj, form, change):
+        saved = services.rate_limit_save(
+            actor=request.user, user=form.cleaned_data.get("user"),
+            group=form.cleaned_data.get("group"),
+            requests_per_hour=form.cleaned_data["requests_per_hour"],
+            limit=RateLimit.objects.get(pk=obj.pk) if change else None)
+        obj.pk = saved.pk
+        obj._state.adding = False
+
+    def save_related(self, request, form, formsets, change):
+        pass
+
+    def delete_model(self, request, obj):
+        services.rate_limit_delete(limit=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for limit in queryset:
+            services.rate_limit_delete(limit=limit, actor=request.user)
 
 
 class ReadOnly(admin.ModelAdmin):

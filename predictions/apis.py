@@ -18,7 +18,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import Throttled
-from rest_framework.permissions import BasePermission
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -29,25 +28,29 @@ from predictions.inputs import InputError, may_hold_booleans, parse_json
 from predictions.serving import NotServable
 from registry import roles
 from registry.errors import ApplicationError, PayloadTooLarge
-
-
-class RolePermission(BasePermission):
-    message = "Your role does not allow this."
-
-    def has_permission(self, request, view) -> bool:
-        user = request.user
-        return bool(user and user.is_authenticated
-                    and roles.has_role(user, view.allowed_roles))
+from registry.permissions import HasRole
 
 
 class PredictionApiView(APIView):
+    """Prediction endpoints: tokens or JWT, one role set for every method (HasRole), the
+    hourly quota, and the serving errors mapped to the API's error shape."""
+
     authentication_classes = [ApiTokenAuthentication, CachedJWTAuthentication,
                               SessionAuthentication]
-    permission_classes = [RolePermission]
+    permission_classes = [HasRole]
     parser_classes: list = []
     renderer_classes = [JSONRenderer]
-    allowed_roles = roles.PREDICT_ROLES
+    read_roles = write_roles = roles.PREDICT_ROLES
     throttled = True
+
+    def handle_exception(self, exc):
+        if isinstance(exc, InputError):
+            exc = input_error(exc)
+        elif isinstance(exc, NotServable):
+            exc = serving_error(exc)
+        elif isinstance(exc, services.ModelFailed):
+            exc = model_error(exc)
+        return super().handle_exception(exc)
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -127,19 +130,12 @@ class PredictApi(PredictionApiView):
 
     @extend_schema(**PREDICT_DOC)
     def post(self, request, name, version=None):
-        try:
-            payload, booleans = self.payload(request)
-            answer = services.predict(
-                model_name=name, version=version, payload=payload, booleans=booleans,
-                user=request.user, request_id=uuid.uuid4().hex,
-                routing_key=request.headers.get("X-Routing-Key", ""),
-            )
-        except InputError as exc:
-            raise input_error(exc) from None
-        except NotServable as exc:
-            raise serving_error(exc) from None
-        except services.ModelFailed as exc:
-            raise model_error(exc) from None
+        payload, booleans = self.payload(request)
+        answer = services.predict(
+            model_name=name, version=version, payload=payload, booleans=booleans,
+            user=request.user, request_id=uuid.uuid4().hex,
+            routing_key=request.headers.get("X-Routing-Key", ""),
+        )
         body = {"model": answer.model, "version": answer.version,
                 "predictions": as_list(answer.predictions), "request_id": answer.request_id,
                 "routed_to": answer.route}
@@ -151,15 +147,12 @@ class PredictApi(PredictionApiView):
 class FeedbackApi(PredictionApiView):
     """Ground truth for rows of an answered request: `{"feedback": [{"row": 0, "actual": 1}]}`."""
 
-    allowed_roles = roles.FEEDBACK_ROLES
+    read_roles = write_roles = roles.FEEDBACK_ROLES
     throttled = False
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, request_id):
-        try:
-            payload, _ = self.payload(request)
-        except InputError as exc:
-            raise input_error(exc) from None
+        payload, _ = self.payload(request)
         if not isinstance(payload, dict) or "feedback" not in payload:
             raise ApplicationError('send {"feedback": [{"row": 0, "actual": value}, ...]}',
                                    field="feedback")

@@ -61,28 +61,42 @@ MAGIC = b"MGR1"
 HEADER = struct.Struct("<4sIH")
 
 
-def pack_rows(rows) -> bytes:
-    """A matrix (float64, or object with text columns) or a list of rows, packed."""
+def column_kinds(matrix: np.ndarray) -> bytes:
+    """b"f"/b"t" per column. A served matrix has one type per column (the signature's), so
+    its first row tells; rows from elsewhere (old logs, a list) are looked at whole."""
+    if matrix.dtype.kind in "biuf":
+        return b"f" * matrix.shape[1]
+    return bytes(b"t"[0] if any(isinstance(v, str) for v in matrix[:, i]) else b"f"[0]
+                 for i in range(matrix.shape[1]))
+
+
+def pack_rows(rows, kinds: bytes | None = None) -> bytes:
+    """A matrix (float64, or object with text columns) or a list of rows, packed. `kinds`
+    comes from the whole request when only some of its rows are kept (they may be none)."""
     matrix = rows if isinstance(rows, np.ndarray) else np.asarray(rows, dtype=object)
     if matrix.ndim != 2:  # no rows at all (a request the sampling rate kept none of)
         matrix = matrix.reshape(len(matrix), -1) if matrix.size else np.empty((0, 0))
     n_rows, n_cols = matrix.shape
-    if matrix.dtype.kind in "biuf":
-        kinds = b"f" * n_cols
+    if kinds is None:
+        kinds = column_kinds(matrix[:1] if isinstance(rows, np.ndarray) else matrix)
+    if kinds and n_cols == 0:  # no rows kept: an empty table of the request's columns
+        matrix = np.empty((0, len(kinds)), dtype=object)
+        n_cols = len(kinds)
+    if b"t" not in kinds:
         numeric, text = matrix, None
     else:
-        # A served matrix has one type per column (the signature's), so its first row tells;
-        # rows from elsewhere (old logs, a list) are looked at whole.
-        sample = matrix[:1] if isinstance(rows, np.ndarray) else matrix
-        kinds = bytes(b"t"[0] if any(isinstance(value, str) for value in sample[:, i])
-                      else b"f"[0] for i in range(n_cols))
         numeric_at = [i for i, kind in enumerate(kinds) if kind == b"f"[0]]
         text_at = [i for i, kind in enumerate(kinds) if kind == b"t"[0]]
         numeric = matrix[:, numeric_at]
-        text = matrix[:, text_at].tolist() if text_at else None
+        text = matrix[:, text_at].tolist()
     block = np.ascontiguousarray(numeric, dtype="<f8").tobytes()
     tail = orjson.dumps(text) if text is not None else b""
     return HEADER.pack(MAGIC, n_rows, n_cols) + kinds + block + tail
+
+
+def packed_row_count(blob) -> int:
+    """How many rows a packed value holds, from its header alone."""
+    return HEADER.unpack_from(blob)[1] if len(blob) else 0
 
 
 def unpack_parts(blob) -> tuple[bytes, int, memoryview, bytes]:

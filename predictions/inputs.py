@@ -21,7 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
-NUMERIC = {"float64", "float32", "int64", "int32", "bool"}
+from registry.metadata import NUMERIC_DTYPES
+
+NUMERIC = NUMERIC_DTYPES
 INTEGER = {"int64", "int32"}
 TEXT = {"string", "category"}
 V2_DATATYPES = {"BOOL", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32",
@@ -129,13 +131,16 @@ def _matrix(rows: list[list], signature: Signature, booleans: bool = True) -> np
                              f"({', '.join(signature.names)})", row=r)
     if signature.numeric:
         try:
-            matrix = np.array(rows, dtype=np.float64)
+            # No dtype: numbers stay numbers and any text makes the array text, which the
+            # check below sends to the value-by-value path (float64 would read "1.5" as 1.5).
+            matrix = np.array(rows)
         except (TypeError, ValueError):
-            matrix = None  # find the offending value below
-        if (matrix is not None and np.isfinite(matrix).all()
+            matrix = None  # ragged or nested: find the offending value below
+        if (matrix is not None and matrix.dtype.kind in "biuf" and np.isfinite(matrix).all()
                 and not _bad_integers(matrix, signature)
+                and not _bad_booleans(matrix, signature)
                 and not (booleans and _has_bool(rows, signature))):
-            return matrix
+            return matrix.astype(np.float64, copy=False)
     for r, row in enumerate(rows):
         for c, value in enumerate(row):
             _check_value(value, signature.dtypes[c], r, signature.names[c])
@@ -143,6 +148,11 @@ def _matrix(rows: list[list], signature: Signature, booleans: bool = True) -> np
         return np.array(rows, dtype=np.float64)
     return np.array([[_check_value(v, signature.dtypes[c], r, signature.names[c])
                       for c, v in enumerate(row)] for r, row in enumerate(rows)], dtype=object)
+
+
+def _bad_booleans(matrix: np.ndarray, signature: Signature) -> bool:
+    columns = [i for i, d in enumerate(signature.dtypes) if d == "bool"]
+    return bool(columns) and not np.isin(matrix[:, columns], (0, 1)).all()
 
 
 def _has_bool(rows: list[list], signature: Signature) -> bool:
@@ -209,6 +219,9 @@ def parse_rest(payload, signature: Signature, max_rows: int, booleans: bool = Tr
             raise InputError("dataframe_split needs 'columns' and 'data' lists", status=400,
                              field="dataframe_split")
         columns = value["columns"]
+        if not all(isinstance(name, str) for name in columns):
+            raise InputError("dataframe_split columns are feature names (text)", status=400,
+                             field="dataframe_split.columns")
         position = signature.index()
         for name in columns:
             if name not in position:
@@ -273,7 +286,7 @@ def _tensor(tensor, index: int) -> tuple[str, list, list[int]]:
         raise InputError(f"inputs[{index}]: shape must be a list of whole numbers",
                          status=400, field="inputs")
     flat = _flatten(data)
-    if len(flat) != int(np.prod(shape)):
+    if len(flat) != math.prod(shape):  # exact: numpy's product wraps around on huge shapes
         raise InputError(f"inputs[{index}] ({name}): {len(flat)} values do not fill shape "
                          f"{shape}", status=400, field="inputs")
     return name, flat, shape
@@ -292,6 +305,7 @@ def parse_v2(payload, signature: Signature, max_rows: int, booleans: bool = True
         if len(shape) != 2 or shape[1] != width:
             raise InputError(f"tensor {name!r} has shape {shape}; the model takes [N, {width}] "
                              f"({', '.join(signature.names)})", field="inputs")
+        _check_count(shape[0], max_rows, "inputs")
         rows = [flat[i * width:(i + 1) * width] for i in range(shape[0])]
     else:
         by_name = {}

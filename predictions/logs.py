@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from predictions.fields import column_kinds, pack_rows
 from predictions.models import PredictionError, PredictionLog
 
 logger = logging.getLogger(__name__)
@@ -74,7 +75,9 @@ class Answered:
             request_id=self.request_id, model_id=self.model_id, version_id=self.version_id,
             route=self.route, caller_id=self.caller_id, caller_name=self.caller_name,
             protocol=self.protocol, created_at=self.created_at, n_rows=len(self.matrix),
-            row_indices=indices, inputs=_rows(self.matrix, indices),
+            row_indices=indices,
+            # Column kinds from the whole request: the kept rows may be none of them.
+            inputs=pack_rows(_rows(self.matrix, indices), kinds=column_kinds(self.matrix[:1])),
             outputs=_rows(self.predictions, indices),
             probabilities=_rows(self.probabilities, indices),
             latency_ms=round(self.latency_ms, 3), routing_key=self.routing_key[:200],
@@ -116,8 +119,12 @@ def flush() -> int:
             break
         if isinstance(item, PredictionError):
             errors.append(item)
-        else:
-            batch.append(item.to_row() if isinstance(item, Answered) else item)
+            continue
+        try:
+            batch.append(item.to_row())
+        except Exception:  # one request's odd arrays must not lose the others' logs
+            logger.exception("prediction log of request %s could not be encoded; dropped",
+                             item.request_id)
     _write(PredictionError, errors)
     return _write(PredictionLog, batch)
 

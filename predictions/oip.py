@@ -24,27 +24,18 @@ from rest_framework.views import APIView
 from predictions import services
 from predictions.apis import (
     PredictionApiView,
-    input_error,
     json_response,
-    model_error,
-    serving_error,
 )
-from predictions.inputs import InputError
-from predictions.serving import NotServable, routes
+from predictions.serving import NotServable
 from registry.errors import ApplicationError
+from registry.models import RegisteredModel
 
 DATATYPES = {"b": "BOOL", "i": "INT64", "u": "UINT64", "f": "FP64"}
 
 
 class OipMixin:
     def handle_exception(self, exc):
-        if isinstance(exc, InputError):
-            exc = input_error(exc)
-        elif isinstance(exc, NotServable):
-            exc = serving_error(exc)
-        elif isinstance(exc, services.ModelFailed):
-            exc = model_error(exc)
-        response = super().handle_exception(exc)
+        response = super().handle_exception(exc)  # PredictionApiView maps serving errors
         if response.status_code >= 400:
             detail = response.data.get("detail") if isinstance(response.data, dict) else None
             response.data = {"error": str(detail or response.data)}
@@ -95,10 +86,7 @@ class ModelMetadataApi(OipMixin, PredictionApiView):
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, name, version=None):
-        route = routes.route(name)
-        target = routes.version(name, version)[1] if version else route.production
-        if target is None:
-            raise NotServable(f"{name} has no production version", status=404)
+        target = services.serving_target(name, version, request.user)
         signature = target.signature
         return JsonResponse({
             "name": name,
@@ -121,11 +109,13 @@ class ModelReadyApi(OipMixin, PredictionApiView):
         from governance.selectors import servable
         from registry.models import ModelVersion
 
-        route = routes.route(name)
-        target = routes.version(name, version)[1] if version else route.production
-        ready = False
-        if target is not None:
-            ready, _ = servable(ModelVersion.objects.get(pk=target.version_id))
+        try:
+            target = services.serving_target(name, version, request.user)
+        except NotServable as exc:
+            if exc.status != 404 or not RegisteredModel.objects.filter(name=name).exists():
+                raise
+            return JsonResponse({"name": name, "ready": False}, status=400)  # none in production
+        ready, _ = servable(ModelVersion.objects.get(pk=target.version_id))
         return JsonResponse({"name": name, "ready": ready}, status=200 if ready else 400)
 
 

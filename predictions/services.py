@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -15,7 +16,7 @@ from django.db import IntegrityError, transaction
 from predictions import logs
 from predictions.auth import TOKEN_PREFIX, digest
 from predictions.inputs import InputError, parse_rest, parse_v2
-from predictions.models import ApiToken, ErrorKind, Feedback, PredictionLog, Route
+from predictions.models import ApiToken, ErrorKind, Feedback, PredictionLog, RateLimit, Route
 from predictions.serving import NotServable, Target, models, routes
 from registry import roles, signals
 from registry.errors import ApplicationError, Conflict, Forbidden
@@ -23,6 +24,8 @@ from registry.errors import ApplicationError, Conflict, Forbidden
 logger = logging.getLogger(__name__)
 _shadows = ThreadPoolExecutor(max_workers=2, thread_name_prefix="shadow")
 _pending_shadows: set = set()
+MAX_PENDING_SHADOWS = 64
+FEEDBACK_ANY_REQUEST_ROLES = roles.REGISTER_ROLES  # data scientists and admins
 
 
 class ModelFailed(Exception):
@@ -73,11 +76,8 @@ def predict(*, model_name: str, payload, user, request_id: str, protocol: str = 
             raise NotServable(f"{model_name} has no production version", status=404)
         model_id = route.model_id
     else:
-        model_id, target, stage = routes.version(model_name, version)
+        model_id, target = named_target(model_name, version, user)
         how = Route.DIRECT
-        if stage != "production" and not roles.has_role(user, roles.PREDICT_ANY_VERSION_ROLES):
-            raise Forbidden(f"{model_name} {version} is in {stage}; only data scientists, "
-                            "approvers and admins may call versions outside production")
     def failed(kind: str, status: int, message: str) -> None:
         logs.record_error(request_id=request_id, model_id=model_id,
                           version_id=target.version_id, kind=kind, status_code=status,
@@ -85,8 +85,13 @@ def predict(*, model_name: str, payload, user, request_id: str, protocol: str = 
 
     try:
         matrix = parse(payload, target.signature, settings.PREDICTION_MAX_ROWS, booleans)
-        predictions, probabilities = _predict(target, matrix, outputs)
     except InputError as exc:
+        failed(ErrorKind.REJECTED, exc.status, exc.message)
+        raise
+    # Only the model's own exceptions below count as its failures (the error rate).
+    try:
+        predictions, probabilities = _predict(target, matrix, outputs)
+    except InputError as exc:  # an output name the model does not have
         failed(ErrorKind.REJECTED, exc.status, exc.message)
         raise
     except NotServable as exc:
@@ -105,12 +110,37 @@ def predict(*, model_name: str, payload, user, request_id: str, protocol: str = 
                 predictions=predictions, probabilities=probabilities, latency_ms=latency_ms,
                 routing_key=routing_key)
     if shadow is not None:
-        future = _shadows.submit(_shadow, shadow, model_id, matrix, request_id, user,
-                                 protocol, routing_key)
-        _pending_shadows.add(future)
-        future.add_done_callback(_pending_shadows.discard)
+        if len(_pending_shadows) >= MAX_PENDING_SHADOWS:
+            # A slow candidate must not pile requests up in memory: this one goes unshadowed.
+            logger.warning("shadow %s is %d requests behind; %s not shadowed", shadow.version,
+                           len(_pending_shadows), request_id)
+        else:
+            future = _shadows.submit(_shadow, shadow, model_id, matrix, request_id, user,
+                                     protocol, routing_key)
+            _pending_shadows.add(future)
+            future.add_done_callback(_pending_shadows.discard)
     return Answer(model_name, target.version, how, predictions, probabilities, request_id,
                   len(matrix))
+
+
+def named_target(model_name: str, version: str, user) -> tuple[int, Target]:
+    """A version called by number: production for every caller, others only for the people
+    who assess candidates."""
+    model_id, target, stage = routes.version(model_name, version)
+    if stage != "production" and not roles.has_role(user, roles.PREDICT_ANY_VERSION_ROLES):
+        raise Forbidden(f"{model_name} {version} is in {stage}; only data scientists, "
+                        "approvers and admins may call versions outside production")
+    return model_id, target
+
+
+def serving_target(model_name: str, version: str | None, user) -> Target:
+    """What answers `model_name` (its production version), or the version named."""
+    if version is not None:
+        return named_target(model_name, version, user)[1]
+    target = routes.route(model_name).production
+    if target is None:
+        raise NotServable(f"{model_name} has no production version", status=404)
+    return target
 
 
 def _shadow(target, model_id, matrix, request_id, user, protocol, routing_key) -> None:
@@ -147,12 +177,16 @@ def feedback_record(*, request_id: str, items, actor) -> list[Feedback]:
         raise ApplicationError("a non-empty list of {\"row\": index, \"actual\": value}",
                                field="feedback")
     logs.flush()  # this process may still hold the request's log in its buffer
-    answered = (PredictionLog.objects.filter(request_id=request_id)
-                .exclude(route=Route.SHADOW).values_list("n_rows", flat=True).first())
-    if answered is None:
+    found = (PredictionLog.objects.filter(request_id=request_id)
+             .exclude(route=Route.SHADOW).values_list("n_rows", "caller_id").first())
+    # Ground truth comes from whoever asked (a service learning the outcome), or from data
+    # scientists and admins; another caller's requests look as if they did not exist.
+    if found is None or (found[1] != actor.pk
+                         and not roles.has_role(actor, FEEDBACK_ANY_REQUEST_ROLES)):
         raise ApplicationError(
-            f"no answered prediction has request id {request_id!r} (logs are written within "
-            "a second of the answer)", status_code=404, code="not_found")
+            f"no answered prediction of yours has request id {request_id!r} (logs are "
+            "written within a second of the answer)", status_code=404, code="not_found")
+    answered = found[0]
     rows = []
     for position, item in enumerate(items):
         if not isinstance(item, dict) or set(item) != {"row", "actual"}:
@@ -163,8 +197,9 @@ def feedback_record(*, request_id: str, items, actor) -> list[Feedback]:
             raise ApplicationError(f"item {position}: row must be 0..{answered - 1}",
                                    field=f"feedback[{position}].row")
         actual = item["actual"]
-        if isinstance(actual, (dict, list)) or actual is None:
-            raise ApplicationError(f"item {position}: actual must be a number or a label",
+        if not _usable_outcome(actual):
+            raise ApplicationError(f"item {position}: actual must be a finite number or a "
+                                   "label (text of 1 to 200 characters)",
                                    field=f"feedback[{position}].actual")
         rows.append(Feedback(request_id=request_id, row_index=row, actual=actual,
                              created_by=actor))
@@ -176,6 +211,14 @@ def feedback_record(*, request_id: str, items, actor) -> list[Feedback]:
     except IntegrityError:
         raise Conflict("feedback for one of these rows was already recorded; ground truth "
                        "is not overwritten", field="feedback") from None
+
+
+def _usable_outcome(value) -> bool:
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, int | float):
+        return math.isfinite(value)
+    return isinstance(value, str) and 0 < len(value) <= 200 and "\x00" not in value
 
 
 # --- service tokens ---------------------------------------------------------------------------
@@ -216,3 +259,46 @@ def api_token_revoke(*, token: ApiToken, actor) -> ApiToken:
 
 __all__ = ["Answer", "InputError", "ModelFailed", "NotServable", "predict", "feedback_record",
            "api_token_create", "api_token_revoke"]
+
+
+# --- quotas -----------------------------------------------------------------------------------
+
+
+def _limit_snapshot(limit: RateLimit) -> dict:
+    return {"user": limit.user.get_username() if limit.user_id else None,
+            "group": limit.group.name if limit.group_id else None,
+            "requests_per_hour": limit.requests_per_hour}
+
+
+def rate_limit_save(*, actor, requests_per_hour: int, user=None, group=None,
+                    limit: RateLimit | None = None) -> RateLimit:
+    """Set a user's or a group's hourly prediction quota (admins only; audited)."""
+    if not roles.has_role(actor, roles.ADMIN_ROLES):
+        raise Forbidden("Only admins change prediction quotas.")
+    if (user is None) == (group is None):
+        raise ApplicationError("a quota is for one user or one group", field="user")
+    if isinstance(requests_per_hour, bool) or not isinstance(requests_per_hour, int) \
+            or requests_per_hour < 0:
+        raise ApplicationError("a whole number, 0 or more", field="requests_per_hour")
+    with transaction.atomic(durable=True):
+        before = _limit_snapshot(limit) if limit is not None else None
+        limit = limit or RateLimit()
+        limit.user, limit.group, limit.requests_per_hour = user, group, requests_per_hour
+        try:
+            with transaction.atomic():
+                limit.save()
+        except IntegrityError:
+            raise Conflict("that user or group has a quota already; change it instead",
+                           field="user" if user else "group") from None
+        signals.emit("rate_limit.created" if before is None else "rate_limit.changed",
+                     actor=actor, subject=limit, before=before, after=_limit_snapshot(limit))
+    return limit
+
+
+def rate_limit_delete(*, limit: RateLimit, actor) -> None:
+    if not roles.has_role(actor, roles.ADMIN_ROLES):
+        raise Forbidden("Only admins change prediction quotas.")
+    with transaction.atomic(durable=True):
+        before = _limit_snapshot(limit)
+        signals.emit("rate_limit.deleted", actor=actor, subject=limit, before=before)
+        limit.delete()

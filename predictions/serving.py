@@ -10,6 +10,7 @@ load it once.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import random
@@ -71,7 +72,11 @@ class ModelRoute:
 
 
 def _target(version: ModelVersion) -> Target:
-    columns = version.signature or [{"name": n, "dtype": "float64"} for n in version.features]
+    columns = version.columns
+    if not columns:
+        raise NotServable(f"{version} declares no features (metadata `features` or "
+                          "`signature`), so no request's rows can be checked: register a "
+                          "version that does")
     size = sum(f.size for f in version.files.all() if f.role in ("model", "preprocessor"))
     return Target(version.pk, version.version, version.framework, Signature.of(columns), size)
 
@@ -115,12 +120,15 @@ class RoutingTable:
                 if target is not None and target.version_id not in models:
                     try:
                         loaded = models.get(target)
-                        if target.signature.numeric:  # a model's first call is its slowest
-                            loaded.predict_with_probabilities(
-                                np.zeros((1, len(target.signature.names))))
+                        if target.signature.numeric:  # a model's first calls are its slowest
+                            for _ in range(3):
+                                loaded.predict_with_probabilities(
+                                    np.zeros((1, len(target.signature.names))))
                     except Exception as exc:  # the request that needs it will say why
                         logger.warning("not preloaded: %s", getattr(exc, "message", exc))
             fresh[name] = route
+        # Unpickling made many objects: collect now, here, rather than in the next request.
+        gc.collect()
         with self._lock:
             self._routes, self._direct, self._generation = fresh, {}, generation
             self._checked = time.monotonic()
@@ -131,9 +139,12 @@ class RoutingTable:
             self.refresh()
         route = self._routes.get(name)
         if route is None:
+            generation = self._generation
             route = self._build(name)
             with self._lock:
-                self._routes[name] = route
+                # Built from the database as it was: kept only if nothing changed meanwhile.
+                if self._generation == generation:
+                    self._routes[name] = route
         return route
 
     def _build(self, name: str) -> ModelRoute:
@@ -173,9 +184,11 @@ class RoutingTable:
                 if not RegisteredModel.objects.filter(name=name).exists():
                     raise NotServable(f"no registered model named {name!r}", status=404)
                 raise NotServable(f"{name} has no version {number!r}", status=404)
+            generation = self._generation
             found = (version.model_id, _target(version), version.stage)
             with self._lock:
-                self._direct[key] = found
+                if self._generation == generation:
+                    self._direct[key] = found
         return found
 
 

@@ -17,11 +17,10 @@ import orjson
 from django.db.models import BinaryField, Count, Sum, TextField
 from django.db.models.functions import Cast
 
-from predictions.fields import HEADER, unpack_parts
+from predictions.fields import HEADER, packed_row_count, unpack_parts
 from predictions.models import ErrorKind, Feedback, PredictionError, PredictionLog
 from registry.traffic import ERRORS, FEEDBACK, INPUTS, LATENCY, OUTPUTS, Labelled, Traffic
 
-NUMERIC = {"float64", "float32", "int64", "int32", "bool"}
 CHUNK_ROWS = 20_000
 
 
@@ -47,8 +46,7 @@ def window(version, since, until, *, parts: set[str], max_rows: int) -> Traffic:
 
 
 def _read_rows(traffic: Traffic, logs, version, parts, max_rows: int) -> None:
-    columns = version.signature or [{"name": n, "dtype": "float64"} for n in version.features]
-    names = [c["name"] for c in columns]
+    names = [c["name"] for c in version.columns]
     want_inputs, want_outputs = INPUTS in parts, OUTPUTS in parts
     # Raw values, not the fields' Python ones: packed input bytes go to numpy as they are, and
     # the outputs' JSON is parsed a chunk at a time with one orjson call.
@@ -69,7 +67,7 @@ def _read_rows(traffic: Traffic, logs, version, parts, max_rows: int) -> None:
         for chunk in _batched(records.iterator(chunk_size=chunk_logs), chunk_logs):
             outputs = (orjson.loads("[" + ",".join(record[-1] for record in chunk) + "]")
                        if want_outputs else None)
-            sizes = ([_packed_rows(record[1]) for record in chunk] if want_inputs
+            sizes = ([packed_row_count(record[1]) for record in chunk] if want_inputs
                      else [len(rows) for rows in outputs])
             take = len(chunk)
             # Newest first: with more than max_rows in the window, the most recent rows count.
@@ -96,14 +94,9 @@ def _read_rows(traffic: Traffic, logs, version, parts, max_rows: int) -> None:
                                if blocks["__outputs__"] else np.empty(0))
 
 
-def _packed_rows(blob) -> int:
-    """Rows a log kept (its sampling rate may have kept fewer than it answered)."""
-    return int.from_bytes(blob[4:8], "little") if len(blob) else 0
-
-
 def _add_inputs(blocks, names, blobs) -> None:
     """Packed logs to one array per feature: the numeric bytes joined and read at once."""
-    blobs = [blob for blob in blobs if len(blob)]
+    blobs = [blob for blob in blobs if packed_row_count(blob)]  # some keep no rows
     if not blobs:
         return
     kinds = unpack_parts(blobs[0])[0]  # one signature: every log of a version has the same
@@ -115,7 +108,7 @@ def _add_inputs(blocks, names, blobs) -> None:
     else:
         parts, tails = [], []
         for blob in blobs:
-            cut = start + _packed_rows(blob) * len(numeric_at) * 8
+            cut = start + packed_row_count(blob) * len(numeric_at) * 8
             parts.append(blob[start:cut])
             tails.append(blob[cut + 1:-1])  # the rows of `[[...],[...]]`, brackets off
         numeric = b"".join(parts)
@@ -167,7 +160,11 @@ def _labelled(logs, since) -> Labelled | None:
             probabilities.append(scores[position] if scores else None)
     if not actual:
         return None
-    usable = all(p is not None for p in probabilities)
+    scores = None
+    if all(isinstance(p, list) for p in probabilities):
+        try:
+            scores = np.asarray(probabilities, dtype=np.float64)
+        except (TypeError, ValueError):  # e.g. an ONNX graph's {class: probability} maps
+            scores = None
     return Labelled(actual=np.asarray(actual, dtype=object),
-                    predicted=np.asarray(predicted, dtype=object),
-                    probabilities=np.asarray(probabilities, dtype=np.float64) if usable else None)
+                    predicted=np.asarray(predicted, dtype=object), probabilities=scores)

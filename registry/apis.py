@@ -134,17 +134,17 @@ class AllVersionsListApi(generics.ListAPIView):
         return selectors.version_list()
 
 
-class VersionListCreateApi(AllVersionsListApi):
-    """The versions of one model (highest version first); POST registers a new version."""
+class StoreUploadMixin:
+    """A multipart POST streams its `upload_fields` file parts into the store's `.incoming/`;
+    whatever the request did not place in a version folder is removed when it ends."""
 
     parser_classes = [uploads.StoreMultiPartParser]
-    # One model's versions: this order walks the (model, major, minor, patch, pre) index.
-    ordering = ["-major", "-minor", "-patch", "-prerelease_key"]
+    upload_fields: frozenset[str] = frozenset()
 
     def initialize_request(self, request, *args, **kwargs):
         # Before authentication: DRF's CSRF check for session users already reads the body.
         if request.method == "POST" and request.content_type == "multipart/form-data":
-            uploads.install(request, FILE_FIELDS)
+            uploads.install(request, self.upload_fields)
         return super().initialize_request(request, *args, **kwargs)
 
     def dispatch(self, request, *args, **kwargs):
@@ -152,6 +152,21 @@ class VersionListCreateApi(AllVersionsListApi):
             return super().dispatch(request, *args, **kwargs)
         finally:
             uploads.discard_unplaced(request)
+
+
+def _may_change_version(user, version) -> None:
+    if user.pk not in (version.model.owner_id, version.created_by_id) and not \
+            roles.has_role(user, roles.ADMIN_ROLES):
+        raise PermissionDenied("Only the model's owner, the version's author or an admin "
+                               "may change a version.")
+
+
+class VersionListCreateApi(StoreUploadMixin, AllVersionsListApi):
+    """The versions of one model (highest version first); POST registers a new version."""
+
+    upload_fields = FILE_FIELDS
+    # One model's versions: this order walks the (model, major, minor, patch, pre) index.
+    ordering = ["-major", "-minor", "-patch", "-prerelease_key"]
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no URL kwargs
@@ -244,10 +259,7 @@ class VersionDetailApi(APIView):
     @extend_schema(request=VersionUpdateInputSerializer, responses=VersionOutputSerializer)
     def patch(self, request, name, version):
         found = selectors.version_get(name, version)
-        if request.user.pk not in (found.model.owner_id, found.created_by_id) and not \
-                roles.has_role(request.user, roles.ADMIN_ROLES):
-            raise PermissionDenied("Only the model's owner, the version's author or an admin "
-                                   "may change a version.")
+        _may_change_version(request.user, found)
         payload = VersionUpdateInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         services.version_update(version=found, actor=request.user, **payload.validated_data)
@@ -258,23 +270,12 @@ class VersionDetailApi(APIView):
         )
 
 
-class VersionReferenceApi(APIView):
+class VersionReferenceApi(StoreUploadMixin, APIView):
     """Add a reference sample to a version that has none: one `reference` part, a CSV file
     with a header row naming (at least) every feature. Monitoring compares live traffic
     with it; validation runs again to predict on its rows."""
 
-    parser_classes = [uploads.StoreMultiPartParser]
-
-    def initialize_request(self, request, *args, **kwargs):
-        if request.method == "POST" and request.content_type == "multipart/form-data":
-            uploads.install(request, frozenset({"reference"}))
-        return super().initialize_request(request, *args, **kwargs)
-
-    def dispatch(self, request, *args, **kwargs):
-        try:
-            return super().dispatch(request, *args, **kwargs)
-        finally:
-            uploads.discard_unplaced(request)
+    upload_fields = frozenset({"reference"})
 
     @extend_schema(
         request={"multipart/form-data": {"type": "object", "properties": {
@@ -286,10 +287,7 @@ class VersionReferenceApi(APIView):
     )
     def post(self, request, name, version):
         found = selectors.version_get(name, version)
-        if request.user.pk not in (found.model.owner_id, found.created_by_id) and not \
-                roles.has_role(request.user, roles.ADMIN_ROLES):
-            raise PermissionDenied("Only the model's owner, the version's author or an admin "
-                                   "may add a reference sample.")
+        _may_change_version(request.user, found)
         parts = request.FILES.getlist("reference")
         unknown = sorted(set(request.data) - {"reference"})
         if unknown or len(parts) != 1:

@@ -17,6 +17,8 @@ from rest_framework import serializers
 from registry.fields import normalise_tags
 
 DTYPES = ("float64", "float32", "int64", "int32", "bool", "string", "category")
+# Columns a model takes as numbers (the others are text: categories, strings).
+NUMERIC_DTYPES = frozenset({"float64", "float32", "int64", "int32", "bool"})
 FRAMEWORK_ALIASES = {
     "sklearn": "sklearn",
     "scikit-learn": "sklearn",

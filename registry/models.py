@@ -159,6 +159,11 @@ class ModelVersion(models.Model):
         return primary.sha256 if primary else None
 
     @property
+    def columns(self) -> list[dict]:
+        """The input columns in order: the signature, or the features taken as numbers."""
+        return self.signature or [{"name": name, "dtype": "float64"} for name in self.features]
+
+    @property
     def reference_file(self):
         return next((f for f in self.files.all() if f.role == FileRole.REFERENCE), None)
 

@@ -19,12 +19,15 @@ from pathlib import Path
 import numpy as np
 
 from registry.errors import ApplicationError, Unprocessable
+from registry.metadata import NUMERIC_DTYPES
 
 EXTENSIONS = (".csv",)
 MIN_ROWS = 20
 MAX_ROWS = 1_000_000
-NUMERIC = {"float64", "float32", "int64", "int32", "bool"}
+NUMERIC = NUMERIC_DTYPES
 MISSING = {"", "na", "nan", "null", "none"}
+# As pandas and spreadsheets write booleans.
+BOOLEANS = {"true": 1.0, "false": 0.0, "yes": 1.0, "no": 0.0}
 
 
 @dataclass
@@ -34,10 +37,16 @@ class ReferenceData:
     target: np.ndarray | None = None
 
     def rows(self, names: list[str], limit: int, seed: int = 0) -> list[list]:
-        """Up to `limit` rows in signature order, a reproducible uniform sample."""
-        index = np.arange(self.n_rows)
-        if self.n_rows > limit:
-            index = np.sort(np.random.default_rng(seed).choice(self.n_rows, limit, replace=False))
+        """Up to `limit` complete rows (no missing value: a model may refuse NaN) in
+        signature order, a reproducible uniform sample."""
+        complete = np.ones(self.n_rows, dtype=bool)
+        for name in names:
+            column = self.columns[name]
+            if column.dtype.kind == "f":
+                complete &= ~np.isnan(column)
+        index = np.flatnonzero(complete)
+        if index.size > limit:
+            index = np.sort(np.random.default_rng(seed).choice(index, limit, replace=False))
         out = []
         for i in index:
             row = []
@@ -102,15 +111,16 @@ def read(source, signature: list[dict], target: str = "") -> ReferenceData:
                 raise _error(f"row {n_rows}: {len(record)} values for {len(header)} columns",
                              row=n_rows)
             for name, at, numeric in wanted:
-                cell = record[at].strip()
-                if not numeric:
-                    values[name].append(cell)
+                if not numeric:  # as sent: live values are not stripped either
+                    values[name].append(record[at])
                     continue
+                cell = record[at].strip()
                 if cell.lower() in MISSING:
                     values[name].append(math.nan)
                     continue
                 try:
-                    number = float(cell)
+                    number = BOOLEANS.get(cell.lower()) if cell.lower() in BOOLEANS \
+                        else float(cell)
                 except ValueError:
                     raise _error(f"row {n_rows}, column {name!r}: {cell[:40]!r} is not a "
                                  "number", row=n_rows, column=name) from None

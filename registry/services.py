@@ -370,7 +370,7 @@ def version_reference_add(*, version: ModelVersion, incoming: store.IncomingFile
     reference.check_filename(incoming.name)
     if incoming.size == 0:
         raise ApplicationError(f"{incoming.name!r} is empty", field="reference")
-    reference.read(incoming.path, version.signature, version.target)
+    reference.read(incoming.path, version.columns, version.target)
     placed: Path | None = None
     try:
         with transaction.atomic(durable=True):

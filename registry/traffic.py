@@ -24,7 +24,6 @@ class Labelled:
     actual: np.ndarray
     predicted: np.ndarray
     probabilities: np.ndarray | None = None  # rows of class probabilities, where logged
-    classes: list | None = None
 
 
 @dataclass

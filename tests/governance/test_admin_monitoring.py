@@ -114,3 +114,30 @@ def test_a_webhook_is_made_in_the_admin_and_its_secret_is_not_shown(client, admi
     hook.refresh_from_db()
     assert (hook.secret, hook.min_severity) == ("s3cret", "critical")
     assert AuditEvent.objects.filter(action="webhook.changed").exists()
+
+
+def test_an_approver_sees_a_webhook_but_not_its_secret(client, admin_user, approver, db):
+    services.webhook_save(actor=admin_user, name="on-call", url="https://hooks.example/a",
+                          secret="s3cret")
+    client.force_login(approver)
+    page = client.get(f"/admin/governance/webhook/{Webhook.objects.get().pk}/change/")
+    assert page.status_code == 200
+    assert "s3cret" not in page.content.decode()
+
+
+def test_critical_alerts_come_first(client, approver, monitored, admin_user):
+    from governance.models import Alert, AlertRule
+
+    _passes(monitored)  # a warning: feature drift
+    critical = services.alert_rule_save(actor=admin_user, model=monitored.model,
+                                        metric="error_rate", threshold=0.5,
+                                        severity="critical")
+    Alert.objects.create(rule=critical, model=monitored.model, severity="critical",
+                         title="Error rate 90% > 50%", value=0.9, threshold=0.5,
+                         first_seen=timezone.now(), last_seen=timezone.now()
+                         - timedelta(hours=5))
+    client.force_login(approver)
+    page = client.get(f"/admin/registry/registeredmodel/{monitored.model.pk}/change/")
+    text = page.content.decode()
+    assert text.index("Error rate 90%") < text.index("Feature drift in tenure")
+    assert AlertRule.objects.filter(severity="critical").exists()

@@ -71,6 +71,7 @@ def test_a_viewer_cannot_act_on_an_alert_and_the_attempt_is_audited(api, monitor
 
 def test_rules_are_listed_and_a_model_owner_adds_one_for_their_model(api, monitored,
                                                                      data_scientist):
+    services.ensure_default_rules()  # post_migrate makes them; a flushed test database not
     listed = api(data_scientist).get(RULES + "?model=default").json()["results"]
     assert {(r["metric"], r["statistic"], r["threshold"]) for r in listed} >= {
         ("feature_drift", "psi", 0.2), ("performance_drop", "accuracy", 0.05),

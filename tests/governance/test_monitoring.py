@@ -280,3 +280,96 @@ def test_a_delivery_that_never_arrives_is_marked_failed_and_audited(monitored, a
     assert (delivery.status, delivery.attempts) == ("failed", 3)
     assert "no answer" in delivery.last_error
     assert AuditEvent.objects.filter(action="alert.delivery_failed").count() == 1
+
+
+# --- robustness -------------------------------------------------------------------------------
+
+
+def test_sampled_logs_that_kept_no_rows_do_not_upset_a_pass(monitored, settings):
+    """A text feature, and a sampling rate that keeps no row of some requests."""
+    from predictions import logs
+    from predictions.models import PredictionLog
+
+    settings.PREDICTION_LOG_SAMPLE_RATE = 0.3
+    rng = np.random.default_rng(7)
+    for i in range(300):
+        matrix = np.array([[float(rng.normal(24, 6)), 3.0, 1.0, "north"]], dtype=object)
+        logs.record(request_id=f"q{i}", model_id=monitored.model_id, version_id=monitored.pk,
+                    route="production", user=monitored.created_by, protocol="rest",
+                    matrix=matrix, predictions=np.array([1]), probabilities=None,
+                    latency_ms=2.0)
+    assert logs.flush() == 300
+    kept = sum(len(log.inputs) for log in PredictionLog.objects.all())
+    assert 0 < kept < 300
+    assert any(not log.inputs for log in PredictionLog.objects.all())  # some kept none
+    (run,) = services.monitoring_pass(model=monitored.model)
+    assert run.status in ("ok", "alerting")
+    assert run.figures["60"]["drift"]["n"] == kept
+    assert run.figures["60"]["drift"]["features"]["branch"]["n"] == kept
+
+
+def test_a_regressor_given_a_label_as_its_outcome_counts_it_unusable(data_scientist):
+    from governance import monitoring
+
+    figures = monitoring.regression_performance(["3.5", "oops", 4, None], [3.0, 2.0, 5.0, 1.0])
+    assert (figures["n"], figures["unusable"]) == (2, 2)
+    assert figures["mae"] == pytest.approx(0.75)
+
+
+def test_auc_takes_the_greater_numeric_class_as_positive():
+    from governance import monitoring
+
+    actual = [9, 10, 10, 9]
+    scores = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4]])  # columns: 9, 10
+    figures = monitoring.classification_performance(actual, [9, 10, 10, 9], scores)
+    assert figures["auc_roc"] == 1.0
+
+
+def test_an_alert_whose_rule_was_switched_off_is_resolved_by_the_next_pass(monitored,
+                                                                           admin_user):
+    end = timezone.now() - timedelta(hours=2)
+    log_window(monitored, end=end, seed=1, shift_tenure=1.0)
+    services.monitoring_pass(model=monitored.model, now=end)
+    (alert,) = _alerts()
+    services.alert_rule_save(actor=admin_user, rule=alert.rule, enabled=False)
+    services.monitoring_pass(model=monitored.model, now=end + timedelta(hours=1))
+    alert.refresh_from_db()
+    assert alert.status == "resolved" and "no longer applies" in alert.resolution
+
+
+def test_an_alert_of_a_model_that_stopped_serving_is_resolved(monitored):
+    now = timezone.now()
+    log_window(monitored, end=now, seed=1, shift_tenure=1.0)
+    services.monitoring_pass(model=monitored.model, now=now)
+    helpers_force_archive(monitored)
+    assert monitored.model_id in services.models_to_monitor()  # its alert keeps it watched
+    assert services.monitoring_pass(model=monitored.model) == []
+    assert Alert.objects.get().status == "resolved"
+    assert monitored.model_id not in services.models_to_monitor()
+
+
+def helpers_force_archive(version):
+    from tests import helpers
+
+    services.version_force_stage(version=version, to_stage="archived",
+                                 actor=helpers.governance_admin(), reason="retired")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_that_raises_something_unexpected_is_retried_then_failed(
+    monitored, admin_user, settings
+):
+    from governance import tasks
+    from governance.models import AlertDelivery
+
+    settings.ALERT_DELIVERY_BACKOFF_SECONDS = [0]
+    # An address saved around the form's checks: sending raises BadHeaderError (a ValueError).
+    monitored.model.owner.email = "dana@library.example\nBcc: eve@example.org"
+    monitored.model.owner.save()
+    now = timezone.now()
+    log_window(monitored, end=now, seed=1, shift_tenure=1.0)
+    services.monitoring_pass(model=monitored.model, now=now)
+    tasks.deliver_due()
+    delivery = AlertDelivery.objects.get(channel="email")
+    assert (delivery.status, delivery.attempts) == ("failed", 2)
+    assert "BadHeaderError" in delivery.last_error

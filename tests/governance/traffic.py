@@ -39,8 +39,7 @@ def make_monitored(data_scientist):
     columns = _columns(rng, REFERENCE_ROWS)
     data = reference.ReferenceData(n_rows=REFERENCE_ROWS, columns=columns)
     services.reference_profile_save(version=version, sha256="0" * 64, data=data,
-                                    predictions=rng.integers(0, 2, REFERENCE_ROWS),
-                                    task_type="classification")
+                                    predictions=rng.integers(0, 2, REFERENCE_ROWS))
     return version
 
 

@@ -179,9 +179,13 @@ def test_the_next_request_after_a_deployment_uses_the_new_version(service, serve
 def test_one_unwritable_log_does_not_lose_the_others(service, served):
     served()
     answered = [_post(service, {"inputs": ROWS}).json()["request_id"] for _ in range(3)]
+    import dataclasses
+
     good = logs._buffer.get_nowait()
-    bad = good.to_row()
-    bad.request_id, bad.latency_ms = "bad", None  # a row the database refuses (NOT NULL)
+    # A row the database refuses (NOT NULL), and one that cannot even be encoded.
+    bad = dataclasses.replace(good, request_id="bad", caller_name=None)
+    broken = dataclasses.replace(good, request_id="broken", matrix=object())
+    logs._buffer.put(broken)
     for entry in (good, bad):
         logs._buffer.put(entry)
     assert logs.flush() == 3
@@ -237,3 +241,45 @@ def test_the_error_names_the_value_as_the_body_has_it(service, served, body, fie
     served()
     error = _error(_post(service, body), 422)
     assert list(error["errors"]) == [field]
+
+
+def test_numbers_sent_as_text_and_booleans_out_of_range_are_refused(service, served,
+                                                                    data_scientist):
+    served()
+    error = _error(_post(service, {"inputs": [[1, "1.5", 3]]}), 422)
+    assert (error["row"], error["feature"]) == (0, "visits")
+    from registry import services, store
+
+    meta = helpers.metadata(signature=[{"name": "tenure", "dtype": "float64"},
+                                       {"name": "member", "dtype": "bool"}])
+    meta.pop("features")
+    helpers.create_model(owner=data_scientist, name="flags")
+    incoming = [store.ingest_stream(io.BytesIO(helpers.sklearn_bytes()), name="m.joblib",
+                                    role="model")]
+    version = services.version_register(model_name="flags", version="1.0.0",
+                                        framework="sklearn", metadata=meta, files=incoming,
+                                        actor=data_scientist)
+    helpers.force_stage(version, "production")
+    error = _error(_post(service, {"inputs": [[1.0, 7]]}, "/api/v1/models/flags/predict/"), 422)
+    assert (error["row"], error["feature"]) == (0, "member")
+
+
+def test_malformed_columns_are_the_callers_fault_not_the_models(service, served):
+    from predictions.models import PredictionError
+
+    served()
+    body = {"dataframe_split": {"columns": [["tenure"]], "data": [[1]]}}
+    assert _error(_post(service, body), 400)["errors"] == {
+        "dataframe_split.columns": ["dataframe_split columns are feature names (text)"]}
+    logs.flush()
+    assert list(PredictionError.objects.values_list("kind", flat=True)) == ["rejected"]
+
+
+def test_a_version_without_features_is_not_servable_with_a_reason(service, data_scientist):
+    helpers.create_model(owner=data_scientist, name="bare")
+    meta = helpers.metadata()
+    meta.pop("features")
+    version = helpers.register_direct("bare", "1.0.0", actor=data_scientist, meta=meta)
+    helpers.force_stage(version, "production")
+    error = _error(_post(service, {"inputs": ROWS}, "/api/v1/models/bare/predict/"), 503)
+    assert "declares no features" in error["detail"]

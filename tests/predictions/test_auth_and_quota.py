@@ -101,3 +101,13 @@ def test_making_a_token_in_the_admin_shows_it_once(client, admin_user, service_a
     assert "copy it now" in text
     token = ApiToken.objects.get(name="dashboard")
     assert f"mgt_{token.prefix}_" in text
+
+
+def test_a_quota_set_in_the_admin_is_audited(client, admin_user, service_account):
+    client.force_login(admin_user)
+    response = client.post("/admin/predictions/ratelimit/add/", {
+        "user": service_account.pk, "requests_per_hour": "50"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert RateLimit.objects.get().requests_per_hour == 50
+    event = AuditEvent.objects.get(action="rate_limit.created")
+    assert event.actor_name == "ada" and '"requests_per_hour":50' in event.after

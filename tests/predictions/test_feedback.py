@@ -53,3 +53,34 @@ def test_ground_truth_is_not_overwritten(served, service):
     again = _feedback(service, request_id, [{"row": 0, "actual": 0}])
     assert again.status_code == 409
     assert Feedback.objects.get().actual == 1
+
+
+def test_another_service_cannot_report_on_someone_elses_requests(served, service,
+                                                                 django_user_model,
+                                                                 admin_user):
+    from rest_framework.test import APIClient
+
+    from predictions import services
+    from registry import roles
+    from tests.conftest import _person
+
+    served()
+    request_id = _predict(service)
+    other = _person(django_user_model, "other-service", roles.SERVICE)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer " + services.api_token_create(
+        user=other, name="other", actor=admin_user)[1])
+    assert _feedback(client, request_id, [{"row": 0, "actual": 1}]).status_code == 404
+    assert not Feedback.objects.exists()
+
+
+def test_an_outcome_must_be_a_finite_number_or_a_label(served, service):
+    served()
+    request_id = _predict(service)
+    for body in ('{"feedback": [{"row": 0, "actual": NaN}]}',
+                 '{"feedback": [{"row": 0, "actual": Infinity}]}',
+                 '{"feedback": [{"row": 0, "actual": ""}]}'):
+        response = service.post(f"/api/v1/predictions/{request_id}/feedback/", body,
+                                content_type="application/json")
+        assert response.status_code == 400, body
+    assert not Feedback.objects.exists()

@@ -102,3 +102,25 @@ def test_a_named_version_and_an_unknown_model(service, api, data_scientist, serv
     assert _infer(api(data_scientist), body, staged).json()["model_version"] == "1.1.0"
     missing = _infer(service, body, "/v2/models/nope/infer")
     assert missing.status_code == 404 and "nope" in missing.json()["error"]
+
+
+def test_a_huge_shape_is_refused_at_once_not_built(service, served):
+    served()
+    body = {"inputs": [{"name": "input-0", "shape": [2**61 + 1, 3], "datatype": "FP64",
+                        "data": [1, 2, 3]}]}
+    response = _infer(service, body)
+    assert response.status_code == 400  # 3 values do not fill it (exact arithmetic)
+    body["inputs"][0]["shape"] = [10**6, 3]
+    body["inputs"][0]["data"] = [1.0, 2.0, 3.0] * 10**6
+    response = _infer(service, body)
+    assert response.status_code == 413 and "limit" in response.json()["error"]
+
+
+def test_a_service_cannot_read_a_staged_versions_metadata(service, api, data_scientist,
+                                                          served):
+    served("1.0.0")
+    served("1.1.0", stage="staging")
+    path = "/v2/models/churn_prediction/versions/1.1.0"
+    assert service.get(path).status_code == 403
+    assert service.get(path + "/ready").status_code == 403
+    assert api(data_scientist).get(path).json()["versions"] == ["1.1.0"]

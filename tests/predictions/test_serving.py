@@ -174,3 +174,14 @@ def test_the_author_of_a_candidate_cannot_give_it_real_traffic(api, served, data
     raised = api(data_scientist).post(url + "advance", {"percent": 100}, format="json")
     assert raised.status_code == 403
     assert Rollout.objects.get().percent == 10
+
+
+def test_after_a_share_set_by_hand_the_next_step_is_the_first_above_it(api, approver, served):
+    served("1.0.0")
+    served("1.1.0", stage="staging")
+    client = api(approver)
+    base = "/api/v1/models/churn_prediction/rollout/"
+    client.post(base, {"version": "1.1.0", "mode": "canary", "steps": [10, 25, 50, 100]},
+                format="json")
+    assert client.post(base + "advance", {"percent": 30}, format="json").json()["percent"] == 30
+    assert client.post(base + "advance", {}, format="json").json()["percent"] == 50

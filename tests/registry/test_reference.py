@@ -134,3 +134,23 @@ def test_adding_a_reference_needs_the_owner_and_a_good_file(api, data_scientist,
             response = api(person).post(url, form, format="multipart")
         assert response.status_code == status, (form, response.json())
     assert not ArtifactFile.objects.filter(role="reference").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_missing_values_in_the_reference_do_not_fail_validation(data_scientist, churn_model):
+    from registry import services, store
+
+    data = reference_csv(extra="".join(",0.5,0.2,1,x\n" for _ in range(30)))  # tenure empty
+    incoming = [store.ingest_stream(io.BytesIO(helpers.sklearn_bytes()), name="model.joblib",
+                                    role="model"),
+                store.ingest_stream(io.BytesIO(data), name="reference.csv", role="reference")]
+    version = services.version_register(model_name="churn_prediction", version="1.0.0",
+                                        framework="sklearn",
+                                        metadata=helpers.metadata(),
+                                        files=incoming, actor=data_scientist)
+    run = ValidationRun.objects.get(version=version)
+    assert run.status == "passed", [(c.name, c.detail) for c in run.checks.all()]
+    assert "reference" in run.checks.get(name="predict").detail
+    profile = ReferenceProfile.objects.get(version=version)
+    assert profile.features["tenure"]["missing"] == 30
+    assert profile.predicted_rows == 200  # the complete rows

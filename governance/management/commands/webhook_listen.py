@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from django.core.management.base import BaseCommand
@@ -31,6 +32,9 @@ class Command(BaseCommand):
                 timestamp = self.headers.get("X-Mgov-Timestamp", "")
                 expected = sign(secret, timestamp, body)
                 valid = hmac.compare_digest(expected, self.headers.get("X-Mgov-Signature", ""))
+                # A signed delivery replayed later is refused: 5 minutes of clock skew at most.
+                fresh = timestamp.isdigit() and abs(time.time() - int(timestamp)) < 300
+                valid = valid and fresh
                 self.send_response(200 if valid else 401)
                 self.end_headers()
                 try:
