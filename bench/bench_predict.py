@@ -10,7 +10,8 @@ warm one.
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_predict \\
     REDIS_URL=redis://127.0.0.1:6379/13 .venv/bin/python bench/bench_predict.py
 
-Options: --quick, --threads N (gunicorn threads per worker; 1 = one request at a time).
+Options: --quick, --threads N (gunicorn gthread threads per worker, default 4 as in bin/run;
+1 = sync workers, which do not keep connections alive).
 """
 
 from __future__ import annotations
@@ -85,11 +86,19 @@ class Client:
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         self.headers = {"Authorization": f"Bearer {token}",
                         "Content-Type": "application/json"}
+        self.reconnects = 0
 
     def predict(self, name, body: bytes) -> dict:
-        self.connection.request("POST", f"/api/v1/models/{name}/predict/", body=body,
-                                headers=self.headers)
-        response = self.connection.getresponse()
+        try:
+            self.connection.request("POST", f"/api/v1/models/{name}/predict/", body=body,
+                                    headers=self.headers)
+            response = self.connection.getresponse()
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            self.reconnects += 1  # the server closed the connection: count it, go on
+            self.connection.close()
+            self.connection.request("POST", f"/api/v1/models/{name}/predict/", body=body,
+                                    headers=self.headers)
+            response = self.connection.getresponse()
         data = response.read()
         if response.status != 200:
             raise RuntimeError(f"{response.status}: {data[:300]!r}")
@@ -108,7 +117,9 @@ def _time(call, n):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=4,
+                        help="gunicorn threads per worker (gthread, keep-alive); 1 = sync "
+                        "workers, which close the connection after each request")
     args = parser.parse_args()
     singles, batches = (300, 10) if args.quick else (2000, 50)
 
@@ -149,6 +160,7 @@ def main():
         for name, _payload, _features, X, _model in models:
             results[name] = _measure(client, name, X, load_model(name), singles, batches)
         results["first_after_deployment"] = _after_deployment(client, models[1], people)
+        print(f"(the server closed the keep-alive connection {client.reconnects} time(s))")
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -11,6 +11,8 @@ bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 graceful_timeout = 10
+# Seconds a keep-alive connection may wait for its next request (gthread workers).
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 # Empty turns the access log off (benchmarks).
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None
 

@@ -10,7 +10,6 @@ load it once.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import logging
 import random
@@ -127,8 +126,6 @@ class RoutingTable:
                     except Exception as exc:  # the request that needs it will say why
                         logger.warning("not preloaded: %s", getattr(exc, "message", exc))
             fresh[name] = route
-        # Unpickling made many objects: collect now, here, rather than in the next request.
-        gc.collect()
         with self._lock:
             self._routes, self._direct, self._generation = fresh, {}, generation
             self._checked = time.monotonic()
