@@ -20,20 +20,21 @@ import argparse
 import http.client
 import io
 import json
-import socket
 import statistics
 import subprocess
 import sys
 import time
 
 import numpy as np
-from common import ROOT, percentile, remove, save, scratch_django  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from common import (  # noqa: E402
+    ROOT,
+    free_port,
+    percentile,
+    remove,
+    save,
+    scratch_django,
+    wait_until_up,
+)
 
 
 def _models():
@@ -145,7 +146,7 @@ def main():
         _register(name, payload, features, people["dana"], people["root"])
     connection.close()
 
-    port = _free_port()
+    port = free_port()
     env.update(GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="2",
                GUNICORN_THREADS=str(args.threads), GUNICORN_ACCESSLOG="",
                PREDICTION_RATE_LIMIT_PER_HOUR="100000000", PREDICTION_PRELOAD="true")
@@ -153,7 +154,7 @@ def main():
                                "config.wsgi:application"], cwd=ROOT, env=env)
     results = {}
     try:
-        _wait_up(port)
+        wait_until_up(port, settle=2)  # let both workers preload
         client = Client(port, token)
         print(f"database: {connection.vendor}; gunicorn: 2 workers x {args.threads} thread(s), "
               f"keep-alive; python {sys.version.split()[0]}")
@@ -237,18 +238,6 @@ def _after_deployment(client, spec, people, deployments=5):
           f"(median), {max(noticed):.2f} s (worst)")
     return {"first_ms": [round(f, 3) for f in firsts], "warm_p50_ms": round(warm_p50, 3),
             "noticed_after_s": [round(n, 3) for n in noticed]}
-
-
-def _wait_up(port):
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                time.sleep(2)  # let both workers preload
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("gunicorn did not start")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import argparse
 import http.client
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,7 +25,16 @@ import time
 import uuid
 from pathlib import Path
 
-from common import MB, ROOT, remove, report, save, scratch_django  # noqa: E402
+from common import (  # noqa: E402
+    MB,
+    ROOT,
+    free_port,
+    remove,
+    report,
+    save,
+    scratch_django,
+    wait_until_up,
+)
 
 
 class Client:
@@ -77,12 +85,6 @@ class Client:
             raise RuntimeError(f"register {version}: {response.status} {payload[:300]!r}")
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
@@ -104,7 +106,7 @@ def main():
     )
     results = []
     try:
-        _wait_until_up(port)
+        wait_until_up(port)
         client = Client(port, token)
         one_mb = scratch / "one_mb.bin"
         one_mb.write_bytes(os.urandom(MB))
@@ -225,17 +227,6 @@ def _prepare(connection):
             cursor.execute("ANALYZE")  # as autovacuum would after a bulk load
     connection.close()
     return str(RefreshToken.for_user(user).access_token), model.name
-
-
-def _wait_until_up(port):
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("gunicorn did not start")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,3 +81,23 @@ def save(name: str, vendor: str, results) -> None:
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / f"{name}-{vendor}.json").write_text(json.dumps(results, indent=2))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(port: int, *, settle: float = 0.0) -> None:
+    """Until something accepts connections on 127.0.0.1:port; then `settle` seconds more
+    (e.g. for every worker to finish preloading)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                time.sleep(settle)
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("gunicorn did not start")

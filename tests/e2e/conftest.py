@@ -11,12 +11,18 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
-from tests.governance.conftest import policy, promotion, validated  # noqa: F401  (fixtures)
+from tests.governance.conftest import (  # noqa: F401  (fixtures)
+    policy,
+    promotion,
+    receiver,
+    validated,
+)
 from tests.processes import ROOT, process_env
 
 
@@ -66,15 +72,17 @@ def fast_password_hashing():
     """Servers started here hash with the default hashers, so the tests must too."""
 
 
-@pytest.fixture
-def celery_worker(transactional_db, store_root, broker_dir, tmp_path):
+@contextmanager
+def worker(store_root, broker_dir, tmp_path, *options, **env):
+    """A Celery worker (solo pool) on the test's database, store and broker, ready."""
     log_path = tmp_path / "worker.log"
     log = open(log_path, "w")
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
          "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
-         "-n", f"e2e-{uuid.uuid4().hex[:8]}@%h"],
-        cwd=ROOT, env=process_env(store_root, broker_dir), stdout=log, stderr=subprocess.STDOUT,
+         "-n", f"e2e-{uuid.uuid4().hex[:8]}@%h", *options],
+        cwd=ROOT, env=process_env(store_root, broker_dir, **env), stdout=log,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 120
     while "ready." not in log_path.read_text():
@@ -82,13 +90,21 @@ def celery_worker(transactional_db, store_root, broker_dir, tmp_path):
             process.kill()
             pytest.fail("the Celery worker did not start:\n" + log_path.read_text())
         time.sleep(0.2)
-    yield process
-    process.terminate()
     try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+        yield process, log_path
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture
+def celery_worker(transactional_db, store_root, broker_dir, tmp_path):
+    with worker(store_root, broker_dir, tmp_path) as (process, _log):
+        yield process
 
 
 def free_port() -> int:

@@ -7,44 +7,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import subprocess
-import sys
-import threading
 import time
-import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.utils import timezone
 
 from governance.models import Alert, AlertDelivery, MonitoringRun
+from tests.e2e.conftest import worker
 from tests.governance.traffic import log_window, make_monitored
-from tests.processes import ROOT, process_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e"),
               pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def receiver():
-    received = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            status = 503 if len(received) < 2 else 200
-            received.append((status, dict(self.headers), body))
-            self.send_response(status)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/alerts", received
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture
@@ -55,22 +28,9 @@ def beat_and_worker(transactional_db, store_root, broker_dir, tmp_path):
     for name, task in (("monitor", "governance.monitor_all"),
                        ("deliver", "governance.deliver_due")):
         PeriodicTask.objects.create(name=f"e2e {name}", task=task, interval=every_two_seconds)
-    log_path = tmp_path / "worker.log"
-    log = open(log_path, "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--beat", "--pool=solo",
-         "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
-         "-n", f"e2e-beat-{uuid.uuid4().hex[:8]}@%h"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        env=process_env(store_root, broker_dir, ALERT_DELIVERY_BACKOFF_SECONDS="1,1,1,1"),
-    )
-    yield process, log_path
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    with worker(store_root, broker_dir, tmp_path, "--beat",
+                ALERT_DELIVERY_BACKOFF_SECONDS="1,1,1,1") as started:
+        yield started
 
 
 def test_beat_and_a_worker_raise_one_alert_and_deliver_it_once(
