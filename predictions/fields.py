@@ -112,6 +112,26 @@ def unpack_parts(blob) -> tuple[bytes, int, memoryview, bytes]:
     return kinds, n_rows, blob[start:start + size], bytes(blob[start + size:])
 
 
+def join_packed(blobs) -> tuple[bytes, bytes, list] | None:
+    """Many packed values of one signature at once, for monitoring: (kinds, the numeric
+    blocks joined, the text rows). The slicing is done here, once per value, without
+    unpacking each value separately; values that kept no rows are skipped."""
+    blobs = [blob for blob in blobs if packed_row_count(blob)]
+    if not blobs:
+        return None
+    kinds = unpack_parts(blobs[0])[0]  # one signature: every value has the same kinds
+    start = HEADER.size + len(kinds)
+    if b"t" not in kinds:  # the rest of each value is the numeric block
+        return kinds, b"".join(blob[start:] for blob in blobs), []
+    width = kinds.count(b"f") * 8
+    numeric, tails = [], []
+    for blob in blobs:
+        cut = start + packed_row_count(blob) * width
+        numeric.append(blob[start:cut])
+        tails.append(blob[cut + 1:-1])  # the rows of `[[...],[...]]`, brackets off
+    return kinds, b"".join(numeric), orjson.loads(b"[" + b",".join(tails) + b"]")
+
+
 def unpack_rows(blob) -> list[list]:
     kinds, n_rows, block, tail = unpack_parts(blob)
     numeric = np.frombuffer(block, dtype="<f8").reshape(n_rows, kinds.count(b"f")).tolist()

@@ -115,16 +115,7 @@ class RoutingTable:
                 route = self._build(name)
             except NotServable:
                 continue
-            for target in (route.production, route.candidate):
-                if target is not None and target.version_id not in models:
-                    try:
-                        loaded = models.get(target)
-                        if target.signature.numeric:  # a model's first calls are its slowest
-                            for _ in range(3):
-                                loaded.predict_with_probabilities(
-                                    np.zeros((1, len(target.signature.names))))
-                    except Exception as exc:  # the request that needs it will say why
-                        logger.warning("not preloaded: %s", getattr(exc, "message", exc))
+            _load_and_warm(route)
             fresh[name] = route
         with self._lock:
             self._routes, self._direct, self._generation = fresh, {}, generation
@@ -260,23 +251,32 @@ routes = RoutingTable()
 models = ModelCache()
 
 
+def _load_and_warm(route: ModelRoute) -> list[str]:
+    """Load the route's versions not loaded yet and call each a few times (a model's first
+    calls are its slowest). Returns what it loaded; what cannot load is logged, and the
+    request that needs it will say why."""
+    done = []
+    for target in (route.production, route.candidate):
+        if target is None or target.version_id in models:
+            continue
+        try:
+            loaded = models.get(target)
+            if target.signature.numeric:
+                for _ in range(3):
+                    loaded.predict_with_probabilities(np.zeros((1, len(target.signature.names))))
+            done.append(f"{route.name} {target.version}")
+        except Exception as exc:
+            logger.warning("not preloaded: %s", getattr(exc, "message", exc))
+    return done
+
+
 def preload(names=None) -> list[str]:
     """Load the production version (and any candidate) of each model now."""
-    done = []
     queryset = RegisteredModel.objects.order_by("name")
     if names is not None:
         queryset = queryset.filter(name__in=names)
-    for name in queryset.values_list("name", flat=True):
-        route = routes.route(name)
-        for target in (route.production, route.candidate):
-            if target is None or target.version_id in models:
-                continue
-            try:
-                models.get(target)
-                done.append(f"{name} {target.version}")
-            except NotServable as exc:
-                logger.warning("not preloaded: %s", exc.message)
-    return done
+    return [loaded for name in queryset.values_list("name", flat=True)
+            for loaded in _load_and_warm(routes.route(name))]
 
 
 class Watcher(threading.Thread):

@@ -17,7 +17,7 @@ import orjson
 from django.db.models import BinaryField, Count, Sum, TextField
 from django.db.models.functions import Cast
 
-from predictions.fields import HEADER, packed_row_count, unpack_parts
+from predictions.fields import join_packed, packed_row_count
 from predictions.models import ErrorKind, Feedback, PredictionError, PredictionLog
 from registry.traffic import ERRORS, FEEDBACK, INPUTS, LATENCY, OUTPUTS, Labelled, Traffic
 
@@ -96,24 +96,14 @@ def _read_rows(traffic: Traffic, logs, version, parts, max_rows: int) -> None:
 
 def _add_inputs(blocks, names, blobs) -> None:
     """Packed logs to one array per feature: the numeric bytes joined and read at once."""
-    blobs = [blob for blob in blobs if packed_row_count(blob)]  # some keep no rows
-    if not blobs:
+    joined = join_packed(blobs)
+    if joined is None:
         return
-    kinds = unpack_parts(blobs[0])[0]  # one signature: every log of a version has the same
-    start = HEADER.size + len(kinds)
+    kinds, numeric, text_rows = joined
     numeric_at = [i for i, kind in enumerate(kinds) if kind == ord("f")]
     text_at = [i for i, kind in enumerate(kinds) if kind == ord("t")]
-    if not text_at:  # the rest of each value is the numeric block
-        numeric = b"".join(blob[start:] for blob in blobs)
-    else:
-        parts, tails = [], []
-        for blob in blobs:
-            cut = start + packed_row_count(blob) * len(numeric_at) * 8
-            parts.append(blob[start:cut])
-            tails.append(blob[cut + 1:-1])  # the rows of `[[...],[...]]`, brackets off
-        numeric = b"".join(parts)
-        rows = orjson.loads(b"[" + b",".join(tails) + b"]")
-        words = np.asarray(rows, dtype=object).reshape(-1, len(text_at))
+    if text_at:
+        words = np.asarray(text_rows, dtype=object).reshape(-1, len(text_at))
         for j, i in enumerate(text_at):
             blocks[names[i]].append(words[:, j].astype(str))
     if numeric_at:
