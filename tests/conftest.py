@@ -10,11 +10,22 @@ import uuid
 
 import pytest
 from django.contrib.auth.models import Group
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from registry import roles, store
 from tests import helpers
+
+# Property tests must not depend on how busy the machine is: no deadline, no "too slow"
+# health checks (a loaded 2-core machine trips them), and the same examples on every run.
+hypothesis_settings.register_profile(
+    "project", deadline=None, derandomize=True, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                           HealthCheck.filter_too_much],
+)
+hypothesis_settings.load_profile("project")
 
 
 @pytest.fixture(autouse=True)
