@@ -227,11 +227,17 @@ MODEL_STORE_ROOT = Path(env.str("MODEL_STORE_ROOT", default=str(BASE_DIR / "mode
 # Largest accepted registration request (all parts together), in bytes.
 MODEL_MAX_UPLOAD_BYTES = env.int("MODEL_MAX_UPLOAD_BYTES", default=2 * 1024**3)
 FILE_UPLOAD_PERMISSIONS = 0o640
-# Where validation copies artifacts for its sandboxed child process (not under /tmp, which the
-# sandbox replaces with an empty private tmpfs).
+# Where the sandbox's artifact copies and its root file system are made (one folder per run).
 VALIDATION_SANDBOX_DIR = Path(
     env.str("VALIDATION_SANDBOX_DIR", default=str(VAR_DIR / "sandbox"))
 )
+# `required`: an artifact is only ever loaded behind namespaces (its own root file system, no
+# network, an unprivileged user); `best-effort` falls back to a plain child process with
+# rlimits where the machine has no namespaces (a laptop without root or user namespaces).
+VALIDATION_SANDBOX_ISOLATION = env.str(
+    "VALIDATION_SANDBOX_ISOLATION", default="required" if PRODUCTION else "best-effort")
+if VALIDATION_SANDBOX_ISOLATION not in {"required", "best-effort"}:
+    raise ImproperlyConfigured("VALIDATION_SANDBOX_ISOLATION must be 'required' or 'best-effort'")
 
 # --- serving predictions ----------------------------------------------------------------------
 PREDICTION_MAX_ROWS = env.int("PREDICTION_MAX_ROWS", default=10_000)

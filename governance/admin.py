@@ -246,13 +246,39 @@ class ValidationRunAdmin(ReadOnlyAdmin):
     list_filter = ["status", "trigger", "version__model"]
     list_select_related = ["version__model"]
     fields = ["version", "trigger", "status", "summary", "requested_by", "created_at",
-              "started_at", "finished_at"]
+              "started_at", "finished_at", "sandbox_log_link"]
     readonly_fields = fields
     inlines = [CheckInline]
 
     @admin.display(description="status", ordering="status")
     def status_display(self, obj):
         return status_badge(obj.status)
+
+    @admin.display(description="sandbox log")
+    def sandbox_log_link(self, obj):
+        if not obj.sandbox_log:
+            return "—"
+        return format_html('<a href="{}">download</a> (admins only: the artifact\'s own '
+                           'words, untrusted)',
+                           reverse("admin:governance_validationrun_log", args=[obj.pk]))
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if not roles.has_role(request.user, roles.ADMIN_ROLES):
+            fields = [f for f in fields if f != "sandbox_log_link"]
+        return fields
+
+    def get_urls(self):
+        return [path("<int:pk>/log/", self.admin_site.admin_view(self.log_view),
+                     name="governance_validationrun_log"), *super().get_urls()]
+
+    def log_view(self, request, pk):
+        if not roles.has_role(request.user, roles.ADMIN_ROLES):
+            return HttpResponseRedirect(reverse("admin:index"))
+        run = get_object_or_404(ValidationRun, pk=pk)
+        response = HttpResponse(run.sandbox_log, content_type="text/plain; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="validation-{run.pk}-sandbox.log"'
+        return response
 
 
 @admin.register(Deployment)

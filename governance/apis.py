@@ -195,6 +195,24 @@ class ValidationListApi(GovernanceApiMixin, generics.ListAPIView):
         return Response(ValidationRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
+class ValidationLogApi(GovernanceApiMixin, APIView):
+    """What the sandbox said in its own words during one run (the artifact's exception
+    messages, stderr), as a text file. Admins only: it is untrusted text."""
+
+    read_roles = roles.ADMIN_ROLES
+
+    @extend_schema(responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR)})
+    def get(self, request, name, version, pk):
+        found = registry_selectors.version_get(name, version)
+        run = generics.get_object_or_404(selectors.validation_runs(found), pk=pk)
+        response = HttpResponse(run.sandbox_log or "(nothing was recorded)\n",
+                                content_type="text/plain; charset=utf-8")
+        response["Content-Disposition"] = (
+            f'attachment; filename="validation-{run.pk}-sandbox.log"')
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
 class ApprovalListApi(GovernanceApiMixin, generics.ListAPIView):
     """Approval requests; `?status=pending` is the approvers' queue."""
 

@@ -186,6 +186,9 @@ class ValidationRun(models.Model):
     )
     policy = models.JSONField(default=dict, blank=True)  # the policy it was judged by
     summary = models.CharField(max_length=500, blank=True)
+    # What the sandbox said in its own words (the artifact's exception messages, stderr):
+    # untrusted text, shown to admins only, as a download.
+    sandbox_log = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -192,7 +192,8 @@ def _validation_record(run, outcome, policy) -> ValidationRun:
         run.summary = summary[:500]
         run.finished_at = timezone.now()
         run.policy = policies.policy_snapshot(policy)
-        run.save(update_fields=["status", "summary", "finished_at", "policy"])
+        run.sandbox_log = outcome.sandbox_log
+        run.save(update_fields=["status", "summary", "finished_at", "policy", "sandbox_log"])
         version = (ModelVersion.objects.select_related("model").prefetch_related("files")
                    .get(pk=run.version_id))
         if profile is not None:
@@ -688,9 +689,11 @@ def serving_changed() -> None:
         ServingState.objects.get_or_create(pk=1, defaults={"generation": 1})
 
 
+# A rollout candidate is loaded into the web processes (it answers or shadows real traffic),
+# so starting one is a four-eyes decision in either mode: an approver who is not its author.
 ROLLOUT_ROLES = {
-    RolloutMode.CANARY: roles.APPROVE_ROLES,  # real traffic to an unapproved version
-    RolloutMode.SHADOW: roles.REGISTER_ROLES | roles.APPROVE_ROLES,  # nobody sees its answers
+    RolloutMode.CANARY: roles.APPROVE_ROLES,
+    RolloutMode.SHADOW: roles.APPROVE_ROLES,
 }
 
 
@@ -712,8 +715,8 @@ def rollout_start(*, version: ModelVersion, mode: str, actor, steps=None,
         raise _deny(actor, version, f"rollout.{mode}",
                     f"A {mode} rollout needs the role "
                     f"{' or '.join(sorted(ROLLOUT_ROLES[mode]))}.")
-    if mode == RolloutMode.CANARY and actor.pk == version.created_by_id:
-        raise _deny(actor, version, "rollout.canary",
+    if actor.pk == version.created_by_id:
+        raise _deny(actor, version, f"rollout.{mode}",
                     "Four eyes: you registered this version, so someone else must give it "
                     "real traffic.")
     steps = _check_steps(steps if steps is not None else [10, 25, 50, 100])

@@ -8,6 +8,8 @@ urlpatterns = [
          name="version-transitions"),
     path("models/<str:name>/versions/<str:version>/validations/",
          apis.ValidationListApi.as_view(), name="version-validations"),
+    path("models/<str:name>/versions/<str:version>/validations/<int:pk>/log",
+         apis.ValidationLogApi.as_view(), name="validation-log"),
     path("models/<str:name>/rollback/", apis.RollbackApi.as_view(), name="model-rollback"),
     path("models/<str:name>/rollout/", apis.RolloutApi.as_view(), name="model-rollout"),
     path("models/<str:name>/rollout/advance", apis.RolloutAdvanceApi.as_view(),

@@ -10,28 +10,18 @@ its reason.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import shutil
-import signal
-import subprocess
-import sys
-import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
-from django.conf import settings
 
+from governance import sandbox
 from governance.models import CheckStatus
 from registry import store
 from registry.loaders import ArtifactError, read_verified
 from registry.models import FileRole, ModelVersion, Stage
 
 logger = logging.getLogger(__name__)
-RUNNER = Path(__file__).with_name("sandbox_runner.py")
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SYNTHETIC_ROWS = 5
 # Reference rows the sandbox predicts on: the prediction distribution monitoring compares with.
 REFERENCE_PREDICT_ROWS = 2000
@@ -94,85 +84,42 @@ def sample_rows(version: ModelVersion, reference_data=None) -> tuple[list | None
 # --- the sandbox ------------------------------------------------------------------------------
 
 
-def sandbox_dir() -> Path:
-    root = Path(settings.VALIDATION_SANDBOX_DIR)
-    root.mkdir(parents=True, exist_ok=True)
-    os.chmod(root, 0o755)
-    return root
-
-
 def run_sandbox(version: ModelVersion, payloads: list[tuple[str, str, bytes]], rows, policy,
-                reference_rows=None):
-    """Run the artifact in `sandbox_runner.py`; returns its JSON report (or a failure report)."""
-    folder = sandbox_dir() / uuid.uuid4().hex
-    folder.mkdir(mode=0o755)
+                reference_rows=None) -> sandbox.Report:
+    """Load and try the artifact in the sandbox (governance.sandbox)."""
     # The load has its own limit inside the sandbox; predicting and timing get as long again.
-    deadline = 2 * policy.load_timeout_seconds + 5
-    try:
-        names = {"model": None, "preprocessors": []}
-        for index, (role, filename, data) in enumerate(payloads):
-            local = f"{index:02d}-{filename}"
-            path = folder / local
-            path.write_bytes(data)
-            os.chmod(path, 0o644)
-            if role == FileRole.MODEL:
-                names["model"] = local
-            else:
-                names["preprocessors"].append(local)
-        job = {
-            "framework": version.framework,
-            "model_file": names["model"],
-            "preprocessors": names["preprocessors"],
-            "rows": rows,
-            "reference_rows": reference_rows,
-            "latency_runs": LATENCY_RUNS,
-            "project_root": str(PROJECT_ROOT),
-            "load_seconds": policy.load_timeout_seconds,
-            "limits": {
-                "memory_mb": policy.load_memory_mb,
-                "cpu_seconds": deadline,
-            },
-        }
-        return _run(folder, job, timeout=deadline)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _run(folder: Path, job: dict, timeout: float) -> dict:
-    process = subprocess.Popen(
-        [sys.executable, "-I", str(RUNNER)],
-        cwd=folder,
-        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(folder), "LANG": "C.UTF-8"},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,  # its own process group, so that everything it starts dies too
+    return sandbox.run(
+        framework=version.framework, payloads=payloads, rows=rows,
+        reference_rows=reference_rows, latency_runs=LATENCY_RUNS,
+        limits={"load_seconds": policy.load_timeout_seconds,
+                "memory_mb": policy.load_memory_mb},
+        timeout=2 * policy.load_timeout_seconds + 5,
     )
-    try:
-        out, err = process.communicate(json.dumps(job).encode(), timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(process)
-        process.communicate()
-        return {"load": {"ok": False, "error": f"did not finish within {timeout:.0f} s; killed"}}
-    finally:
-        _kill_group(process)
-    lines = [line for line in out.decode(errors="replace").splitlines() if line.strip()]
-    try:
-        return json.loads(lines[-1])
-    except (IndexError, json.JSONDecodeError):
-        code = process.returncode
-        how = (f"killed by signal {signal.Signals(-code).name}" if code and code < 0
-               else f"exit status {code}")
-        tail = err.decode(errors="replace").strip().splitlines()[-3:]
-        return {"load": {"ok": False, "error": f"the sandbox process died ({how})"
-                         + (f": {' / '.join(tail)}" if tail else "")}}
 
 
-def _kill_group(process) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+def failure_text(section: dict, what: str) -> str:
+    """A sandbox failure in our words: the artifact's own message stays in the admins' log."""
+    if section.get("type", "").startswith(("a ", "an ", "predictions", "probabilities")):
+        return f"{what} failed: {section['type']}"
+    name = section.get("cause") if section.get("type") == "ArtifactError" else None
+    raised = name or section.get("type", "an exception")
+    return (f"{what} raised {raised}; the artifact's own message is in the sandbox log "
+            "(admins)")
+
+
+def _load_failure(load: dict, version: ModelVersion, policy) -> str:
+    if load.get("died"):
+        return load["died"]
+    if load.get("refused"):
+        return f"not loaded: {load['refused']}"
+    if load.get("timed_out"):
+        return f"did not load within {policy.load_timeout_seconds} s"
+    model_file = version.model_file
+    if load.get("type") == "ArtifactError" and load.get("cause"):
+        return (f"{model_file.filename if model_file else 'the model file'} could not be "
+                f"loaded as {version.framework} ({load['cause']}); the artifact's own message "
+                "is in the sandbox log (admins)")
+    return failure_text(load, "loading the artifact")
 
 
 # --- the checks -------------------------------------------------------------------------------
@@ -228,7 +175,8 @@ def _predict(report, rows, source) -> CheckResult:
         return _skipped("predict", source)
     outcome = report.get("predict") or {}
     if not outcome.get("ok"):
-        return _failed("predict", outcome.get("error", "no prediction"), rows_source=source)
+        return _failed("predict", failure_text(outcome, "predicting") if outcome
+                       else "no prediction", rows_source=source)
     if outcome["outputs"] != outcome["rows"]:
         return _failed("predict", f"{outcome['outputs']} outputs for {outcome['rows']} rows")
     if not outcome["finite"]:
@@ -318,6 +266,8 @@ class Outcome:
     # The parsed reference sample and the model's predictions on (some of) its rows.
     reference: object | None = None
     reference_predictions: list | None = None
+    # What the sandbox said in its own words (untrusted): for admins only.
+    sandbox_log: str = ""
 
 
 def _reference(version: ModelVersion, data: bytes | None):
@@ -347,26 +297,29 @@ def execute(version: ModelVersion, policy, trigger: str = "manual") -> Outcome:
         names = [column["name"] for column in version.columns]
         reference_rows = (outcome.reference.rows(names, REFERENCE_PREDICT_ROWS)
                           if outcome.reference is not None else None)
-        report = run_sandbox(version, payloads, rows, policy, reference_rows)
+        sandboxed = run_sandbox(version, payloads, rows, policy, reference_rows)
+        report = sandboxed.data
+        outcome.sandbox_log = sandboxed.log
         outcome.reference_predictions = report.get("reference_predictions")
         if report.get("reference_predictions_error"):
             # The profile is kept without a prediction distribution; say why in the log.
-            logger.warning("%s: no predictions on its reference rows: %s", version,
+            logger.warning("%s: no predictions on its reference rows (%s)", version,
                            report["reference_predictions_error"])
-        load = report.get("load", {})
-        isolation = report.get("isolation", [])
+        load = report["load"]
+        isolation = sandboxed.isolation
         if load.get("ok"):
             results.append(_passed(
                 "load", f"loaded in {load['seconds']:.2f} s, peak memory "
-                f"{report.get('peak_rss_mb', 0):.0f} MB", seconds=load["seconds"],
-                peak_rss_mb=report.get("peak_rss_mb"), isolation=isolation,
+                f"{report.get('peak_rss_mb', 0):.0f} MB ({isolation['level']} isolation)",
+                seconds=load["seconds"], peak_rss_mb=report.get("peak_rss_mb"),
+                isolation=isolation,
                 limits={"seconds": policy.load_timeout_seconds, "memory_mb": policy.load_memory_mb},
             ))
             results.append(_signature(version, report))
             results.append(_predict(report, rows, source))
             latency = _latency(report, policy)
         else:
-            results.append(_failed("load", load.get("error", "the artifact did not load"),
+            results.append(_failed("load", _load_failure(load, version, policy),
                                    isolation=isolation))
             reason = "not run: the artifact did not load"
             results += [_skipped("signature", reason), _skipped("predict", reason)]

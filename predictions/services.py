@@ -17,7 +17,14 @@ from predictions import logs
 from predictions.auth import TOKEN_PREFIX, digest
 from predictions.inputs import InputError, parse_rest, parse_v2
 from predictions.models import ApiToken, ErrorKind, Feedback, PredictionLog, RateLimit, Route
-from predictions.serving import NotServable, Target, models, routes
+from predictions.serving import (
+    NotServable,
+    SandboxedModelFailed,
+    Target,
+    answer_in_sandbox,
+    models,
+    routes,
+)
 from registry import roles, signals
 from registry.errors import ApplicationError, Conflict, Forbidden
 
@@ -50,14 +57,24 @@ class Answer:
 OUTPUTS = ("predict", "predict_proba")
 
 
-def _predict(target: Target, matrix, outputs=None):
+def _check_outputs(outputs, has_probabilities: bool) -> None:
+    if outputs is None:
+        return
+    available = OUTPUTS if has_probabilities else OUTPUTS[:1]
+    unknown = [name for name in outputs if name not in available]
+    if unknown:
+        raise InputError(f"unknown output {unknown[0]!r}; this model has "
+                         f"{', '.join(available)}", status=400, field="outputs")
+
+
+def _predict(target: Target, matrix, outputs=None, *, trusted: bool = True):
+    """In this process for a version four eyes let serve; in the sandbox for any other."""
+    if not trusted:
+        predictions, probabilities = answer_in_sandbox(target, matrix)
+        _check_outputs(outputs, probabilities is not None)
+        return predictions, probabilities
     loaded = models.get(target)
-    if outputs is not None:
-        available = OUTPUTS if loaded.has_probabilities else OUTPUTS[:1]
-        unknown = [name for name in outputs if name not in available]
-        if unknown:
-            raise InputError(f"unknown output {unknown[0]!r}; this model has "
-                             f"{', '.join(available)}", status=400, field="outputs")
+    _check_outputs(outputs, loaded.has_probabilities)
     predictions, probabilities = loaded.predict_with_probabilities(matrix)
     return np.asarray(predictions), probabilities
 
@@ -69,6 +86,7 @@ def predict(*, model_name: str, payload, user, request_id: str, protocol: str = 
     started = time.perf_counter()
     parse = parse_v2 if protocol == "v2" else parse_rest
     shadow = None
+    trusted = True
     if version is None:
         route = routes.route(model_name)
         target, how, shadow = route.choose(routing_key)
@@ -76,7 +94,7 @@ def predict(*, model_name: str, payload, user, request_id: str, protocol: str = 
             raise NotServable(f"{model_name} has no production version", status=404)
         model_id = route.model_id
     else:
-        model_id, target = named_target(model_name, version, user)
+        model_id, target, trusted = named_target(model_name, version, user)
         how = Route.DIRECT
     def failed(kind: str, status: int, message: str) -> None:
         logs.record_error(request_id=request_id, model_id=model_id,
@@ -90,13 +108,17 @@ def predict(*, model_name: str, payload, user, request_id: str, protocol: str = 
         raise
     # Only the model's own exceptions below count as its failures (the error rate).
     try:
-        predictions, probabilities = _predict(target, matrix, outputs)
+        predictions, probabilities = _predict(target, matrix, outputs, trusted=trusted)
     except InputError as exc:  # an output name the model does not have
         failed(ErrorKind.REJECTED, exc.status, exc.message)
         raise
     except NotServable as exc:
         failed(ErrorKind.FAILED, exc.status, exc.message)
         raise
+    except SandboxedModelFailed as exc:
+        failed(ErrorKind.FAILED, 500, f"{exc} (in the sandbox)")
+        raise ModelFailed(f"{model_name} {target.version} could not score these rows "
+                          f"({exc}); request id {request_id}") from None
     except Exception as exc:
         # The model itself raised: the caller gets a 500 with the request id, the operator
         # the traceback, and monitoring an error to count.
@@ -123,14 +145,19 @@ def predict(*, model_name: str, payload, user, request_id: str, protocol: str = 
                   len(matrix))
 
 
-def named_target(model_name: str, version: str, user) -> tuple[int, Target]:
+def named_target(model_name: str, version: str, user) -> tuple[int, Target, bool]:
     """A version called by number: production for every caller, others only for the people
-    who assess candidates."""
+    who assess candidates. The flag says whether four eyes let it serve (production, or the
+    candidate of an active rollout): only those are loaded in this process."""
     model_id, target, stage = routes.version(model_name, version)
     if stage != "production" and not roles.has_role(user, roles.PREDICT_ANY_VERSION_ROLES):
         raise Forbidden(f"{model_name} {version} is in {stage}; only data scientists, "
                         "approvers and admins may call versions outside production")
-    return model_id, target
+    trusted = stage == "production"
+    if not trusted:
+        candidate = routes.route(model_name).candidate
+        trusted = candidate is not None and candidate.version_id == target.version_id
+    return model_id, target, trusted
 
 
 def serving_target(model_name: str, version: str | None, user) -> Target:

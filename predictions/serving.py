@@ -22,10 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 
+from governance import policies, sandbox
 from governance import selectors as governance_selectors
 from predictions.inputs import Signature
-from registry.loaders import load_version
-from registry.models import ModelVersion, RegisteredModel, Stage
+from registry.loaders import load_version, read_verified
+from registry.models import FileRole, ModelVersion, RegisteredModel, Stage
 
 logger = logging.getLogger(__name__)
 
@@ -249,6 +250,41 @@ class ModelCache:
 
 routes = RoutingTable()
 models = ModelCache()
+
+
+class SandboxedModelFailed(Exception):
+    """The version loaded in the sandbox but raised on the rows (its message stays there)."""
+
+
+def answer_in_sandbox(target: Target, matrix) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predictions from a version that has not been through four eyes: its files are verified
+    here, then loaded and run in a one-off sandbox process (governance.sandbox), never in this
+    one. A few hundred milliseconds or more per request: it is for assessing candidates."""
+    version = (ModelVersion.objects.select_related("model").prefetch_related("files")
+               .get(pk=target.version_id))
+    ok, reason = governance_selectors.servable(version)
+    if not ok:
+        raise NotServable(f"{reason}: it is not served until a validation passes")
+    payloads = [(f.role, f.filename, read_verified(version, f))
+                for f in sorted(version.files.all(), key=lambda f: f.position)
+                if f.role in (FileRole.MODEL, FileRole.PREPROCESSOR)]
+    policy = policies.effective_policy(version.model)
+    report = sandbox.run(
+        framework=version.framework, payloads=payloads, mode="answer", rows=matrix.tolist(),
+        limits={"load_seconds": policy.load_timeout_seconds, "memory_mb": policy.load_memory_mb},
+        timeout=2 * policy.load_timeout_seconds + 5,
+    )
+    load, answer = report.data["load"], report.data.get("answer") or {}
+    if not load.get("ok"):
+        logger.warning("%s did not load in the sandbox: %s", version, report.log[:2000])
+        raise NotServable(f"{version} did not load in the sandbox; its latest validation may "
+                          "be out of date")
+    if not answer.get("ok"):
+        logger.warning("%s failed in the sandbox: %s", version, report.log[:2000])
+        raise SandboxedModelFailed(sandbox.type_name(answer.get("type")))
+    probabilities = answer["probabilities"]
+    return (np.asarray(answer["predictions"]),
+            None if probabilities is None else np.asarray(probabilities, dtype=np.float64))
 
 
 def _load_and_warm(route: ModelRoute) -> list[str]:

@@ -70,11 +70,14 @@ def test_registration_queues_a_validation_that_passes_for_a_good_model(
     assert checks["metrics"] == ("skipped", "the policy sets no metric thresholds")
     assert checks["regression"] == ("skipped", "no production version to compare with")
     assert checks["latency"][0] == "passed"
-    layers = run.checks.get(name="load").measured["isolation"]
+    isolation = run.checks.get(name="load").measured["isolation"]
+    layers = isolation["layers"]
     assert any(layer.startswith("rlimits") for layer in layers)
-    if os.geteuid() == 0:  # namespaces need root; CI runs as root
+    if os.geteuid() == 0:  # CI runs as root: the whole cage, and no root inside it
+        assert isolation["level"] == "full"
         assert "no network" in layers
-        assert any(layer.startswith("read-only file systems") for layer in layers)
+        assert "unprivileged user (nobody)" in layers
+        assert any(layer.startswith("own root file system") for layer in layers)
     assert AuditEvent.objects.filter(action="validation.passed").count() == 1
 
 
@@ -302,3 +305,69 @@ def test_a_late_result_does_not_overturn_a_run_that_recovery_failed(data_scienti
     assert run.status == "failed"
     assert [c.name for c in run.checks.all()] == ["internal"]
     assert verdicts.count() == before
+
+
+def test_the_sandbox_reads_no_secret_no_project_file_and_reaches_no_socket(
+    api, data_scientist, viewer, admin_user, churn_model, tmp_path
+):
+    """An artifact that goes looking for secrets finds nothing, and what it raises stays in
+    the admins' log: the check every role reads says only which exception it was."""
+    import socket
+
+    secret = Path(settings.VAR_DIR) / "secret_key"
+    project_file = Path(settings.BASE_DIR) / "config" / "settings.py"
+    planted = tmp_path / "planted-secret"
+    planted.write_text("planted-secret-0123456789")
+    targets = {"secret_key": secret, "shadow": Path("/etc/shadow"),
+               "project": project_file, "planted": planted}
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    code = f"""
+import errno, socket
+found = []
+for label, path in {dict((k, str(v)) for k, v in targets.items())!r}.items():
+    try:
+        with open(path) as fh:
+            found.append(label + " READ " + fh.read(4000))
+    except OSError as exc:
+        found.append(label + " refused " + errno.errorcode.get(exc.errno, "?"))
+try:
+    socket.create_connection(("127.0.0.1", {port}), timeout=2)
+    found.append("socket CONNECTED")
+except OSError as exc:
+    found.append("socket refused " + errno.errorcode.get(exc.errno, "?"))
+raise RuntimeError(" | ".join(found))
+"""
+    try:
+        version = _register(data_scientist, data=hostile_bytes(code))
+        run = _registration_run(version)
+    finally:
+        listener.close()
+    status, detail = _checks(run)["load"]
+    assert status == "failed"
+    log = run.sandbox_log
+    for label in [*targets, "socket"]:
+        assert f"{label} refused" in log, log  # it tried each, and each was refused
+    assert "READ" not in log and "CONNECTED" not in log
+    secrets = [p.read_text()[:20] for p in (secret, planted) if p.exists()]
+    body = json.dumps(api(viewer).get(
+        "/api/v1/models/churn_prediction/versions/1.0.0/validations/").json())
+    for text in [detail, body, *(c.detail for c in run.checks.all())]:
+        assert "refused" not in text  # the artifact's own words are not shown to every role
+        for value in secrets:
+            assert value not in text
+    assert "RuntimeError" in detail and "sandbox log" in detail
+    assert "sandbox_log" not in body
+
+
+def test_only_admins_download_the_sandbox_log(api, data_scientist, viewer, admin_user,
+                                              churn_model):
+    version = _register(data_scientist, data=hostile_bytes("raise ValueError('in my words')"))
+    run = _registration_run(version)
+    url = f"/api/v1/models/churn_prediction/versions/1.0.0/validations/{run.pk}/log"
+    for person in (data_scientist, viewer):
+        assert api(person).get(url).status_code == 403
+    response = api(admin_user).get(url)
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+    assert "in my words" in response.content.decode()

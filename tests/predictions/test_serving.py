@@ -89,10 +89,10 @@ def test_a_canary_answers_its_share_sticky_per_routing_key(service, canary, appr
 
 
 @pytest.mark.django_db(transaction=True)  # the shadow runs on its own thread
-def test_a_shadow_scores_every_request_and_is_only_logged(service, served, data_scientist):
+def test_a_shadow_scores_every_request_and_is_only_logged(service, served, approver):
     served("1.0.0")
     candidate = served("1.1.0", stage="staging", data=helpers.sklearn_bytes(seed=1))
-    governance.rollout_start(version=candidate, mode="shadow", actor=data_scientist)
+    governance.rollout_start(version=candidate, mode="shadow", actor=approver)
     response = _post(service, rows=[[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
     body = response.json()
     assert (body["version"], body["routed_to"]) == ("1.0.0", "production")
@@ -113,24 +113,37 @@ def test_promoting_the_candidate_ends_its_rollout(canary, admin_user, service):
             for i in range(5)} == {"production"}
 
 
-def test_rollouts_need_the_right_role_and_a_staged_validated_candidate(api, served, viewer,
+def test_rollouts_need_the_right_role_and_a_staged_validated_candidate(api, served, approver,
                                                                        data_scientist):
     served("1.0.0")
     experiment = helpers.register_direct("churn_prediction", "1.1.0", actor=data_scientist)
     url = "/api/v1/models/churn_prediction/rollout/"
-    denied = api(data_scientist).post(url, {"version": "1.1.0", "mode": "canary"},
-                                      format="json")
-    assert denied.status_code == 403  # canary traffic needs an approver
-    wrong_stage = api(data_scientist).post(url, {"version": "1.1.0", "mode": "shadow"},
-                                           format="json")
+    for mode in ("canary", "shadow"):  # either loads the candidate into the web processes
+        with helpers.Unchanged():
+            denied = api(data_scientist).post(url, {"version": "1.1.0", "mode": mode},
+                                              format="json")
+        assert denied.status_code == 403, mode
+    wrong_stage = api(approver).post(url, {"version": "1.1.0", "mode": "shadow"},
+                                     format="json")
     assert wrong_stage.status_code == 409
     helpers.force_stage(experiment, "staging")
-    not_validated = api(data_scientist).post(url, {"version": "1.1.0", "mode": "shadow"},
-                                             format="json")
+    not_validated = api(approver).post(url, {"version": "1.1.0", "mode": "shadow"},
+                                       format="json")
     assert not_validated.status_code == 409 and not_validated.json()["code"] == "not_validated"
-    bad_steps = api(data_scientist).post(url, {"version": "1.1.0", "mode": "shadow",
-                                               "steps": [50, 10]}, format="json")
+    bad_steps = api(approver).post(url, {"version": "1.1.0", "mode": "shadow",
+                                         "steps": [50, 10]}, format="json")
     assert bad_steps.status_code in (400, 409)
+
+
+def test_an_approver_cannot_shadow_a_version_of_their_own(api, served, approver):
+    served("1.0.0")
+    own = served("1.1.0", stage="staging")
+    type(own).objects.filter(pk=own.pk).update(created_by=approver)
+    with helpers.Unchanged():
+        response = api(approver).post("/api/v1/models/churn_prediction/rollout/",
+                                      {"version": "1.1.0", "mode": "shadow"}, format="json")
+    assert response.status_code == 403
+    assert "Four eyes" in response.json()["detail"]
 
 
 def test_the_rollout_api_starts_advances_and_aborts(api, approver, served):
