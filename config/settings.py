@@ -175,9 +175,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+# Roles that read every team's models (admins always do); the others see their teams'.
+TEAM_READ_ALL_ROLES = env.list("TEAM_READ_ALL_ROLES", default=["viewer"])
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Service accounts' tokens: the prediction API, and registry reads they were granted.
+        "predictions.auth.ApiTokenAuthentication",
         "rest_framework_simplejwt.authentication.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],

@@ -34,17 +34,20 @@ from governance.models import (
     Policy,
     RequestStatus,
     Rollout,
+    RolloutMode,
     ValidationCheck,
     ValidationRun,
     Webhook,
 )
-from registry import roles
+from registry import access, roles
 from registry.admin import (
     FileInline,
     ModelVersionAdmin,
     ReadOnlyInline,
     RegisteredModelAdmin,
     ServiceAdminMixin,
+    TeamScopedAdmin,
+    scoped_filter,
     stage_badge,
 )
 from registry.errors import ApplicationError
@@ -110,16 +113,18 @@ class StatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(ApprovalRequest)
-class ApprovalRequestAdmin(ReadOnlyAdmin):
+class ApprovalRequestAdmin(TeamScopedAdmin, ReadOnlyAdmin):
     list_display = ["request", "version_label", "move", "requested_by", "created_at",
                     "validation_status", "approvals", "status_display"]
-    list_filter = [StatusFilter, "to_stage", "version__model"]
+    list_filter = [StatusFilter, "to_stage", scoped_filter("version__model")]
     search_fields = ["version__model__name", "version__version", "requested_by__username"]
     list_select_related = ["version__model", "requested_by", "validation_run"]
     list_display_links = ["request"]
 
+    team_scope = "version__model"
+
     def get_queryset(self, request):
-        return selectors.request_list()
+        return selectors.request_list(user=request.user)
 
     @admin.display(description="request", ordering="id")
     def request(self, obj):
@@ -155,7 +160,7 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
         ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        obj = get_object_or_404(selectors.request_list(), pk=object_id)
+        obj = get_object_or_404(selectors.request_list(user=request.user), pk=object_id)
         if not self.has_view_permission(request, obj):
             return HttpResponseRedirect(reverse("admin:index"))
         version = obj.version
@@ -240,10 +245,11 @@ class CheckInline(ReadOnlyInline):
 
 
 @admin.register(ValidationRun)
-class ValidationRunAdmin(ReadOnlyAdmin):
+class ValidationRunAdmin(TeamScopedAdmin, ReadOnlyAdmin):
+    team_scope = "version__model"
     list_display = ["id", "version", "trigger", "status_display", "summary", "created_at",
                     "finished_at"]
-    list_filter = ["status", "trigger", "version__model"]
+    list_filter = ["status", "trigger", scoped_filter("version__model")]
     list_select_related = ["version__model"]
     fields = ["version", "trigger", "status", "summary", "requested_by", "created_at",
               "started_at", "finished_at", "sandbox_log_link"]
@@ -275,18 +281,18 @@ class ValidationRunAdmin(ReadOnlyAdmin):
     def log_view(self, request, pk):
         if not roles.has_role(request.user, roles.ADMIN_ROLES):
             return HttpResponseRedirect(reverse("admin:index"))
-        run = get_object_or_404(ValidationRun, pk=pk)
+        run = get_object_or_404(self.get_queryset(request), pk=pk)
         response = HttpResponse(run.sandbox_log, content_type="text/plain; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="validation-{run.pk}-sandbox.log"'
         return response
 
 
 @admin.register(Deployment)
-class DeploymentAdmin(ReadOnlyAdmin):
+class DeploymentAdmin(TeamScopedAdmin, ReadOnlyAdmin):
     # (Not "model": a ModelAdmin's `model` attribute is the model class.)
     list_display = ["id", "model_name", "version", "move", "replaced", "kind", "status_display",
                     "requested_by", "created_at", "completed_at"]
-    list_filter = ["status", "kind", "to_stage", "model"]
+    list_filter = ["status", "kind", "to_stage", scoped_filter("model")]
     list_select_related = ["model", "version", "replaced", "requested_by"]
     readonly_fields = ["model", "version", "from_stage", "to_stage", "replaced", "kind",
                        "status", "requested_by", "request", "reason", "plan", "error",
@@ -307,13 +313,13 @@ class DeploymentAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Rollout)
-class RolloutAdmin(ServiceAdminMixin, admin.ModelAdmin):
+class RolloutAdmin(TeamScopedAdmin, ServiceAdminMixin, admin.ModelAdmin):
     """Canary and shadow rollouts: start one here (candidate, mode, steps), then advance or
     abort it with the actions."""
 
     list_display = ["model", "candidate", "mode", "percent", "steps", "status", "started_by",
                     "created_at"]
-    list_filter = ["status", "mode", "model"]
+    list_filter = ["status", "mode", scoped_filter("model")]
     fields = ["candidate", "mode", "steps", "reason"]
     actions = ["advance", "abort"]
 
@@ -328,15 +334,16 @@ class RolloutAdmin(ServiceAdminMixin, admin.ModelAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "candidate":
-            kwargs["queryset"] = ModelVersion.objects.filter(stage="staging").select_related(
-                "model")
+            kwargs["queryset"] = ModelVersion.objects.filter(
+                stage="staging", model__in=access.visible_models(request.user)
+            ).select_related("model")
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def has_delete_permission(self, request, obj=None):
         return False
 
     def has_add_permission(self, request):
-        return roles.has_role(request.user, roles.REGISTER_ROLES | roles.APPROVE_ROLES)
+        return roles.has_role(request.user, services.ROLLOUT_ROLES[RolloutMode.CANARY])
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
@@ -374,10 +381,20 @@ class RolloutAdmin(ServiceAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Policy)
-class PolicyAdmin(ServiceAdminMixin, admin.ModelAdmin):
+class PolicyAdmin(TeamScopedAdmin, ServiceAdminMixin, admin.ModelAdmin):
     list_display = ["__str__", "approvals_required", "transitions_requiring_approval",
                     "min_metrics", "regression_tolerance", "latency_budget_ms", "updated_at"]
     fields = ["model", *policies.POLICY_FIELDS]
+
+    def get_queryset(self, request):
+        # The project default (no model) is everyone's; a model's own policy its team's.
+        from django.db.models import Q
+
+        queryset = admin.ModelAdmin.get_queryset(self, request)
+        if access.reads_everything(request.user):
+            return queryset
+        return queryset.filter(Q(model__isnull=True)
+                               | Q(model__in=access.visible_models(request.user)))
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -401,8 +418,8 @@ class PolicyAdmin(ServiceAdminMixin, admin.ModelAdmin):
 class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["seq", "occurred_at", "actor_name", "action", "object_repr", "model_name",
                     "short_reason", "client_ip"]
-    list_filter = ["action", "model_name", "actor_name"]
-    search_fields = ["object_repr", "reason", "request_id", "actor_name"]
+    list_filter = ["action", "actor_name"]
+    search_fields = ["object_repr", "reason", "request_id", "actor_name", "model_name"]
     date_hierarchy = "occurred_at"
     ordering = ["-seq"]
     readonly_fields = ["seq", "occurred_at", "actor_name", "action", "object_type",
@@ -411,6 +428,9 @@ class AuditEventAdmin(ReadOnlyAdmin):
                        "hash"]
     fields = readonly_fields
     change_list_template = "admin/governance/auditevent/change_list.html"
+
+    def get_queryset(self, request):
+        return selectors.audit_events(user=request.user)
 
     @admin.display(description="reason")
     def short_reason(self, obj):
@@ -439,7 +459,7 @@ class AuditEventAdmin(ReadOnlyAdmin):
         if "download" not in request.GET:
             context = {**self.admin_site.each_context(request), "opts": self.model._meta,
                        "title": "Audit report",
-                       "models": RegisteredModel.objects.order_by("name")}
+                       "models": access.visible_models(request.user).order_by("name")}
             return TemplateResponse(request, "admin/governance/auditevent/report.html", context)
         bounds = {}
         for key in ("since", "until"):
@@ -451,7 +471,12 @@ class AuditEventAdmin(ReadOnlyAdmin):
                 if bounds[key] is None:
                     self.message_user(request, f"{key}: not a date", level=messages.ERROR)
                     return HttpResponseRedirect(reverse("admin:governance_auditevent_report"))
-        scope = reports.Scope(model=request.GET.get("model") or None, **bounds)
+        model = request.GET.get("model") or None
+        if model and not access.visible_models(request.user).filter(name=model).exists():
+            self.message_user(request, f"model: no registered model named {model!r}",
+                              level=messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:governance_auditevent_report"))
+        scope = reports.Scope(model=model, user=request.user, **bounds)
         if request.GET.get("output") == "csv":
             response = HttpResponse(reports.csv_text(scope), content_type="text/csv")
             response["Content-Disposition"] = 'attachment; filename="audit-report.csv"'
@@ -527,6 +552,7 @@ class GovernedModelVersionAdmin(ModelVersionAdmin):
     def audit_history(self, obj):
         events = AuditEvent.objects.filter(
             object_type="registry.modelversion", object_id=str(obj.pk)).order_by("seq")
+        # (The page itself is only reachable for a version the person may see.)
         if not events:
             return "—"
         return format_html(
@@ -664,18 +690,18 @@ def resolve_alerts(modeladmin, request, queryset):
 
 
 @admin.register(Alert)
-class AlertAdmin(ReadOnlyAdmin):
+class AlertAdmin(TeamScopedAdmin, ReadOnlyAdmin):
     list_display = ["id", "model", "title", "severity_display", "status_display", "count",
                     "first_seen", "last_seen"]
     list_display_links = ["id", "title"]
-    list_filter = ["status", "severity", "rule__metric", "model"]
+    list_filter = ["status", "severity", "rule__metric", scoped_filter("model")]
     search_fields = ["title", "model__name"]
     list_select_related = ["model", "rule"]
     date_hierarchy = "last_seen"
     actions = [acknowledge_alerts, resolve_alerts]
 
     def get_queryset(self, request):
-        return selectors.alert_list()
+        return selectors.alert_list(user=request.user)
 
     @admin.display(description="severity", ordering="severity_rank")
     def severity_display(self, obj):
@@ -697,7 +723,7 @@ class AlertAdmin(ReadOnlyAdmin):
                      name="governance_alert_act"), *super().get_urls()]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        alert = get_object_or_404(selectors.alert_list(), pk=object_id)
+        alert = get_object_or_404(selectors.alert_list(user=request.user), pk=object_id)
         context = {
             **self.admin_site.each_context(request), "opts": self.model._meta,
             "title": f"Alert #{alert.pk}", "alert": alert,
@@ -715,7 +741,7 @@ class AlertAdmin(ReadOnlyAdmin):
     def act_view(self, request, pk):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        alert = get_object_or_404(Alert, pk=pk)
+        alert = get_object_or_404(selectors.alert_list(user=request.user), pk=pk)
         comment = request.POST.get("comment", "")
         try:
             if "acknowledge" in request.POST:
@@ -748,15 +774,18 @@ class AlertRuleForm(forms.ModelForm):
 
 
 @admin.register(AlertRule)
-class AlertRuleAdmin(ServiceAdminMixin, admin.ModelAdmin):
+class AlertRuleAdmin(TeamScopedAdmin, ServiceAdminMixin, admin.ModelAdmin):
     """Project defaults (no model) and each model's own rules, which replace the default with
     the same metric and statistic; switch a default off for one model with a disabled rule."""
 
     form = AlertRuleForm
     list_display = ["__str__", "model", "metric", "statistic", "threshold", "severity",
                     "window_minutes", "min_rows", "resolve_after_runs", "enabled"]
-    list_filter = ["metric", "severity", "enabled", "model"]
+    list_filter = ["metric", "severity", "enabled", scoped_filter("model")]
     list_select_related = ["model"]
+
+    def get_queryset(self, request):
+        return selectors.alert_rules(user=request.user)
 
     def has_delete_permission(self, request, obj=None):
         return False  # an alert points at its rule: switch a rule off instead
@@ -829,10 +858,10 @@ class WebhookAdmin(ServiceAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(MonitoringRun)
-class MonitoringRunAdmin(ReadOnlyAdmin):
+class MonitoringRunAdmin(TeamScopedAdmin, ReadOnlyAdmin):
     list_display = ["created_at", "model", "version", "route", "run_status", "requests",
                     "summary", "duration_ms"]
-    list_filter = ["status", "route", "model"]
+    list_filter = ["status", "route", scoped_filter("model")]
     list_select_related = ["model", "version__model"]
     date_hierarchy = "created_at"
     readonly_fields = ["model", "version", "route", "status", "summary", "requests",
@@ -854,7 +883,7 @@ class MonitoringRunAdmin(ReadOnlyAdmin):
     def model_view(self, request, model_id):
         if not self.has_view_permission(request):
             return HttpResponseRedirect(reverse("admin:index"))
-        model = get_object_or_404(RegisteredModel, pk=model_id)
+        model = get_object_or_404(access.visible_models(request.user), pk=model_id)
         page = monitoring_page.build(model)
         context = {**self.admin_site.each_context(request), "opts": self.model._meta,
                    "title": f"Monitoring: {model.name}", "model": model, **page}
@@ -863,7 +892,8 @@ class MonitoringRunAdmin(ReadOnlyAdmin):
 
 def monitoring_glance(model: RegisteredModel):
     """The registered model page's summary: active alerts, the last pass, a link."""
-    alerts = list(selectors.alert_list().filter(ACTIVE_ALERT, model=model).order_by(
+    alerts = list(Alert.objects.filter(ACTIVE_ALERT, model=model).annotate(
+        severity_rank=selectors.severity_rank()).order_by(
         "-severity_rank", "-last_seen"))
     last = model.monitoring_runs.order_by("-created_at").first()
     link = reverse("admin:governance_monitoring_model", args=[model.pk])

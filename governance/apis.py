@@ -79,11 +79,11 @@ def _transition_body(outcome, request) -> dict:
     context = {"request": request}
     body = {"stage": outcome.version.stage, "request": None, "deployment": None}
     if outcome.request is not None:
-        found = selectors.request_get(outcome.request.pk)
+        found = selectors.request_get(outcome.request.pk, user=request.user)
         context.update(_production_context([found]))
         body["request"] = ApprovalRequestSerializer(found, context=context).data
     if outcome.deployment is not None:
-        found = selectors.deployment_list().get(pk=outcome.deployment.pk)
+        found = selectors.deployment_list(user=request.user).get(pk=outcome.deployment.pk)
         body["deployment"] = DeploymentSerializer(found, context=context).data
         body["stage"] = found.version.stage
     return body
@@ -102,7 +102,7 @@ class TransitionApi(GovernanceApiMixin, APIView):
                               409: OpenApiResponse(description="Not an allowed move, not "
                                                    "validated, or already pending")})
     def post(self, request, name, version):
-        found = registry_selectors.version_get(name, version)
+        found = registry_selectors.version_get(name, version, user=request.user)
         payload = TransitionInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         outcome = services.transition_request(version=found, actor=request.user,
@@ -115,7 +115,7 @@ class RollbackApi(GovernanceApiMixin, APIView):
 
     @extend_schema(request=RollbackInputSerializer, responses={202: TransitionOutputSerializer})
     def post(self, request, name):
-        model = registry_selectors.model_get(name)
+        model = registry_selectors.model_get(name, user=request.user)
         payload = RollbackInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         outcome = services.rollback_request(model=model, actor=request.user,
@@ -129,7 +129,7 @@ class RolloutApi(GovernanceApiMixin, APIView):
 
     @extend_schema(responses=RolloutSerializer)
     def get(self, request, name):
-        model = registry_selectors.model_get(name)
+        model = registry_selectors.model_get(name, user=request.user)
         rollout = selectors.active_rollout(model.pk)
         if rollout is None:
             raise ApplicationError(f"{name} has no active rollout", status_code=404,
@@ -141,7 +141,7 @@ class RolloutApi(GovernanceApiMixin, APIView):
         payload = RolloutInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        version = registry_selectors.version_get(name, data["version"])
+        version = registry_selectors.version_get(name, data["version"], user=request.user)
         rollout = services.rollout_start(version=version, mode=data["mode"],
                                          steps=data.get("steps"), reason=data["reason"],
                                          actor=request.user)
@@ -153,7 +153,7 @@ class RolloutAdvanceApi(GovernanceApiMixin, APIView):
 
     @extend_schema(request=RolloutAdvanceInputSerializer, responses=RolloutSerializer)
     def post(self, request, name):
-        model = registry_selectors.model_get(name)
+        model = registry_selectors.model_get(name, user=request.user)
         payload = RolloutAdvanceInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         rollout = services.rollout_advance(model=model, actor=request.user,
@@ -166,7 +166,7 @@ class RolloutAbortApi(GovernanceApiMixin, APIView):
 
     @extend_schema(request=RollbackInputSerializer, responses=RolloutSerializer)
     def post(self, request, name):
-        model = registry_selectors.model_get(name)
+        model = registry_selectors.model_get(name, user=request.user)
         payload = RollbackInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         rollout = services.rollout_abort(model=model, actor=request.user,
@@ -184,12 +184,12 @@ class ValidationListApi(GovernanceApiMixin, generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return selectors.ValidationRun.objects.none()
-        found = registry_selectors.version_get(self.kwargs["name"], self.kwargs["version"])
+        found = registry_selectors.version_get(self.kwargs["name"], self.kwargs["version"], user=self.request.user)
         return selectors.validation_runs(found)
 
     @extend_schema(request=None, responses={202: ValidationRunSerializer})
     def post(self, request, name, version):
-        found = registry_selectors.version_get(name, version)
+        found = registry_selectors.version_get(name, version, user=request.user)
         run = services.validation_start(version=found, actor=request.user)
         run = selectors.validation_runs(found).get(pk=run.pk)
         return Response(ValidationRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
@@ -203,7 +203,7 @@ class ValidationLogApi(GovernanceApiMixin, APIView):
 
     @extend_schema(responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR)})
     def get(self, request, name, version, pk):
-        found = registry_selectors.version_get(name, version)
+        found = registry_selectors.version_get(name, version, user=request.user)
         run = generics.get_object_or_404(selectors.validation_runs(found), pk=pk)
         response = HttpResponse(run.sandbox_log or "(nothing was recorded)\n",
                                 content_type="text/plain; charset=utf-8")
@@ -222,7 +222,7 @@ class ApprovalListApi(GovernanceApiMixin, generics.ListAPIView):
     ordering = ["-created_at"]
 
     def get_queryset(self):
-        return selectors.request_list()
+        return selectors.request_list(user=self.request.user)
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
@@ -235,7 +235,7 @@ class ApprovalListApi(GovernanceApiMixin, generics.ListAPIView):
 class ApprovalDetailApi(GovernanceApiMixin, APIView):
     @extend_schema(responses=ApprovalRequestSerializer)
     def get(self, request, pk):
-        found = selectors.request_get(pk)
+        found = selectors.request_get(pk, user=request.user)
         context = {"request": request, **_production_context([found])}
         return Response(ApprovalRequestSerializer(found, context=context).data)
 
@@ -247,12 +247,12 @@ class ApprovalDecisionApi(GovernanceApiMixin, APIView):
 
     @extend_schema(request=DecisionInputSerializer, responses=ApprovalRequestSerializer)
     def post(self, request, pk):
-        found = selectors.request_get(pk)
+        found = selectors.request_get(pk, user=request.user)
         payload = DecisionInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         services.approval_decide(request=found, actor=request.user, decision=self.decision,
                                  comment=payload.validated_data["comment"])
-        found = selectors.request_get(pk)
+        found = selectors.request_get(pk, user=request.user)
         context = {"request": request, **_production_context([found])}
         return Response(ApprovalRequestSerializer(found, context=context).data)
 
@@ -264,14 +264,14 @@ class DeploymentListApi(GovernanceApiMixin, generics.ListAPIView):
     ordering = ["-created_at"]
 
     def get_queryset(self):
-        return selectors.deployment_list()
+        return selectors.deployment_list(user=self.request.user)
 
 
 class DeploymentDetailApi(GovernanceApiMixin, generics.RetrieveAPIView):
     serializer_class = DeploymentSerializer
 
     def get_queryset(self):
-        return selectors.deployment_list()
+        return selectors.deployment_list(user=self.request.user)
 
 
 class AuditListApi(GovernanceApiMixin, generics.ListAPIView):
@@ -283,7 +283,7 @@ class AuditListApi(GovernanceApiMixin, generics.ListAPIView):
     ordering = ["seq"]
 
     def get_queryset(self):
-        return selectors.audit_events()
+        return selectors.audit_events(user=self.request.user)
 
 
 def _scope(request) -> reports.Scope:
@@ -298,8 +298,8 @@ def _scope(request) -> reports.Scope:
             values[key] = parsed
     model = request.query_params.get("model") or None
     if model:
-        registry_selectors.model_must_exist(model)
-    return reports.Scope(model=model, **values)
+        registry_selectors.model_must_exist(model, user=request.user)
+    return reports.Scope(model=model, user=request.user, **values)
 
 
 class AuditReportApi(GovernanceApiMixin, APIView):
@@ -344,14 +344,14 @@ class AlertListApi(GovernanceApiMixin, generics.ListAPIView):
     ordering = ["-last_seen"]
 
     def get_queryset(self):
-        return selectors.alert_list()
+        return selectors.alert_list(user=self.request.user)
 
 
 class AlertDetailApi(GovernanceApiMixin, generics.RetrieveAPIView):
     serializer_class = AlertSerializer
 
     def get_queryset(self):
-        return selectors.alert_list()
+        return selectors.alert_list(user=self.request.user)
 
 
 class AlertActionApi(GovernanceApiMixin, APIView):
@@ -361,7 +361,7 @@ class AlertActionApi(GovernanceApiMixin, APIView):
 
     @extend_schema(request=AlertActionInputSerializer, responses=AlertSerializer)
     def post(self, request, pk):
-        alert = generics.get_object_or_404(selectors.alert_list(), pk=pk)
+        alert = generics.get_object_or_404(selectors.alert_list(user=request.user), pk=pk)
         payload = AlertActionInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         comment = payload.validated_data["comment"]
@@ -369,7 +369,7 @@ class AlertActionApi(GovernanceApiMixin, APIView):
             services.alert_acknowledge(alert=alert, actor=request.user, comment=comment)
         else:
             services.alert_resolve(alert=alert, actor=request.user, comment=comment)
-        return Response(AlertSerializer(selectors.alert_list().get(pk=pk)).data)
+        return Response(AlertSerializer(selectors.alert_list(user=request.user).get(pk=pk)).data)
 
 
 def _rule_changes(request, partial: bool) -> dict:
@@ -377,7 +377,7 @@ def _rule_changes(request, partial: bool) -> dict:
     payload.is_valid(raise_exception=True)
     changes = dict(payload.validated_data)
     if "model" in changes:
-        changes["model"] = (registry_selectors.model_get(changes["model"])
+        changes["model"] = (registry_selectors.model_get(changes["model"], user=request.user)
                             if changes["model"] else None)
     return changes
 
@@ -392,7 +392,7 @@ class AlertRuleListApi(GovernanceApiMixin, generics.ListAPIView):
     ordering = ["id"]
 
     def get_queryset(self):
-        return selectors.alert_rules()
+        return selectors.alert_rules(user=self.request.user)
 
     @extend_schema(request=AlertRuleInputSerializer, responses={201: AlertRuleSerializer})
     def post(self, request):
@@ -408,11 +408,11 @@ class AlertRuleDetailApi(GovernanceApiMixin, APIView):
     @extend_schema(responses=AlertRuleSerializer)
     def get(self, request, pk):
         return Response(AlertRuleSerializer(
-            generics.get_object_or_404(selectors.alert_rules(), pk=pk)).data)
+            generics.get_object_or_404(selectors.alert_rules(user=request.user), pk=pk)).data)
 
     @extend_schema(request=AlertRuleInputSerializer, responses=AlertRuleSerializer)
     def patch(self, request, pk):
-        rule = generics.get_object_or_404(selectors.alert_rules(), pk=pk)
+        rule = generics.get_object_or_404(selectors.alert_rules(user=request.user), pk=pk)
         changes = _rule_changes(request, partial=True)
         rule = services.alert_rule_save(actor=request.user, rule=rule, **changes)
         return Response(AlertRuleSerializer(rule).data)
@@ -424,13 +424,13 @@ class ModelMonitoringApi(GovernanceApiMixin, APIView):
 
     @extend_schema(parameters=[OpenApiParameter("limit", int)], responses=OpenApiTypes.OBJECT)
     def get(self, request, name):
-        model = registry_selectors.model_get(name)
+        model = registry_selectors.model_get(name, user=request.user)
         try:
             limit = min(500, max(1, int(request.query_params.get("limit", 50))))
         except ValueError:
             raise ApplicationError("a whole number", field="limit") from None
         runs = selectors.monitoring_runs(model)[:limit]
-        alerts = selectors.alert_list().filter(model=model, status__in=["open", "acknowledged"])
+        alerts = selectors.alert_list(user=request.user).filter(model=model, status__in=["open", "acknowledged"])
         return Response({
             "model": model.name,
             "window_minutes": settings.MONITORING_WINDOW_MINUTES,

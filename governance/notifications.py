@@ -15,19 +15,20 @@ from django.core.mail import send_mail, send_mass_mail
 from django.db.models import Q
 
 from governance.models import ApprovalRequest
-from registry import roles
+from registry import access, roles
 
 
 def approvers_notify(request_id: int) -> int:
     """Tell every approver who may decide (not the requester, not the author). Returns count."""
     request = ApprovalRequest.objects.select_related(
-        "version__model", "version__created_by", "requested_by").get(pk=request_id)
+        "version__model__team", "version__created_by", "requested_by").get(pk=request_id)
     User = get_user_model()
     people = (User.objects.filter(is_active=True)
               .filter(Q(groups__name__in=sorted(roles.APPROVE_ROLES)) | Q(is_superuser=True))
               .exclude(pk__in=[request.requested_by_id, request.version.created_by_id])
               .exclude(email="").distinct())
     version = request.version
+    people = [person for person in people if access.may_act(person, version.model)]
     subject = (f"[model governance] approval needed: {version.model.name} {version.version} "
                f"→ {request.to_stage}")
     link = f"{settings.APP_BASE_URL}/admin/governance/approvalrequest/{request.pk}/change/"

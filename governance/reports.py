@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from governance import audit
 from governance.models import AuditEvent, Deployment, ValidationRun
+from registry import access
 from registry.models import ModelVersion
 
 CSV_COLUMNS = ["seq", "occurred_at", "actor", "action", "object_type", "object_id", "object",
@@ -25,9 +26,14 @@ class Scope:
     model: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    # Whose report: only the models they may see (None: an operator's command, everything).
+    user: object = None
 
     def events(self):
-        events = AuditEvent.objects.order_by("seq")
+        from governance.selectors import audit_events
+
+        events = (AuditEvent.objects.order_by("seq") if self.user is None
+                  else audit_events(user=self.user))
         if self.model:
             events = events.filter(model_name=self.model)
         if self.since:
@@ -80,6 +86,8 @@ def stories(scope: Scope) -> list[VersionStory]:
         "model__name", "major", "minor", "patch", "prerelease_key")
     if scope.model:
         versions = versions.filter(model__name=scope.model)
+    if scope.user is not None:
+        versions = versions.filter(model__in=access.visible_models(scope.user))
     event_list = list(scope.events())
     if scope.since or scope.until:
         touched = {(e.model_name, e.object_type, e.object_id) for e in event_list}

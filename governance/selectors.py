@@ -5,19 +5,22 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from governance.models import ApprovalRequest, AuditEvent, Deployment, ValidationRun
+from registry import access
 from registry.errors import ApplicationError
 from registry.models import ModelVersion, Stage
 
 
-def request_list() -> QuerySet[ApprovalRequest]:
-    return ApprovalRequest.objects.select_related(
-        "version__model", "requested_by", "validation_run", "deployment"
+def request_list(*, user) -> QuerySet[ApprovalRequest]:
+    return ApprovalRequest.objects.filter(
+        version__model__in=access.visible_models(user)
+    ).select_related(
+        "version__model__team", "requested_by", "validation_run", "deployment"
     ).prefetch_related("decisions__approver")
 
 
-def request_get(pk: int) -> ApprovalRequest:
+def request_get(pk: int, *, user) -> ApprovalRequest:
     try:
-        return request_list().get(pk=pk)
+        return request_list(user=user).get(pk=pk)
     except (ApprovalRequest.DoesNotExist, ValueError):
         raise ApplicationError(f"no approval request #{pk}", status_code=404,
                                code="not_found") from None
@@ -32,8 +35,9 @@ def production_versions(model_ids) -> dict:
     }
 
 
-def deployment_list() -> QuerySet[Deployment]:
-    return Deployment.objects.select_related("model", "version", "replaced", "requested_by")
+def deployment_list(*, user) -> QuerySet[Deployment]:
+    return Deployment.objects.filter(model__in=access.visible_models(user)).select_related(
+        "model", "version", "replaced", "requested_by")
 
 
 def validation_runs(version: ModelVersion) -> QuerySet[ValidationRun]:
@@ -41,8 +45,13 @@ def validation_runs(version: ModelVersion) -> QuerySet[ValidationRun]:
             .select_related("version__model", "requested_by").prefetch_related("checks"))
 
 
-def audit_events() -> QuerySet[AuditEvent]:
-    return AuditEvent.objects.order_by("seq")
+def audit_events(*, user) -> QuerySet[AuditEvent]:
+    """The trail `user` may read: all of it for those who read every team; for the others,
+    the events of the models they see (names are frozen in events, and never reused)."""
+    events = AuditEvent.objects.order_by("seq")
+    if access.reads_everything(user):
+        return events
+    return events.filter(model_name__in=access.visible_models(user).values("name"))
 
 
 def latest_validation(version: ModelVersion) -> ValidationRun | None:
@@ -79,23 +88,35 @@ def active_rollout(model_id: int):
             .filter(model_id=model_id, status=RolloutStatus.ACTIVE).first())
 
 
-def alert_list():
-    """Alerts, with `severity_rank` (critical 2, warning 1, info 0) to order by importance:
-    the severity names themselves sort alphabetically, critical last."""
+def severity_rank():
+    """critical 2, warning 1, info 0: the severity names themselves sort alphabetically."""
     from django.db.models import Case, IntegerField, Value, When
 
-    from governance.models import SEVERITY_ORDER, Alert
+    from governance.models import SEVERITY_ORDER
 
-    rank = Case(*(When(severity=name, then=Value(order)) for name, order in
+    return Case(*(When(severity=name, then=Value(order)) for name, order in
                   SEVERITY_ORDER.items()), default=Value(0), output_field=IntegerField())
-    return Alert.objects.select_related("model", "rule__model", "acknowledged_by",
-                                        "resolved_by").annotate(severity_rank=rank)
 
 
-def alert_rules():
+def alert_list(*, user):
+    """The alerts of the models `user` sees, with `severity_rank` to order by importance."""
+    from governance.models import Alert
+
+    rank = severity_rank()
+    return Alert.objects.filter(model__in=access.visible_models(user)).select_related(
+        "model__team", "rule__model", "acknowledged_by", "resolved_by"
+    ).annotate(severity_rank=rank)
+
+
+def alert_rules(*, user):
+    """The project defaults and the rules of the models `user` sees."""
+    from django.db.models import Q
+
     from governance.models import AlertRule
 
-    return AlertRule.objects.select_related("model")
+    return AlertRule.objects.filter(
+        Q(model__isnull=True) | Q(model__in=access.visible_models(user))
+    ).select_related("model__team")
 
 
 def monitoring_runs(model):

@@ -52,7 +52,7 @@ from governance.models import (
     Webhook,
 )
 from governance.selectors import latest_validation
-from registry import roles, store, traffic
+from registry import access, roles, store, traffic
 from registry.errors import ApplicationError, Conflict, Forbidden
 from registry.metadata import document_bytes, version_document
 from registry.models import ModelVersion, RegisteredModel, Stage
@@ -115,6 +115,14 @@ def _deny(actor, subject, action: str, message: str) -> Forbidden:
     return Forbidden(message)
 
 
+def _require_team(actor, model: RegisteredModel, subject, action: str) -> None:
+    """Teams own models (registry.access): only their members, and admins, act on them."""
+    if not access.may_act(actor, model):
+        raise _deny(actor, subject, action,
+                    f"{model.name} belongs to the team {model.team.name}; only its members "
+                    "and admins may do this.")
+
+
 # --- validation -------------------------------------------------------------------------------
 
 
@@ -139,6 +147,7 @@ def validation_start(*, version: ModelVersion, actor) -> ValidationRun:
     """A person asks for a fresh validation (API and admin)."""
     if not roles.has_role(actor, roles.REGISTER_ROLES | roles.APPROVE_ROLES):
         raise _deny(actor, version, "validation.start", "Your role cannot start a validation.")
+    _require_team(actor, version.model, version, "validation.start")
     with transaction.atomic(durable=True):
         run = validation_request(version=version, trigger="manual", actor=actor)
         audit.record(action="validation.requested", actor=actor, subject=version,
@@ -249,6 +258,7 @@ def _check_transition(version: ModelVersion, to_stage: str, actor, reason: str, 
         raise _deny(actor, version, f"transition.{version.stage}->{to_stage}",
                     f"Moving {version.stage} → {to_stage} needs the role "
                     f"{' or '.join(sorted(needed))}.")
+    _require_team(actor, version.model, version, f"transition.{version.stage}->{to_stage}")
     if (move.needs_reason or forced) and not reason.strip():
         raise ApplicationError("give a reason for this move", field="reason")
     # Even an admin's forced switch does not put an unvalidated version into production:
@@ -364,6 +374,7 @@ def approval_decide(*, request: ApprovalRequest, actor, decision: str, comment: 
         raise ApplicationError(f"must be one of {', '.join(Decision.values)}", field="decision")
     if not roles.has_role(actor, roles.APPROVE_ROLES):
         raise _deny(actor, request, f"request.{decision}", "Only approvers and admins decide.")
+    _require_team(actor, request.version.model, request, f"request.{decision}")
     if actor.pk == request.requested_by_id:
         raise _deny(actor, request, f"request.{decision}",
                     "Four eyes: you asked for this move, so someone else must decide.")
@@ -715,6 +726,7 @@ def rollout_start(*, version: ModelVersion, mode: str, actor, steps=None,
         raise _deny(actor, version, f"rollout.{mode}",
                     f"A {mode} rollout needs the role "
                     f"{' or '.join(sorted(ROLLOUT_ROLES[mode]))}.")
+    _require_team(actor, version.model, version, f"rollout.{mode}")
     if actor.pk == version.created_by_id:
         raise _deny(actor, version, f"rollout.{mode}",
                     "Four eyes: you registered this version, so someone else must give it "
@@ -765,6 +777,7 @@ def rollout_advance(*, model: RegisteredModel, actor, percent: int | None = None
     if not roles.has_role(actor, roles.APPROVE_ROLES):
         raise _deny(actor, model, "rollout.advance",
                     "Changing a canary's share needs the role approver or admin.")
+    _require_team(actor, model, model, "rollout.advance")
     current = Rollout.objects.filter(model=model, status=RolloutStatus.ACTIVE).values_list(
         "candidate__created_by_id", flat=True).first()
     if current == actor.pk:
@@ -801,6 +814,7 @@ def rollout_advance(*, model: RegisteredModel, actor, percent: int | None = None
 def rollout_abort(*, model: RegisteredModel, actor, reason: str) -> Rollout:
     if not roles.has_role(actor, roles.REGISTER_ROLES | roles.APPROVE_ROLES):
         raise _deny(actor, model, "rollout.abort", "Your role cannot end a rollout.")
+    _require_team(actor, model, model, "rollout.abort")
     if not reason.strip():
         raise ApplicationError("say why the rollout ends", field="reason")
     with transaction.atomic(durable=True):
@@ -950,6 +964,8 @@ def alert_rule_save(*, actor, rule: AlertRule | None = None, **changes) -> Alert
         raise _deny(actor, rule or model, "alert_rule.change",
                     "Project default rules are the admins'; a model's rules its owner's, "
                     "the approvers' and the admins'.")
+    if model is not None:
+        _require_team(actor, model, rule or model, "alert_rule.change")
     unknown = set(changes) - set(RULE_FIELDS)
     if unknown:
         raise ApplicationError("not a rule field", field=sorted(unknown)[0])
@@ -1259,8 +1275,8 @@ ALERT_ROLES = roles.APPROVE_ROLES  # and each model's owner, for its own alerts
 
 
 def may_act_on_alert(actor, alert: Alert) -> bool:
-    return roles.has_role(actor, ALERT_ROLES) or (
-        roles.has_role(actor, roles.REGISTER_ROLES) and alert.model.owner_id == actor.pk)
+    return access.may_act(actor, alert.model) and (roles.has_role(actor, ALERT_ROLES) or (
+        roles.has_role(actor, roles.REGISTER_ROLES) and alert.model.owner_id == actor.pk))
 
 
 def alert_acknowledge(*, alert: Alert, actor, comment: str = "") -> Alert:

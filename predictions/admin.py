@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 
 from predictions import services
 from predictions.models import ApiToken, Feedback, PredictionLog, RateLimit
-from registry.admin import ServiceAdminMixin
+from registry.admin import ServiceAdminMixin, TeamScopedAdmin, scoped_filter
 from registry.errors import ApplicationError
 
 
@@ -86,10 +86,10 @@ class ReadOnly(admin.ModelAdmin):
 
 
 @admin.register(PredictionLog)
-class PredictionLogAdmin(ReadOnly):
+class PredictionLogAdmin(TeamScopedAdmin, ReadOnly):
     list_display = ["created_at", "request_id", "model", "version", "route", "caller_name",
                     "n_rows", "latency_ms"]
-    list_filter = ["route", "protocol", "model"]
+    list_filter = ["route", "protocol", scoped_filter("model")]
     search_fields = ["request_id", "caller_name"]
     date_hierarchy = "created_at"
     list_select_related = ["model", "version__model"]

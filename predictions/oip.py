@@ -27,8 +27,8 @@ from predictions.apis import (
     json_response,
 )
 from predictions.serving import NotServable
+from registry import access
 from registry.errors import ApplicationError
-from registry.models import RegisteredModel
 
 DATATYPES = {"b": "BOOL", "i": "INT64", "u": "UINT64", "f": "FP64"}
 
@@ -112,7 +112,8 @@ class ModelReadyApi(OipMixin, PredictionApiView):
         try:
             target = services.serving_target(name, version, request.user)
         except NotServable as exc:
-            if exc.status != 404 or not RegisteredModel.objects.filter(name=name).exists():
+            if exc.status != 404 or not access.servable_models(request.user).filter(
+                    name=name).exists():
                 raise
             return JsonResponse({"name": name, "ready": False}, status=400)  # none in production
         ready, _ = servable(ModelVersion.objects.get(pk=target.version_id))

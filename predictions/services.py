@@ -25,8 +25,9 @@ from predictions.serving import (
     models,
     routes,
 )
-from registry import roles, signals
+from registry import access, roles, signals
 from registry.errors import ApplicationError, Conflict, Forbidden
+from registry.models import RegisteredModel
 
 logger = logging.getLogger(__name__)
 _shadows = ThreadPoolExecutor(max_workers=2, thread_name_prefix="shadow")
@@ -85,6 +86,7 @@ def predict(*, model_name: str, payload, user, request_id: str, protocol: str = 
     """Answer one request: route it, check its rows, predict, log; shadow off the path."""
     started = time.perf_counter()
     parse = parse_v2 if protocol == "v2" else parse_rest
+    require_servable(user, model_name)
     shadow = None
     trusted = True
     if version is None:
@@ -149,10 +151,14 @@ def named_target(model_name: str, version: str, user) -> tuple[int, Target, bool
     """A version called by number: production for every caller, others only for the people
     who assess candidates. The flag says whether four eyes let it serve (production, or the
     candidate of an active rollout): only those are loaded in this process."""
+    require_servable(user, model_name)
     model_id, target, stage = routes.version(model_name, version)
     if stage != "production" and not roles.has_role(user, roles.PREDICT_ANY_VERSION_ROLES):
         raise Forbidden(f"{model_name} {version} is in {stage}; only data scientists, "
                         "approvers and admins may call versions outside production")
+    if stage != "production":
+        model = RegisteredModel.objects.select_related("team").get(pk=model_id)
+        access.require_action(user, model, "call its versions outside production")
     trusted = stage == "production"
     if not trusted:
         candidate = routes.route(model_name).candidate
@@ -164,10 +170,32 @@ def serving_target(model_name: str, version: str | None, user) -> Target:
     """What answers `model_name` (its production version), or the version named."""
     if version is not None:
         return named_target(model_name, version, user)[1]
+    require_servable(user, model_name)
     target = routes.route(model_name).production
     if target is None:
         raise NotServable(f"{model_name} has no production version", status=404)
     return target
+
+
+def servable_names(user, *, fresh: bool = False) -> frozenset[str] | None:
+    """The model names `user` may call (None: every model), kept on the user object, which
+    the prediction API's authentication caches for PREDICTION_AUTH_CACHE_SECONDS: a grant
+    shows at once (a miss reads again), a withdrawn one within that time."""
+    if access.reads_everything(user):
+        return None
+    names = None if fresh else getattr(user, "_servable_names", None)
+    if names is None:
+        names = user._servable_names = frozenset(
+            access.servable_models(user).values_list("name", flat=True))
+    return names
+
+
+def require_servable(user, model_name: str) -> None:
+    names = servable_names(user)
+    if names is not None and model_name not in names:
+        names = servable_names(user, fresh=True)
+        if model_name not in names:
+            raise NotServable(f"no registered model named {model_name!r}", status=404)
 
 
 def _shadow(target, model_id, matrix, request_id, user, protocol, routing_key) -> None:
@@ -205,11 +233,15 @@ def feedback_record(*, request_id: str, items, actor) -> list[Feedback]:
                                field="feedback")
     logs.flush()  # this process may still hold the request's log in its buffer
     found = (PredictionLog.objects.filter(request_id=request_id)
-             .exclude(route=Route.SHADOW).values_list("n_rows", "caller_id").first())
+             .exclude(route=Route.SHADOW).values_list("n_rows", "caller_id", "model__name")
+             .first())
     # Ground truth comes from whoever asked (a service learning the outcome), or from data
-    # scientists and admins; another caller's requests look as if they did not exist.
-    if found is None or (found[1] != actor.pk
-                         and not roles.has_role(actor, FEEDBACK_ANY_REQUEST_ROLES)):
+    # scientists and admins of the model's team; another caller's requests look as if they
+    # did not exist.
+    names = servable_names(actor)
+    if found is None or (found[1] != actor.pk and (
+            not roles.has_role(actor, FEEDBACK_ANY_REQUEST_ROLES)
+            or not (names is None or found[2] in names))):
         raise ApplicationError(
             f"no answered prediction of yours has request id {request_id!r} (logs are "
             "written within a second of the answer)", status_code=404, code="not_found")

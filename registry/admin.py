@@ -12,8 +12,8 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from registry import services
-from registry.models import ArtifactFile, ModelVersion, RegisteredModel, Stage
+from registry import access, roles, services
+from registry.models import ArtifactFile, ModelVersion, RegisteredModel, Stage, Team
 
 STAGE_COLOURS = {
     Stage.EXPERIMENT: ("#e8eaf6", "#283593"),
@@ -56,6 +56,33 @@ class ServiceAdminMixin:
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         return self._changeform_view(request, object_id, form_url, extra_context)
+
+
+class TeamScopedAdmin:
+    """Each person sees only the rows of models they may see (registry.access): lists,
+    filters, search, change pages and the model choices of forms."""
+
+    team_scope = "model"  # the path from a row to its registered model ("" for the model)
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if access.reads_everything(request.user):
+            return queryset
+        lookup = f"{self.team_scope}__in" if self.team_scope else "pk__in"
+        return queryset.filter(**{lookup: access.visible_models(request.user)})
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.related_model is RegisteredModel:
+            kwargs["queryset"] = access.visible_models(request.user)
+        elif db_field.related_model is ModelVersion and "queryset" not in kwargs:
+            kwargs["queryset"] = ModelVersion.objects.filter(
+                model__in=access.visible_models(request.user)).select_related("model")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+def scoped_filter(path: str):
+    """A list filter on a relation that offers only what the person may see."""
+    return (path, admin.RelatedOnlyFieldListFilter)
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -101,25 +128,94 @@ class FileInline(ReadOnlyInline):
         return format_html('<a href="{}">download</a>', url)
 
 
+@admin.register(Team)
+class TeamAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    """Teams own models; admins keep their members (audited, through a service)."""
+
+    list_display = ["name", "description", "member_count", "model_count"]
+    fields = ["name", "description", "members"]
+    filter_horizontal = ["members"]
+    search_fields = ["name"]
+
+    def get_queryset(self, request):
+        from django.db.models import Count
+
+        return super().get_queryset(request).annotate(
+            member_total=Count("members", distinct=True), model_total=Count("models",
+                                                                            distinct=True))
+
+    @admin.display(description="members", ordering="member_total")
+    def member_count(self, obj):
+        return obj.member_total
+
+    @admin.display(description="models", ordering="model_total")
+    def model_count(self, obj):
+        return obj.model_total
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return roles.has_role(request.user, roles.ADMIN_ROLES)
+
+    def has_add_permission(self, request):
+        return roles.has_role(request.user, roles.ADMIN_ROLES)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["name"] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        saved = services.team_save(team=obj if change else None, actor=request.user,
+                                   name=data.get("name", obj.name),
+                                   description=data["description"],
+                                   members=list(data["members"]))
+        obj.pk = saved.pk
+        obj._state.adding = False
+
+    def save_related(self, request, form, formsets, change):
+        pass  # the service saved the members, with its audit event
+
+
 @admin.register(RegisteredModel)
-class RegisteredModelAdmin(ServiceAdminMixin, admin.ModelAdmin):
+class RegisteredModelAdmin(TeamScopedAdmin, ServiceAdminMixin, admin.ModelAdmin):
     view_on_site = False
+    team_scope = ""
     list_display = [
-        "name", "task_type", "owner", "production", "latest", "version_count", "updated_at",
+        "name", "task_type", "team", "owner", "production", "latest", "version_count",
+        "updated_at",
     ]
-    list_filter = ["task_type", "owner"]
+    list_filter = ["task_type", scoped_filter("team"), scoped_filter("owner")]
     search_fields = ["name", "description"]
-    fields = ["name", "task_type", "description", "owner", "tags", "created_at", "updated_at"]
+    fields = ["name", "task_type", "team", "description", "owner", "tags", "readers",
+              "created_at", "updated_at"]
     readonly_fields = ["created_at", "updated_at"]
+    filter_horizontal = ["readers"]
     inlines = [VersionInline]
 
     def get_queryset(self, request):
         from registry.selectors import model_list
 
-        return model_list()
+        return model_list(user=request.user)
 
     def get_readonly_fields(self, request, obj=None):
-        return [*self.readonly_fields, "name"] if obj else self.readonly_fields
+        fields = [*self.readonly_fields, "name"] if obj else list(self.readonly_fields)
+        if not roles.has_role(request.user, roles.ADMIN_ROLES):
+            fields += ["team", "readers"]
+        return fields
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "team" and not roles.has_role(request.user, roles.ADMIN_ROLES):
+            kwargs["queryset"] = Team.objects.filter(pk__in=access.team_ids(request.user))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "readers":
+            from django.contrib.auth import get_user_model
+
+            kwargs["queryset"] = get_user_model().objects.filter(
+                groups__name=roles.SERVICE).distinct()
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     @admin.display(description="production", ordering="production_version")
     def production(self, obj):
@@ -142,6 +238,8 @@ class RegisteredModelAdmin(ServiceAdminMixin, admin.ModelAdmin):
         # The form has already checked the name, choices and uniqueness; the service
         # re-checks them and writes the audit event.
         if change:
+            admin_fields = ({"team": data["team"], "readers": list(data["readers"])}
+                            if roles.has_role(request.user, roles.ADMIN_ROLES) else {})
             saved = services.model_update(
                 model=obj,
                 actor=request.user,
@@ -149,6 +247,7 @@ class RegisteredModelAdmin(ServiceAdminMixin, admin.ModelAdmin):
                 task_type=data["task_type"],
                 owner=data["owner"],
                 tags=tags,
+                **admin_fields,
             )
         else:
             saved = services.model_create(
@@ -157,8 +256,12 @@ class RegisteredModelAdmin(ServiceAdminMixin, admin.ModelAdmin):
                 description=data["description"],
                 owner=data["owner"],
                 tags=tags,
+                team_name=data["team"].name if data.get("team") else None,
                 actor=request.user,
             )
+            if data.get("readers"):
+                services.model_update(model=saved, actor=request.user,
+                                      readers=list(data["readers"]))
         # The admin goes on to log and redirect using this object.
         obj.pk = saved.pk
         obj._state.adding = False
@@ -172,13 +275,13 @@ class RegisteredModelAdmin(ServiceAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(ServiceAdminMixin, admin.ModelAdmin):
+class ModelVersionAdmin(TeamScopedAdmin, ServiceAdminMixin, admin.ModelAdmin):
     view_on_site = False
     list_display = [
         "model", "version", "stage_display", "framework", "algorithm", "headline_metric",
         "created_by", "created_at",
     ]
-    list_filter = ["stage", "framework", "model"]
+    list_filter = ["stage", "framework", scoped_filter("model")]
     search_fields = ["model__name", "version", "algorithm", "author"]
     list_select_related = ["model", "created_by"]
     date_hierarchy = "created_at"

@@ -11,11 +11,11 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from registry import roles, selectors, services, store, uploads
+from registry import access, roles, selectors, services, store, uploads
 from registry.errors import ApplicationError
 from registry.filters import ModelVersionFilter, RegisteredModelFilter
 from registry.metadata import parse_metadata_text
-from registry.models import FileRole
+from registry.models import FileRole, ModelVersion
 from registry.serializers import (
     ModelCreateInputSerializer,
     ModelOutputSerializer,
@@ -56,17 +56,22 @@ class ApiRootApi(APIView):
 # --- registered models ------------------------------------------------------------------------
 
 
+# Service accounts read the registry for the models they were granted (registry.access).
+REGISTRY_READ_ROLES = roles.READ_ROLES | {roles.SERVICE}
+
+
 class ModelListCreateApi(generics.ListAPIView):
     """Registered models, with their latest and production versions."""
 
     parser_classes = [JSONParser]
+    read_roles = REGISTRY_READ_ROLES
     serializer_class = ModelOutputSerializer
     filterset_class = RegisteredModelFilter
     ordering_fields = ["name", "created_at", "updated_at"]
     ordering = ["name"]
 
     def get_queryset(self):
-        return selectors.model_list()
+        return selectors.model_list(user=self.request.user)
 
     @extend_schema(
         request=ModelCreateInputSerializer,
@@ -86,52 +91,58 @@ class ModelListCreateApi(generics.ListAPIView):
             description=data.get("description", ""),
             tags=data.get("tags", ()),
             owner=owner,
+            team_name=data.get("team"),
             actor=request.user,
         )
         body = ModelOutputSerializer(
-            selectors.model_get(model.name), context=self.get_serializer_context()
+            selectors.model_get(model.name, user=request.user),
+            context=self.get_serializer_context()
         ).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
 
 
 class ModelDetailApi(APIView):
-    """One registered model. Its owner or an admin may change it."""
+    """One registered model. Its owner or an admin may change it (an admin also its team)."""
 
     parser_classes = [JSONParser]
+    read_roles = REGISTRY_READ_ROLES
+
     @extend_schema(responses=ModelOutputSerializer)
     def get(self, request, name):
-        model = selectors.model_get(name)
+        model = selectors.model_get(name, user=request.user)
         return Response(ModelOutputSerializer(model, context={"request": request}).data)
 
     @extend_schema(request=ModelUpdateInputSerializer, responses=ModelOutputSerializer)
     def patch(self, request, name):
-        model = selectors.model_get(name)
+        model = selectors.model_get(name, user=request.user)
         is_admin = roles.has_role(request.user, roles.ADMIN_ROLES)
         if model.owner_id != request.user.pk and not is_admin:
             raise PermissionDenied("Only the model's owner or an admin may change it.")
+        access.require_action(request.user, model, "change it")
         payload = ModelUpdateInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        if "owner" in payload.validated_data and not is_admin:
-            raise PermissionDenied("Only an admin may hand a model to another owner.")
+        for field in ("owner", "team"):
+            if field in payload.validated_data and not is_admin:
+                raise PermissionDenied(f"Only an admin may change a model's {field}.")
         services.model_update(model=model, actor=request.user, **payload.validated_data)
-        return Response(
-            ModelOutputSerializer(selectors.model_get(name), context={"request": request}).data
-        )
+        return Response(ModelOutputSerializer(
+            selectors.model_get(name, user=request.user), context={"request": request}).data)
 
 
 # --- versions ---------------------------------------------------------------------------------
 
 
 class AllVersionsListApi(generics.ListAPIView):
-    """Every version of every model; filter with `model`, `stage`, `metric_min`, ..."""
+    """Every version of every model you may see; filter with `model`, `stage`, ..."""
 
+    read_roles = REGISTRY_READ_ROLES
     serializer_class = VersionOutputSerializer
     filterset_class = ModelVersionFilter
     ordering_fields = ["version", "created_at", "stage", "model__name"]
     ordering_expansions = {"version": ("major", "minor", "patch", "prerelease_key")}
 
     def get_queryset(self):
-        return selectors.version_list()
+        return selectors.version_list(user=self.request.user)
 
 
 class StoreUploadMixin:
@@ -159,6 +170,7 @@ def _may_change_version(user, version) -> None:
             roles.has_role(user, roles.ADMIN_ROLES):
         raise PermissionDenied("Only the model's owner, the version's author or an admin "
                                "may change a version.")
+    access.require_action(user, version.model, "change its versions")
 
 
 class VersionListCreateApi(StoreUploadMixin, AllVersionsListApi):
@@ -170,11 +182,13 @@ class VersionListCreateApi(StoreUploadMixin, AllVersionsListApi):
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no URL kwargs
-            return selectors.version_list().none()
-        return selectors.version_list().filter(model__name=self.kwargs["name"])
+            return ModelVersion.objects.none()
+        return selectors.version_list(user=self.request.user).filter(
+            model__name=self.kwargs["name"])
 
     def list(self, request, *args, **kwargs):
-        selectors.model_must_exist(self.kwargs["name"])  # 404, not an empty page
+        # 404, not an empty page
+        selectors.model_must_exist(self.kwargs["name"], user=request.user)
         return super().list(request, *args, **kwargs)
 
     @extend_schema(
@@ -189,8 +203,9 @@ class VersionListCreateApi(StoreUploadMixin, AllVersionsListApi):
         summary="Register a version (multipart upload)",
     )
     def post(self, request, name):
-        # Refuse an unknown model before reading a byte of the upload.
-        selectors.model_must_exist(name)
+        # Refuse an unknown model (or another team's) before reading a byte of the upload.
+        access.require_action(request.user, selectors.model_get(name, user=request.user),
+                              "register versions")
         data, files = request.data, request.FILES
         errors = {}
         for field in sorted(set(data) - FORM_FIELDS - FILE_FIELDS):
@@ -240,7 +255,8 @@ class VersionListCreateApi(StoreUploadMixin, AllVersionsListApi):
             actor=request.user,
         )
         body = VersionOutputSerializer(
-            selectors.version_get(name, version.version), context={"request": request}
+            selectors.version_get(name, version.version, user=request.user),
+            context={"request": request}
         ).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
 
@@ -250,22 +266,24 @@ class VersionDetailApi(APIView):
     version's author or an admin."""
 
     parser_classes = [JSONParser]
+    read_roles = REGISTRY_READ_ROLES
 
     @extend_schema(responses=VersionOutputSerializer)
     def get(self, request, name, version):
-        found = selectors.version_get(name, version)
+        found = selectors.version_get(name, version, user=request.user)
         return Response(VersionOutputSerializer(found, context={"request": request}).data)
 
     @extend_schema(request=VersionUpdateInputSerializer, responses=VersionOutputSerializer)
     def patch(self, request, name, version):
-        found = selectors.version_get(name, version)
+        found = selectors.version_get(name, version, user=request.user)
         _may_change_version(request.user, found)
         payload = VersionUpdateInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         services.version_update(version=found, actor=request.user, **payload.validated_data)
         return Response(
             VersionOutputSerializer(
-                selectors.version_get(name, version), context={"request": request}
+                selectors.version_get(name, version, user=request.user),
+                context={"request": request}
             ).data
         )
 
@@ -286,7 +304,7 @@ class VersionReferenceApi(StoreUploadMixin, APIView):
         summary="Add a reference sample to a version",
     )
     def post(self, request, name, version):
-        found = selectors.version_get(name, version)
+        found = selectors.version_get(name, version, user=request.user)
         _may_change_version(request.user, found)
         parts = request.FILES.getlist("reference")
         unknown = sorted(set(request.data) - {"reference"})
@@ -295,7 +313,7 @@ class VersionReferenceApi(StoreUploadMixin, APIView):
                 "send exactly one `reference` file part (a CSV with a header row)"]})
         services.version_reference_add(version=found, incoming=parts[0].incoming,
                                        actor=request.user)
-        body = VersionOutputSerializer(selectors.version_get(name, version),
+        body = VersionOutputSerializer(selectors.version_get(name, version, user=request.user),
                                        context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -303,11 +321,13 @@ class VersionReferenceApi(StoreUploadMixin, APIView):
 class VersionFileApi(APIView):
     """Download one file of a version, streamed; its sha256 is in `X-Checksum-SHA256`."""
 
+    read_roles = REGISTRY_READ_ROLES
+
     @extend_schema(
         responses={(200, "application/octet-stream"): OpenApiResponse(description="The file")}
     )
     def get(self, request, name, version, filename):
-        found = selectors.version_get(name, version)
+        found = selectors.version_get(name, version, user=request.user)
         artifact = selectors.file_get(found, filename)
         folder = store.locate_version_dir(name, found.version, found.stage)
         try:

@@ -43,6 +43,26 @@ model_name_validator = RegexValidator(
 )
 
 
+DEFAULT_TEAM = "default"
+
+
+class Team(models.Model):
+    """Who owns a model. Data scientists and approvers act on their teams' models only; a
+    user in no team belongs to the default team, so one team needs no set-up."""
+
+    name = models.CharField(max_length=64, unique=True, validators=[model_name_validator])
+    description = models.TextField(blank=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="teams",
+                                     blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class RegisteredModel(models.Model):
     """A named model (e.g. `churn_prediction`) whose versions the registry tracks."""
 
@@ -51,6 +71,12 @@ class RegisteredModel(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_models"
     )
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="models")
+    # Service accounts that may read this model's metadata and download its files (a service
+    # that loads the model itself); their predictions follow their teams, and these grants.
+    readers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="readable_models", blank=True,
+        help_text="Service accounts allowed to read this model's metadata and files.")
     task_type = models.CharField(max_length=20, choices=TaskType.choices)
     tags = TagsField()
     created_at = models.DateTimeField(auto_now_add=True)

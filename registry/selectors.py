@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 
+from registry import access
 from registry.errors import ApplicationError
 from registry.models import ArtifactFile, ModelVersion, RegisteredModel, Stage
 from registry.versioning import InvalidVersion, parse_version
@@ -11,10 +12,11 @@ from registry.versioning import InvalidVersion, parse_version
 SEMVER_DESC = ("-major", "-minor", "-patch", "-prerelease_key")
 
 
-def model_list() -> QuerySet[RegisteredModel]:
+def model_list(*, user) -> QuerySet[RegisteredModel]:
+    """The models `user` may see (registry.access), with their version figures."""
     versions = ModelVersion.objects.filter(model=OuterRef("pk"))
     return (
-        RegisteredModel.objects.select_related("owner")
+        access.visible_models(user).select_related("owner", "team")
         .annotate(
             version_count=Count("versions", distinct=True),
             latest_version=Subquery(versions.order_by(*SEMVER_DESC).values("version")[:1]),
@@ -25,30 +27,29 @@ def model_list() -> QuerySet[RegisteredModel]:
     )
 
 
-def model_get(name: str) -> RegisteredModel:
+def model_get(name: str, *, user) -> RegisteredModel:
+    """One model `user` may see; any other is a 404, as if it did not exist."""
     try:
-        return model_list().get(name=name)
+        return model_list(user=user).get(name=name)
     except RegisteredModel.DoesNotExist:
-        raise ApplicationError(
-            f"no registered model named {name!r}", status_code=404, code="not_found"
-        ) from None
+        raise access.not_found(name) from None
 
 
-def model_must_exist(name: str) -> None:
-    if not RegisteredModel.objects.filter(name=name).exists():
-        raise ApplicationError(
-            f"no registered model named {name!r}", status_code=404, code="not_found"
-        )
+def model_must_exist(name: str, *, user) -> None:
+    if not access.visible_models(user).filter(name=name).exists():
+        raise access.not_found(name)
 
 
-def version_list() -> QuerySet[ModelVersion]:
-    return ModelVersion.objects.select_related("model", "created_by").prefetch_related("files")
+def version_list(*, user) -> QuerySet[ModelVersion]:
+    return (ModelVersion.objects.filter(model__in=access.visible_models(user))
+            .select_related("model__team", "created_by").prefetch_related("files"))
 
 
-def version_get(model_name: str, version: str) -> ModelVersion:
+def version_get(model_name: str, version: str, *, user) -> ModelVersion:
     try:
-        return version_list().get(model__name=model_name, version=version)
+        return version_list(user=user).get(model__name=model_name, version=version)
     except ModelVersion.DoesNotExist:
+        model_must_exist(model_name, user=user)
         raise ApplicationError(
             f"{model_name} has no version {version!r}", status_code=404, code="not_found"
         ) from None
@@ -62,7 +63,8 @@ def version_resolve(name: str, version: str = "latest", stage: str | None = None
     """
     if stage is not None and stage not in Stage.values:
         raise ApplicationError(f"must be one of {', '.join(Stage.values)}", field="stage")
-    candidates = version_list().filter(model__name=name)
+    candidates = (ModelVersion.objects.filter(model__name=name)
+                  .select_related("model", "created_by").prefetch_related("files"))
     if stage is not None:
         candidates = candidates.filter(stage=stage)
     if version == "latest":

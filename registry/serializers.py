@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from registry.fields import normalise_tags
-from registry.models import FileRole, Framework, ModelVersion, RegisteredModel, TaskType
+from registry.models import FileRole, Framework, ModelVersion, RegisteredModel, TaskType, Team
 
 # Fields a client may try to write but never can, and where each one is really changed.
 READ_ONLY_HINTS = {
@@ -68,6 +68,7 @@ class TagListField(serializers.ListField):
 
 class ModelOutputSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
+    team = serializers.CharField(source="team.name", read_only=True)
     tags = TagListField(read_only=True)
     version_count = serializers.IntegerField(read_only=True)
     latest_version = serializers.CharField(read_only=True, allow_null=True)
@@ -78,7 +79,7 @@ class ModelOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = RegisteredModel
         fields = [
-            "name", "description", "task_type", "owner", "tags", "version_count",
+            "name", "description", "task_type", "owner", "team", "tags", "version_count",
             "latest_version", "production_version", "created_at", "updated_at", "url",
             "versions_url",
         ]
@@ -105,6 +106,10 @@ class ModelCreateInputSerializer(RejectUnknownFieldsMixin, serializers.Serialize
         required=False,
         help_text="Defaults to the caller; only an admin may name someone else.",
     )
+    team = serializers.CharField(
+        max_length=64, required=False,
+        help_text="The team that owns it: one of yours (any, for an admin). Defaults to your "
+        "only team (the default team if you belong to none).")
 
 
 class ModelUpdateInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
@@ -116,6 +121,8 @@ class ModelUpdateInputSerializer(RejectUnknownFieldsMixin, serializers.Serialize
         queryset=get_user_model().objects.filter(is_active=True),
         required=False,
     )
+    team = serializers.SlugRelatedField(slug_field="name", queryset=Team.objects.all(),
+                                        required=False, help_text="Admins only.")
 
 
 # --- versions ---------------------------------------------------------------------------------

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from django.db import IntegrityError, transaction
 
-from registry import reference, signals, store
-from registry.errors import ApplicationError, Conflict, Unprocessable
+from registry import access, reference, roles, signals, store
+from registry.errors import ApplicationError, Conflict, Forbidden, Unprocessable
 from registry.fields import normalise_tags
 from registry.metadata import VersionMetadataSerializer, document_bytes, version_document
 from registry.models import (
@@ -26,6 +26,7 @@ from registry.models import (
     RegisteredModel,
     Stage,
     TaskType,
+    Team,
 )
 from registry.versioning import InvalidVersion, parse_version
 
@@ -45,7 +46,9 @@ def _model_snapshot(model: RegisteredModel) -> dict:
         "description": model.description,
         "task_type": model.task_type,
         "owner": model.owner.get_username(),
+        "team": model.team.name,
         "tags": list(model.tags),
+        "readers": sorted(model.readers.values_list("username", flat=True)) if model.pk else [],
     }
 
 
@@ -88,7 +91,10 @@ def model_create(
     actor,
     description: str = "",
     tags: Sequence[str] = (),
+    team_name: str | None = None,
 ) -> RegisteredModel:
+    """A new model name, owned by one of the actor's teams (registry.access)."""
+    team = access.team_for_new_model(actor, team_name)
     try:
         store.validate_model_name(name)
     except store.UnsafeName as exc:
@@ -104,7 +110,7 @@ def model_create(
             with transaction.atomic():
                 model = RegisteredModel.objects.create(
                     name=name, task_type=task_type, owner=owner, description=description,
-                    tags=_tags(tags),
+                    tags=_tags(tags), team=team,
                 )
         except IntegrityError:
             # Lost a race with a concurrent create of the same name.
@@ -115,8 +121,8 @@ def model_create(
 
 
 def model_update(*, model: RegisteredModel, actor, **changes) -> RegisteredModel:
-    """Change description, task_type, tags or owner. Stage-like state is not here."""
-    allowed = {"description", "task_type", "tags", "owner"}
+    """Change description, task_type, tags, owner or team. Stage-like state is not here."""
+    allowed = {"description", "task_type", "tags", "owner", "team", "readers"}
     unknown = set(changes) - allowed
     if unknown:
         raise ApplicationError("cannot be changed", field=sorted(unknown)[0])
@@ -124,14 +130,21 @@ def model_update(*, model: RegisteredModel, actor, **changes) -> RegisteredModel
         raise ApplicationError(f"must be one of {', '.join(TaskType.values)}", field="task_type")
     with transaction.atomic(durable=True):
         model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+        access.require_action(actor, model, "change it")
+        for admin_only in ("team", "readers"):
+            if admin_only in changes and not roles.has_role(actor, roles.ADMIN_ROLES):
+                raise Forbidden(f"Only an admin changes a model's {admin_only}.")
         before = _model_snapshot(model)
         if "tags" in changes:
             changes["tags"] = _tags(changes["tags"])
-        fields = [k for k in ("description", "task_type", "owner", "tags") if k in changes]
+        fields = [k for k in ("description", "task_type", "owner", "team", "tags")
+                  if k in changes]
         for key in fields:
             setattr(model, key, changes[key])
         if fields:
             model.save(update_fields=[*fields, "updated_at"])
+        if "readers" in changes:
+            model.readers.set(changes["readers"])
         after = _model_snapshot(model)
         if after != before:
             signals.emit(
@@ -143,6 +156,41 @@ def model_update(*, model: RegisteredModel, actor, **changes) -> RegisteredModel
             )
             _rewrite_catalogue_on_commit()
     return model
+
+
+def team_save(*, team: Team | None, actor, name: str, description: str = "",
+              members=()) -> Team:
+    """Create a team or change its description and members (admins; audited)."""
+    if not roles.has_role(actor, roles.ADMIN_ROLES):
+        raise Forbidden("Only admins manage teams.")
+    try:
+        store.validate_model_name(name)
+    except store.UnsafeName as exc:
+        raise ApplicationError(str(exc), field="name") from None
+
+    def snapshot(row):
+        return {"name": row.name, "description": row.description,
+                "members": sorted(row.members.values_list("username", flat=True))}
+
+    with transaction.atomic(durable=True):
+        if team is None:
+            if Team.objects.filter(name=name).exists():
+                raise Conflict(f"a team named {name!r} already exists", field="name")
+            team, before = Team.objects.create(name=name, description=description), None
+        else:
+            team = Team.objects.select_for_update().get(pk=team.pk)
+            before = snapshot(team)
+            team.description = description
+            team.save(update_fields=["description"])
+        team.members.set(members)
+        after = snapshot(team)
+        if after != before:
+            signals.emit("team.created" if before is None else "team.changed", actor=actor,
+                         subject=team,
+                         before={k: v for k, v in (before or {}).items() if after[k] != v}
+                         or None,
+                         after={k: v for k, v in after.items() if (before or {}).get(k) != v})
+    return team
 
 
 # --- versions ---------------------------------------------------------------------------------
@@ -246,9 +294,8 @@ def version_register(
             try:
                 model = RegisteredModel.objects.select_for_update().get(name=model_name)
             except RegisteredModel.DoesNotExist:
-                raise ApplicationError(
-                    f"no registered model named {model_name!r}", status_code=404, code="not_found"
-                ) from None
+                raise access.not_found(model_name) from None
+            access.require_action(actor, model, "register versions")
             if model.versions.filter(version=version).exists():
                 raise Conflict(f"{model_name} {version} is already registered", field="version")
             row = ModelVersion.objects.create(
@@ -314,9 +361,10 @@ def version_update(*, version: ModelVersion, actor, **changes) -> ModelVersion:
     with transaction.atomic(durable=True):
         version = (
             ModelVersion.objects.select_for_update()
-            .select_related("model", "created_by")
+            .select_related("model__team", "created_by")
             .get(pk=version.pk)
         )
+        access.require_action(actor, version.model, "change its versions")
         before = _version_snapshot(version)
         if "tags" in changes:
             changes["tags"] = _tags(changes["tags"])
@@ -374,8 +422,9 @@ def version_reference_add(*, version: ModelVersion, incoming: store.IncomingFile
     placed: Path | None = None
     try:
         with transaction.atomic(durable=True):
-            version = (ModelVersion.objects.select_for_update().select_related("model")
+            version = (ModelVersion.objects.select_for_update().select_related("model__team")
                        .get(pk=version.pk))
+            access.require_action(actor, version.model, "add reference samples")
             files = list(version.files.all())
             if any(f.role == FileRole.REFERENCE for f in files):
                 raise Conflict(f"{version} already has a reference sample; it is not replaced "

@@ -115,6 +115,21 @@ def _purge_audit_after_transactional_tests(request):
 
 
 @pytest.fixture(autouse=True)
+def migrated_rows(request):
+    """Rows the migrations create (the default team), which a transactional test's flush
+    removes: every test that uses the database starts with them."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = "transactional_db" in request.fixturenames or bool(
+        marker and marker.kwargs.get("transaction"))
+    if not (marker or transactional or "db" in request.fixturenames):
+        return
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    from registry.models import DEFAULT_TEAM, Team
+
+    Team.objects.get_or_create(name=DEFAULT_TEAM)
+
+
+@pytest.fixture(autouse=True)
 def celery_eager():
     """Tasks run inline unless a test starts a real worker (tests/e2e)."""
     from config.celery import app

@@ -52,8 +52,12 @@ def test_people_with_a_jwt_may_predict_but_not_an_outsider(api, served, viewer, 
     assert _post(api(outsider)).status_code == 403
 
 
-def test_a_service_account_reads_nothing_else(service):
-    assert service.get("/api/v1/models/").status_code in (401, 403)
+def test_a_service_account_reads_nothing_it_was_not_granted(service, served):
+    served()
+    assert service.get("/api/v1/models/").json()["count"] == 0
+    assert service.get("/api/v1/models/churn_prediction/").status_code == 404
+    assert service.get("/api/v1/approvals/").status_code == 403
+    assert service.get("/api/v1/audit/").status_code == 403
 
 
 def test_past_the_hourly_quota_the_answer_is_429_with_retry_after(served, service, group_limit):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from governance.models import AuditEvent
+from registry.access import default_team
 from registry.models import ModelVersion, RegisteredModel
 from tests import helpers
 from tests.helpers import Unchanged
@@ -45,7 +46,7 @@ def test_an_admin_edits_a_model_in_the_admin_and_it_is_audited(client, admin_use
     response = client.post(
         f"/admin/registry/registeredmodel/{model.pk}/change/",
         {"task_type": "classification", "description": "Members at risk",
-         "owner": data_scientist.pk, "tags": "Members, churn",
+         "owner": data_scientist.pk, "tags": "Members, churn", "team": default_team().pk,
          "versions-TOTAL_FORMS": "0", "versions-INITIAL_FORMS": "0"},
     )
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -62,7 +63,7 @@ def test_an_admin_creates_a_model_in_the_admin(client, admin_user, data_scientis
     response = client.post(
         "/admin/registry/registeredmodel/add/",
         {"name": "segments", "task_type": "clustering", "description": "",
-         "owner": data_scientist.pk, "tags": "",
+         "owner": data_scientist.pk, "tags": "", "team": default_team().pk,
          "versions-TOTAL_FORMS": "0", "versions-INITIAL_FORMS": "0"},
     )
     assert response.status_code == 302
@@ -75,7 +76,7 @@ def test_a_bad_name_in_the_admin_is_a_form_error(client, admin_user, data_scient
     with Unchanged():
         response = client.post(
             "/admin/registry/registeredmodel/add/",
-            {"name": "../evil", "task_type": "clustering", "owner": data_scientist.pk,
+            {"name": "../evil", "task_type": "clustering", "owner": data_scientist.pk, "team": default_team().pk,
              "versions-TOTAL_FORMS": "0", "versions-INITIAL_FORMS": "0"},
         )
     assert response.status_code == 200
