@@ -346,3 +346,18 @@ def test_a_delivery_that_raises_something_unexpected_is_retried_then_failed(
     delivery = AlertDelivery.objects.get(channel="email")
     assert (delivery.status, delivery.attempts) == ("failed", 2)
     assert "BadHeaderError" in delivery.last_error
+
+
+def test_two_webhooks_with_the_same_url_each_get_their_delivery(monitored, admin_user):
+    from governance.models import AlertDelivery
+
+    first = services.webhook_save(actor=admin_user, name="on-call", url="https://hooks.example/a",
+                                  secret="one")
+    second = services.webhook_save(actor=admin_user, name="audit", url="https://hooks.example/a",
+                                   secret="two")
+    now = timezone.now()
+    log_window(monitored, end=now, seed=1, shift_tenure=1.0)
+    (run,) = services.monitoring_pass(model=monitored.model, now=now)
+    assert run.status == "alerting"
+    assert sorted(AlertDelivery.objects.filter(channel="webhook").values_list(
+        "webhook", flat=True)) == [first.pk, second.pk]
