@@ -38,6 +38,7 @@ from governance.models import (
     ValidationRun,
     Webhook,
 )
+from governance.webhook_targets import url_check as webhook_url_check
 from registry import roles
 from registry.admin import (
     FileInline,
@@ -761,6 +762,15 @@ class WebhookForm(forms.ModelForm):
     class Meta:
         model = Webhook
         fields = ["name", "url", "secret", "model", "min_severity", "enabled"]
+
+    def clean_url(self):
+        url = self.cleaned_data["url"]
+        if "url" in self.changed_data:
+            try:
+                webhook_url_check(url)
+            except ApplicationError as exc:
+                raise forms.ValidationError(exc.message) from None
+        return url
 
     def clean_secret(self):
         secret = self.cleaned_data["secret"]

@@ -204,6 +204,7 @@ def test_a_webhook_that_fails_twice_then_succeeds_gets_the_alert_exactly_once(
     from governance.models import AlertDelivery
 
     url, received = receiver
+    settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.1/32"]  # the receiver is on loopback
     settings.ALERT_DELIVERY_BACKOFF_SECONDS = [0, 0, 0]
     monitored.model.owner.email = "dana@library.example"
     monitored.model.owner.save()
@@ -242,6 +243,7 @@ def test_a_delivery_that_never_arrives_is_marked_failed_and_audited(monitored, a
 
     settings.ALERT_DELIVERY_BACKOFF_SECONDS = [0, 0]
     settings.WEBHOOK_TIMEOUT_SECONDS = 1
+    settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.1/32"]
     services.webhook_save(actor=admin_user, name="gone", url="http://127.0.0.1:9/nothing",
                           secret="x")
     now = timezone.now()
