@@ -8,9 +8,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import os
 import shutil
 import ssl
 import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -21,8 +23,10 @@ from django.utils import timezone
 from governance import services, tasks, webhook_targets
 from governance.models import AlertDelivery, AuditEvent, Webhook
 from registry.errors import ApplicationError
+from tests.e2e.conftest import free_port
 from tests.governance.traffic import log_window
 from tests.helpers import Unchanged
+from tests.processes import ROOT
 
 ALLOW = "allow it with WEBHOOK_ALLOWED_NETWORKS"
 REFUSED = [
@@ -214,6 +218,35 @@ def test_the_allowed_loopback_receiver_gets_the_signed_alert(monitored, admin_us
                       hashlib.sha256).hexdigest()
     assert headers["X-Mgov-Signature"] == f"sha256={signed}"
     assert headers["X-Mgov-Delivery"] == str(delivery.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_demo_listener_gets_a_valid_delivery_once_the_app_allows_loopback(
+    monitored, admin_user, settings
+):
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if k != "WEBHOOK_ALLOWED_NETWORKS"}
+    listener = subprocess.Popen(
+        [sys.executable, "manage.py", "webhook_listen", "--port", str(port), "--secret",
+         "demo-secret"], cwd=ROOT, env={**environment, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert listener.stdout.readline().startswith(f"Listening on http://127.0.0.1:{port}/")
+        assert "does not allow 127.0.0.1 here" in listener.stdout.readline()
+        settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.1/32"]  # what bin/run sets
+        services.webhook_save(actor=admin_user, name="demo", url=f"http://127.0.0.1:{port}/",
+                              secret="demo-secret")
+        now = timezone.now()
+        log_window(monitored, end=now, seed=1, shift_tenure=1.0)
+        services.monitoring_pass(model=monitored.model, now=now)
+        delivery = AlertDelivery.objects.get(channel="webhook")
+        assert (delivery.status, delivery.response_status) == ("sent", 200)
+        assert (f"alert.opened delivery {delivery.pk} — signature valid"
+                in listener.stdout.readline())
+    finally:
+        listener.terminate()
+        listener.wait(timeout=30)
+        listener.stdout.close()
 
 
 def _post(target):
