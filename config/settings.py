@@ -6,6 +6,7 @@ turns on the deploy hardening and refuses to start without a real SECRET_KEY and
 A malformed value fails loudly at start-up rather than falling back silently.
 """
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -269,6 +270,17 @@ MONITORING_WINDOW_MINUTES = env.int("MONITORING_WINDOW_MINUTES", default=60)
 # At most this many of a window's newest logged rows are read by one pass (memory bound).
 MONITORING_MAX_ROWS = env.int("MONITORING_MAX_ROWS", default=200_000)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Webhooks reach only public addresses, and these networks (CIDRs): no one who manages webhooks
+# should be able to make the server call its own loopback, LAN or cloud metadata service.
+# bin/run allows 127.0.0.1/32 in development for `manage.py webhook_listen`.
+WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+for _network in WEBHOOK_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"WEBHOOK_ALLOWED_NETWORKS: {_network!r} is not a network such as 10.0.0.0/8"
+        ) from None
 # Waits between attempts of an alert notification; after the last, it is marked failed.
 ALERT_DELIVERY_BACKOFF_SECONDS = [
     int(v) for v in env.list("ALERT_DELIVERY_BACKOFF_SECONDS",

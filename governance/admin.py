@@ -39,6 +39,7 @@ from governance.models import (
     ValidationRun,
     Webhook,
 )
+from governance.webhook_targets import url_check as webhook_url_check
 from registry import access, roles
 from registry.admin import (
     FileInline,
@@ -386,15 +387,7 @@ class PolicyAdmin(TeamScopedAdmin, ServiceAdminMixin, admin.ModelAdmin):
                     "min_metrics", "regression_tolerance", "latency_budget_ms", "updated_at"]
     fields = ["model", *policies.POLICY_FIELDS]
 
-    def get_queryset(self, request):
-        # The project default (no model) is everyone's; a model's own policy its team's.
-        from django.db.models import Q
-
-        queryset = admin.ModelAdmin.get_queryset(self, request)
-        if access.reads_everything(request.user):
-            return queryset
-        return queryset.filter(Q(model__isnull=True)
-                               | Q(model__in=access.visible_models(request.user)))
+    team_scope_keeps_project_rows = True
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -817,6 +810,15 @@ class WebhookForm(forms.ModelForm):
         model = Webhook
         fields = ["name", "url", "secret", "model", "min_severity", "enabled"]
 
+    def clean_url(self):
+        url = self.cleaned_data["url"]
+        if "url" in self.changed_data:
+            try:
+                webhook_url_check(url)
+            except ApplicationError as exc:
+                raise forms.ValidationError(exc.message) from None
+        return url
+
     def clean_secret(self):
         secret = self.cleaned_data["secret"]
         if not secret and not self.instance.pk:
@@ -825,9 +827,11 @@ class WebhookForm(forms.ModelForm):
 
 
 @admin.register(Webhook)
-class WebhookAdmin(ServiceAdminMixin, admin.ModelAdmin):
+class WebhookAdmin(TeamScopedAdmin, ServiceAdminMixin, admin.ModelAdmin):
     form = WebhookForm
     list_display = ["name", "url", "model", "min_severity", "enabled", "created_at"]
+
+    team_scope_keeps_project_rows = True
 
     def get_fields(self, request, obj=None):
         fields = list(super().get_fields(request, obj))

@@ -676,9 +676,15 @@ class AlertDelivery(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # Once per e-mail address, and once per webhook: two webhooks may share a URL (each
+        # with its own secret, model and severity), and each gets its own delivery.
         constraints = [
             models.UniqueConstraint(fields=["alert", "event", "channel", "target"],
-                                    name="alertdelivery_once_per_target"),
+                                    condition=models.Q(webhook__isnull=True),
+                                    name="alertdelivery_once_per_address"),
+            models.UniqueConstraint(fields=["alert", "event", "webhook"],
+                                    condition=models.Q(webhook__isnull=False),
+                                    name="alertdelivery_once_per_webhook"),
         ]
 
     def __str__(self) -> str:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import time
-import urllib.error
-import urllib.request
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail, send_mass_mail
 from django.db.models import Q
 
+from governance import webhook_targets
 from governance.models import ApprovalRequest
 from registry import access, roles
 
@@ -92,21 +92,33 @@ def alert_send(delivery) -> int | None:
         except OSError as exc:
             raise DeliveryError(f"e-mail not sent: {exc}") from None
         return None
+    try:
+        target = webhook_targets.resolve(delivery.target)
+    except webhook_targets.Refused as exc:
+        raise DeliveryError(str(exc)) from None
+    except OSError as exc:
+        raise DeliveryError(f"the receiver's host name does not resolve: {exc}") from None
     body = json.dumps(payload, default=str, separators=(",", ":")).encode()
     timestamp = str(int(time.time()))
-    request = urllib.request.Request(delivery.target, data=body, method="POST", headers={
-        "Content-Type": "application/json",
-        "User-Agent": "model-governance-webhook/1",
-        "X-Mgov-Event": payload["event"],
-        "X-Mgov-Delivery": str(delivery.pk),
-        "X-Mgov-Timestamp": timestamp,
-        "X-Mgov-Signature": sign(delivery.webhook.secret, timestamp, body),
-    })
+    connection = webhook_targets.connection(target, timeout=settings.WEBHOOK_TIMEOUT_SECONDS)
     try:
-        with urllib.request.urlopen(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as reply:
-            return reply.status
-    except urllib.error.HTTPError as exc:
-        raise DeliveryError(f"the receiver answered {exc.code}", status=exc.code) from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise DeliveryError(f"no answer from the receiver: {reason}") from None
+        connection.request("POST", target.path, body=body, headers={
+            "Content-Type": "application/json",
+            "User-Agent": "model-governance-webhook/1",
+            "X-Mgov-Event": payload["event"],
+            "X-Mgov-Delivery": str(delivery.pk),
+            "X-Mgov-Timestamp": timestamp,
+            "X-Mgov-Signature": sign(delivery.webhook.secret, timestamp, body),
+        })
+        reply = connection.getresponse()
+        status, location = reply.status, reply.getheader("Location")
+    except (OSError, http.client.HTTPException) as exc:
+        raise DeliveryError(f"no answer from the receiver: {exc}") from None
+    finally:
+        connection.close()
+    if 300 <= status < 400:
+        raise DeliveryError(f"the receiver answered {status}, a redirect to {location}: "
+                            "redirects are not followed", status=status)
+    if not 200 <= status < 300:
+        raise DeliveryError(f"the receiver answered {status}", status=status)
+    return status

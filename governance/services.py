@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from governance import audit, monitoring, policies, validation
+from governance import audit, monitoring, policies, validation, webhook_targets
 from governance.models import (
     ACTIVE_ALERT,
     SEVERITY_ORDER,
@@ -1006,9 +1006,8 @@ def webhook_save(*, actor, webhook: Webhook | None = None, **changes) -> Webhook
     unknown = set(changes) - set(fields)
     if unknown:
         raise ApplicationError("not a webhook field", field=sorted(unknown)[0])
-    url = changes.get("url", webhook.url if webhook else "")
-    if not str(url).startswith(("http://", "https://")):
-        raise ApplicationError("an http:// or https:// address", field="url")
+    if "url" in changes or webhook is None:  # an old URL refused now can still be switched off
+        webhook_targets.url_check(str(changes.get("url", "")))
     with transaction.atomic(durable=True):
         created = webhook is None
         webhook = webhook or Webhook()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin
+from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
@@ -63,13 +64,18 @@ class TeamScopedAdmin:
     filters, search, change pages and the model choices of forms."""
 
     team_scope = "model"  # the path from a row to its registered model ("" for the model)
+    # Rows that belong to no model (a project default) are everyone's to see.
+    team_scope_keeps_project_rows = False
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
         if access.reads_everything(request.user):
             return queryset
         lookup = f"{self.team_scope}__in" if self.team_scope else "pk__in"
-        return queryset.filter(**{lookup: access.visible_models(request.user)})
+        scope = Q(**{lookup: access.visible_models(request.user)})
+        if self.team_scope_keeps_project_rows:
+            scope |= Q(**{f"{self.team_scope}__isnull": True})
+        return queryset.filter(scope)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.related_model is RegisteredModel:

@@ -52,6 +52,7 @@ def test_development_settings_are_flagged_by_check_deploy():
         ({**production_env(), "DEBUG": "true"}, "DEBUG must be off"),
         ({**production_env(), "DB_CONN_MAX_AGE": "soon",
           "DATABASE_URL": "postgres://u@localhost/db"}, "invalid literal"),
+        ({"WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32,10.0.0.0/33"}, "WEBHOOK_ALLOWED_NETWORKS"),
     ],
 )
 def test_a_bad_setting_fails_loudly(env, message):

@@ -29,16 +29,18 @@ def beat_and_worker(transactional_db, store_root, broker_dir, tmp_path):
                        ("deliver", "governance.deliver_due")):
         PeriodicTask.objects.create(name=f"e2e {name}", task=task, interval=every_two_seconds)
     with worker(store_root, broker_dir, tmp_path, "--beat",
-                ALERT_DELIVERY_BACKOFF_SECONDS="1,1,1,1") as started:
+                ALERT_DELIVERY_BACKOFF_SECONDS="1,1,1,1",
+                WEBHOOK_ALLOWED_NETWORKS="127.0.0.1/32") as started:
         yield started
 
 
 def test_beat_and_a_worker_raise_one_alert_and_deliver_it_once(
-    data_scientist, admin_user, receiver, beat_and_worker
+    data_scientist, admin_user, receiver, beat_and_worker, settings
 ):
     from governance import services
 
     url, received = receiver
+    settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.1/32"]  # as the worker's environment says
     process, log_path = beat_and_worker
     monitored = make_monitored(data_scientist)
     services.webhook_save(actor=admin_user, name="on-call", url=url, secret="e2e-secret")

@@ -204,6 +204,7 @@ def test_a_webhook_that_fails_twice_then_succeeds_gets_the_alert_exactly_once(
     from governance.models import AlertDelivery
 
     url, received = receiver
+    settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.1/32"]  # the receiver is on loopback
     settings.ALERT_DELIVERY_BACKOFF_SECONDS = [0, 0, 0]
     monitored.model.owner.email = "dana@library.example"
     monitored.model.owner.save()
@@ -242,6 +243,7 @@ def test_a_delivery_that_never_arrives_is_marked_failed_and_audited(monitored, a
 
     settings.ALERT_DELIVERY_BACKOFF_SECONDS = [0, 0]
     settings.WEBHOOK_TIMEOUT_SECONDS = 1
+    settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.1/32"]
     services.webhook_save(actor=admin_user, name="gone", url="http://127.0.0.1:9/nothing",
                           secret="x")
     now = timezone.now()
@@ -346,3 +348,18 @@ def test_a_delivery_that_raises_something_unexpected_is_retried_then_failed(
     delivery = AlertDelivery.objects.get(channel="email")
     assert (delivery.status, delivery.attempts) == ("failed", 2)
     assert "BadHeaderError" in delivery.last_error
+
+
+def test_two_webhooks_with_the_same_url_each_get_their_delivery(monitored, admin_user):
+    from governance.models import AlertDelivery
+
+    first = services.webhook_save(actor=admin_user, name="on-call", url="https://hooks.example/a",
+                                  secret="one")
+    second = services.webhook_save(actor=admin_user, name="audit", url="https://hooks.example/a",
+                                   secret="two")
+    now = timezone.now()
+    log_window(monitored, end=now, seed=1, shift_tenure=1.0)
+    (run,) = services.monitoring_pass(model=monitored.model, now=now)
+    assert run.status == "alerting"
+    assert sorted(AlertDelivery.objects.filter(channel="webhook").values_list(
+        "webhook", flat=True)) == [first.pk, second.pk]

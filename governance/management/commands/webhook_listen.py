@@ -1,5 +1,7 @@
 """A webhook receiver for trying alerts out: prints each delivery and whether its signature
-holds. Add a webhook in the admin pointing at it (http://127.0.0.1:9000/) with the same secret.
+holds. Add a webhook in the admin pointing at it (http://127.0.0.1:9000/) with the same secret;
+the app must allow loopback with WEBHOOK_ALLOWED_NETWORKS=127.0.0.1/32 (bin/run does in
+development).
 
     python manage.py webhook_listen --port 9000 --secret demo-secret
 """
@@ -7,12 +9,14 @@ holds. Add a webhook in the admin pointing at it (http://127.0.0.1:9000/) with t
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from django.core.management.base import BaseCommand
 
+from governance import webhook_targets
 from governance.notifications import sign
 
 
@@ -51,6 +55,10 @@ class Command(BaseCommand):
 
         server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         out.write(f"Listening on http://127.0.0.1:{port}/ (Ctrl-C stops).")
+        if webhook_targets.refusal(ipaddress.ip_address("127.0.0.1")):
+            out.write("WEBHOOK_ALLOWED_NETWORKS does not allow 127.0.0.1 here: unless the app's "
+                      "setting does (bin/run allows it in development), it refuses this "
+                      "receiver.")
         try:
             server.serve_forever()
         except KeyboardInterrupt:
