@@ -32,6 +32,7 @@ urlpatterns = [
                 "health_check.checks.Cache",
                 "registry.health.ArtifactStore",
                 "registry.health.Broker",
+                "registry.health.ArtifactIntegrity",
             ]
         ),
         name="health",

@@ -515,6 +515,8 @@ class AlertMetric(models.TextChoices):
     PERFORMANCE_DROP = "performance_drop", "live performance drop"
     LATENCY_P99 = "latency_p99", "p99 latency (ms)"
     ERROR_RATE = "error_rate", "error rate"
+    # Not judged by monitoring passes: opened when a file fails its sha256 check.
+    INTEGRITY = "integrity", "artifact integrity"
 
 
 class Severity(models.TextChoices):

@@ -73,6 +73,9 @@ def servable(version: ModelVersion) -> tuple[bool, str]:
     """A version may be loaded for serving only after its latest validation passed."""
     from governance.models import RunStatus
 
+    if version.integrity_failed_at is not None:
+        return False, (f"model unavailable: a file of {version} failed its sha256 check; "
+                       "an operator has been alerted")
     latest = latest_validation(version)
     if latest is None:
         return False, f"{version} has not been validated yet"

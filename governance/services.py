@@ -500,6 +500,9 @@ def deployment_execute(deployment_id: int, *, checkpoint=None) -> Deployment:
         if version.stage != deployment.from_stage:
             return _fail(deployment, f"{version} is in {version.stage}, no longer in "
                          f"{deployment.from_stage}")
+        if version.integrity_failed_at is not None:
+            return _fail(deployment, f"{version} is not moved: a file failed its sha256 "
+                         "check (see its integrity alert)")
         plan = []
         if deployment.to_stage == PRODUCTION:
             current = (ModelVersion.objects.select_for_update()
@@ -536,19 +539,23 @@ def _carry_out_and_finish(deployment_id: int, *, checkpoint=None) -> Deployment:
     done = []
     try:
         for index, step in enumerate(deployment.plan):
-            source, target = _paths(step)
             try:
+                source, target = _paths(step)
+                if source.is_dir() and (link := store.symlink_inside(source)):
+                    raise store.StoreError(f"{store.relative(source)}/{link} is a symbolic "
+                                           "link; the store does not move what it would not "
+                                           "follow")
                 store.ensure_moved(source, target)
-            except store.StoreError as exc:
-                raise DeploymentBlocked(str(exc)) from None
+            except store.StoreError as exc:  # (a symbolic link on the way, too)
+                raise DeploymentBlocked(f"{step['model']} {step['version']}: {exc}") from None
             done.append(step)
             if checkpoint is not None:
                 checkpoint(index)
     except DeploymentBlocked as exc:
         # Put back what moved, so the folders match the rows, which have not changed.
         for step in reversed(done):
-            source, target = _paths(step)
             try:
+                source, target = _paths(step)
                 store.ensure_moved(target, source)
             except store.StoreError:
                 logger.exception("could not undo a move of deployment %s", deployment_id)
@@ -883,6 +890,8 @@ DEFAULT_RULES = [
          severity=Severity.WARNING, window_minutes=60, min_rows=20),
     dict(metric=AlertMetric.ERROR_RATE, statistic="", threshold=0.01,
          severity=Severity.CRITICAL, window_minutes=60, min_rows=20),
+    dict(metric=AlertMetric.INTEGRITY, statistic="", threshold=0.0,
+         severity=Severity.CRITICAL, window_minutes=1, min_rows=1),
 ]
 RULE_FIELDS = ["model", "metric", "statistic", "threshold", "severity", "window_minutes",
                "min_rows", "resolve_after_runs", "enabled"]
@@ -1152,7 +1161,8 @@ def monitoring_pass(*, model: RegisteredModel, now=None) -> list[MonitoringRun]:
     """One monitoring pass over a model: figures for each served version, one run each,
     then every rule judged (alerts opened, updated or resolved) in one transaction."""
     now = now or timezone.now()
-    rules = effective_rules(model)
+    # (Integrity alerts are opened by the files' checks, not judged from traffic.)
+    rules = [rule for rule in effective_rules(model) if rule.metric in FAMILY]
     windows: dict[int, set[str]] = {settings.MONITORING_WINDOW_MINUTES: set(PARTS)}
     for rule in rules:
         windows.setdefault(rule.window_minutes, set()).add(FAMILY[rule.metric])
@@ -1199,7 +1209,7 @@ def monitoring_pass(*, model: RegisteredModel, now=None) -> list[MonitoringRun]:
 def _retire_alerts(model, reason: str, keep=()) -> None:
     """Resolve the model's active alerts whose rule is not (or no longer) judged for it."""
     for alert in Alert.objects.select_for_update().filter(ACTIVE_ALERT, model=model).exclude(
-            rule__in=list(keep)):
+            rule__in=list(keep)).exclude(rule__metric=AlertMetric.INTEGRITY):
         _alert_close(alert, actor=system_user(), reason=reason)
 
 
@@ -1386,3 +1396,79 @@ def deliveries_due(*, stuck_after_seconds: int = 300) -> list[int]:
     return list(AlertDelivery.objects.filter(
         status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING], next_attempt_at__lte=now,
     ).values_list("pk", flat=True))
+
+
+
+# --- artifact integrity -----------------------------------------------------------------------
+
+
+def integrity_alert_sync(*, version_id: int) -> Alert | None:
+    """Bring the model's integrity alert in line with its versions' flags (registry sets
+    them): a flagged version opens (or updates) a critical alert naming the file and both
+    hashes; once no version of the model is flagged, the alert resolves. Web processes
+    notice at once (the serving generation) and stop serving a flagged version."""
+    version = ModelVersion.objects.select_related("model").get(pk=version_id)
+    model = version.model
+    ensure_default_rules()
+    with transaction.atomic(durable=True):
+        RegisteredModel.objects.select_for_update().get(pk=model.pk)
+        rule = next((r for r in effective_rules(model) if r.metric == AlertMetric.INTEGRITY),
+                    None)
+        active = Alert.objects.select_for_update().filter(
+            ACTIVE_ALERT, model=model, rule__metric=AlertMetric.INTEGRITY).first()
+        flagged = list(ModelVersion.objects.filter(model=model,
+                                                   integrity_failed_at__isnull=False))
+        serving_changed()
+        if not flagged:
+            if active is not None:
+                _alert_close(active, actor=system_user(),
+                             reason="every file matches its registered sha256 again")
+            return active
+        if rule is None:  # switched off for this model
+            return None
+        now = timezone.now()
+        evidence = {"versions": {v.version: v.integrity_problem for v in flagged}}
+        worst = flagged[0]
+        problem = worst.integrity_problem
+        state = ("is missing" if problem.get("missing") else
+                 f"has sha256 {problem.get('actual_sha256')}, not the registered "
+                 f"{problem.get('expected_sha256')}")
+        title = f"{problem.get('file') or 'a file'} of {worst} {state}"[:300]
+        if active is None:
+            alert = Alert.objects.create(
+                rule=rule, model=model, severity=rule.severity, title=title, value=len(flagged),
+                threshold=rule.threshold, evidence=evidence, first_seen=now, last_seen=now)
+            audit.record(action="alert.opened", actor=system_user(), subject=alert,
+                         model_name=model.name, reason=title,
+                         after={"status": "open", "rule": str(rule), "value": len(flagged),
+                                "severity": alert.severity})
+            _deliveries_create(alert, "opened")
+            return alert
+        active.count += 1
+        active.last_seen, active.value, active.evidence, active.title = (
+            now, len(flagged), evidence, title)
+        active.save(update_fields=["count", "last_seen", "value", "evidence", "title"])
+        return active
+
+
+def integrity_sweep() -> list[str]:
+    """Hash the files of every version that serves (production, rollout candidates) and of
+    every flagged one: flag what fails, lift the flag from what is intact again."""
+    from registry import services as registry_services
+    from registry.loaders import verify_files
+
+    candidates = Rollout.objects.filter(status=RolloutStatus.ACTIVE).values("candidate_id")
+    versions = (ModelVersion.objects.filter(Q(stage=PRODUCTION) | Q(pk__in=candidates)
+                                            | Q(integrity_failed_at__isnull=False))
+                .select_related("model").prefetch_related("files"))
+    changed = []
+    for version in versions:
+        problem = verify_files(version)
+        if problem is not None:
+            if registry_services.version_integrity_failed(version=version, error=problem,
+                                                          found_by="integrity sweep"):
+                changed.append(f"{version}: flagged")
+        elif registry_services.version_integrity_cleared(version=version,
+                                                         found_by="integrity sweep"):
+            changed.append(f"{version}: intact again")
+    return changed

@@ -84,3 +84,15 @@ def deliver_due() -> int:
     for delivery_id in due:
         deliver_alert.delay(delivery_id)
     return len(due)
+
+
+@shared_task(name="governance.integrity_alert_sync", acks_late=True,
+             autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def integrity_alert_sync(version_id: int) -> str:
+    alert = services.integrity_alert_sync(version_id=version_id)
+    return str(alert) if alert else "no integrity alert"
+
+
+@shared_task(name="governance.integrity_sweep")
+def integrity_sweep() -> list[str]:
+    return services.integrity_sweep()

@@ -27,7 +27,7 @@ from predictions.apis import (
     json_response,
 )
 from predictions.serving import NotServable
-from registry import access
+from registry import access, health
 from registry.errors import ApplicationError
 
 DATATYPES = {"b": "BOOL", "i": "INT64", "u": "UINT64", "f": "FP64"}
@@ -57,12 +57,14 @@ class ReadyApi(APIView):
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request):
+        """Ready while the database answers; `degraded` names what is down meanwhile (the
+        cache, the broker, a model whose files failed their check)."""
         try:
             connection.ensure_connection()
-            ready = True
         except Exception:
-            ready = False
-        return JsonResponse({"ready": ready}, status=200 if ready else 503)
+            return JsonResponse({"ready": False, "degraded": {"database": "unreachable"}},
+                                status=503)
+        return JsonResponse({"ready": True, "degraded": health.degraded()})
 
 
 class ServerMetadataApi(APIView):

@@ -24,6 +24,7 @@ from predictions.serving import (
     answer_in_sandbox,
     models,
     routes,
+    unavailable,
 )
 from registry import access, roles, signals
 from registry.errors import ApplicationError, Conflict, Forbidden
@@ -103,6 +104,10 @@ def predict(*, model_name: str, payload, user, request_id: str, protocol: str = 
                           version_id=target.version_id, kind=kind, status_code=status,
                           message=message, user=user, protocol=protocol)
 
+    if target.integrity_failed:
+        error = unavailable(f"{model_name} {target.version}")
+        failed(ErrorKind.FAILED, error.status, error.message)
+        raise error
     try:
         matrix = parse(payload, target.signature, settings.PREDICTION_MAX_ROWS, booleans)
     except InputError as exc:

@@ -25,7 +25,7 @@ from django.conf import settings
 from governance import policies, sandbox
 from governance import selectors as governance_selectors
 from predictions.inputs import Signature
-from registry.loaders import load_version, read_verified
+from registry.loaders import ArtifactIntegrityError, load_version, read_verified
 from registry.models import FileRole, ModelVersion, RegisteredModel, Stage
 
 logger = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ class Target:
     framework: str
     signature: Signature
     size_bytes: int
+    integrity_failed: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,29 @@ def _target(version: ModelVersion) -> Target:
                           "`signature`), so no request's rows can be checked: register a "
                           "version that does")
     size = sum(f.size for f in version.files.all() if f.role in ("model", "preprocessor"))
-    return Target(version.pk, version.version, version.framework, Signature.of(columns), size)
+    return Target(version.pk, version.version, version.framework, Signature.of(columns), size,
+                  integrity_failed=version.integrity_failed_at is not None)
+
+
+def unavailable(version) -> NotServable:
+    return NotServable(f"model unavailable: a file of {version} failed its sha256 check; an "
+                       "operator has been alerted", status=503)
+
+
+def verified_payloads(version: ModelVersion) -> list[tuple[str, str, bytes]]:
+    """The model and preprocessor files' bytes, each checked against its sha256. A file
+    that fails flags the version (registry) and the request gets a 503, never a 500."""
+    from registry import services as registry_services
+
+    try:
+        return [(f.role, f.filename, read_verified(version, f))
+                for f in sorted(version.files.all(), key=lambda f: f.position)
+                if f.role in (FileRole.MODEL, FileRole.PREPROCESSOR)]
+    except ArtifactIntegrityError as exc:
+        logger.error("integrity: %s", exc)
+        registry_services.version_integrity_failed(version=version, error=exc,
+                                                   found_by="prediction API")
+        raise unavailable(version) from None
 
 
 class RoutingTable:
@@ -224,6 +247,8 @@ class ModelCache:
         version = (ModelVersion.objects.select_related("model").prefetch_related("files")
                    .get(pk=target.version_id))
         ok, reason = governance_selectors.servable(version)
+        if version.integrity_failed_at is not None:
+            raise unavailable(version)
         if not ok:
             raise NotServable(f"{reason}: it is not served until a validation passes")
         if version.framework == "torch":
@@ -231,7 +256,7 @@ class ModelCache:
 
             torch.set_num_threads(settings.PREDICTION_TORCH_THREADS)
         started = time.perf_counter()
-        loaded = load_version(version)
+        loaded = load_version(version, verified_payloads(version))
         logger.info("loaded %s in %.1f ms", version, (time.perf_counter() - started) * 1000)
         return loaded
 
@@ -263,11 +288,11 @@ def answer_in_sandbox(target: Target, matrix) -> tuple[np.ndarray, np.ndarray | 
     version = (ModelVersion.objects.select_related("model").prefetch_related("files")
                .get(pk=target.version_id))
     ok, reason = governance_selectors.servable(version)
+    if version.integrity_failed_at is not None:
+        raise unavailable(version)
     if not ok:
         raise NotServable(f"{reason}: it is not served until a validation passes")
-    payloads = [(f.role, f.filename, read_verified(version, f))
-                for f in sorted(version.files.all(), key=lambda f: f.position)
-                if f.role in (FileRole.MODEL, FileRole.PREPROCESSOR)]
+    payloads = verified_payloads(version)
     policy = policies.effective_policy(version.model)
     report = sandbox.run(
         framework=version.framework, payloads=payloads, mode="answer", rows=matrix.tolist(),

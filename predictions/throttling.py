@@ -6,6 +6,7 @@ PREDICTION_RATE_LIMIT_PER_HOUR. Limits are cached in the process for a minute.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from django.conf import settings
@@ -13,7 +14,9 @@ from django.core.cache import cache
 
 from predictions.models import RateLimit
 
+logger = logging.getLogger(__name__)
 _limits: dict[int, tuple[float, int]] = {}
+_last_warning = 0.0
 LIMIT_TTL = 60.0
 WINDOW = 3600
 
@@ -38,13 +41,20 @@ def hit(user) -> tuple[bool, int, int]:
     now = time.time()
     window = int(now // WINDOW)
     key = f"{settings.PREDICTION_RATE_KEY_PREFIX}:{user.pk}:{window}"
+    reset = int((window + 1) * WINDOW - now) + 1
     # One round trip to the cache on the hot path: the window's key exists after its first
     # request, so incr first and create only when it is missing.
     try:
-        count = cache.incr(key)
-    except ValueError:
-        count = 1 if cache.add(key, 1, timeout=WINDOW + 60) else cache.incr(key)
-    reset = int((window + 1) * WINDOW - now) + 1
+        try:
+            count = cache.incr(key)
+        except ValueError:
+            count = 1 if cache.add(key, 1, timeout=WINDOW + 60) else cache.incr(key)
+    except Exception:  # the cache (Redis) is down: answer anyway, say so (at most once a minute)
+        global _last_warning
+        if now - _last_warning > 60:
+            _last_warning = now
+            logger.warning("the cache is unreachable: prediction quotas are not counted")
+        return True, limit, reset
     return count <= limit, limit, reset
 
 

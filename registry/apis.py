@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from registry import access, roles, selectors, services, store, uploads
+from registry import access, loaders, roles, selectors, services, uploads
 from registry.errors import ApplicationError
 from registry.filters import ModelVersionFilter, RegisteredModelFilter
 from registry.metadata import parse_metadata_text
@@ -329,18 +329,18 @@ class VersionFileApi(APIView):
     def get(self, request, name, version, filename):
         found = selectors.version_get(name, version, user=request.user)
         artifact = selectors.file_get(found, filename)
-        folder = store.locate_version_dir(name, found.version, found.stage)
+        refused = ApplicationError(
+            f"{filename} of {found} is not served: it failed its sha256 check (changed or "
+            "missing on disk); an operator has been alerted", status_code=409,
+            code="integrity_failed")
+        if found.integrity_failed_at is not None:
+            raise refused
         try:
-            if folder is None:
-                raise FileNotFoundError
-            handle = store.open_no_follow(folder / artifact.filename)
-        except (FileNotFoundError, OSError):
-            raise ApplicationError(
-                f"{filename} of {found} is missing on disk; an operator should run "
-                "`manage.py reconcile`",
-                status_code=409,
-                code="store_inconsistent",
-            ) from None
+            # Hashed, then streamed from the same open file: never bytes that do not match.
+            handle = loaders.open_verified(found, artifact)
+        except loaders.ArtifactIntegrityError as exc:
+            services.version_integrity_failed(version=found, error=exc, found_by="download")
+            raise refused from None
         response = FileResponse(
             handle,
             as_attachment=True,

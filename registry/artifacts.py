@@ -24,6 +24,15 @@ class ArtifactError(Exception):
 class ArtifactIntegrityError(ArtifactError):
     """A file's bytes do not match the sha256 recorded at registration: nothing was loaded."""
 
+    def __init__(self, message: str, *, filename: str = "", expected: str = "",
+                 actual: str | None = None):
+        super().__init__(message)
+        self.filename, self.expected, self.actual = filename, expected, actual
+
+
+class ArtifactMissing(ArtifactIntegrityError):
+    """A registered file (or the version's folder) is gone from the store."""
+
 
 @dataclass
 class LoadedModel:

@@ -1,4 +1,5 @@
-"""Health checks for /health/: the artifact store and the Celery broker.
+"""Health checks for /health/ (the artifact store, the Celery broker, artifact integrity), and
+`degraded()` for /v2/health/ready: the parts that are down while predictions still answer.
 
 Messages name the component and the failure, never a server path or a credential.
 """
@@ -27,10 +28,57 @@ class ArtifactStore(HealthCheck):
 @dataclasses.dataclass
 class Broker(HealthCheck):
     def run(self):
-        from config.celery import app
+        if not broker_reachable():
+            raise ServiceUnavailable("the Celery broker is unreachable")
 
-        try:
-            with app.connection_for_write() as connection:
-                connection.ensure_connection(max_retries=1, timeout=3)
-        except Exception:
-            raise ServiceUnavailable("the Celery broker is unreachable") from None
+
+def broker_reachable(timeout: float = 3) -> bool:
+    from config.celery import app
+
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=timeout)
+    except Exception:
+        return False
+    return True
+
+
+def cache_reachable() -> bool:
+    from django.core.cache import cache
+
+    try:
+        cache.get("health-probe")
+    except Exception:
+        return False
+    return True
+
+
+def integrity_failures() -> list[str]:
+    """Production versions flagged because a file failed its sha256 check."""
+    from registry.models import ModelVersion, Stage
+
+    return [f"{name} {number}" for name, number in ModelVersion.objects.filter(
+        stage=Stage.PRODUCTION, integrity_failed_at__isnull=False).values_list(
+        "model__name", "version")]
+
+
+def degraded() -> dict[str, str]:
+    """What is wrong while the app still answers predictions."""
+    parts = {}
+    if not cache_reachable():
+        parts["cache"] = "unreachable: quotas and login throttling are not enforced"
+    if not broker_reachable(timeout=1):
+        parts["broker"] = "unreachable: validations, deployments and alerts wait in the " \
+                          "database for the periodic recovery"
+    failed = integrity_failures()
+    if failed:
+        parts["integrity"] = f"not served, a file failed its sha256 check: {', '.join(failed)}"
+    return parts
+
+
+@dataclasses.dataclass
+class ArtifactIntegrity(HealthCheck):
+    def run(self):
+        failed = integrity_failures()
+        if failed:
+            raise ServiceUnavailable(f"a file failed its sha256 check: {', '.join(failed)}")

@@ -15,44 +15,98 @@ from registry import store
 from registry.artifacts import (  # noqa: F401  (re-exported: the public error types)
     ArtifactError,
     ArtifactIntegrityError,
+    ArtifactMissing,
     LoadedModel,
     deserialize,
 )
 from registry.models import FileRole, Framework, ModelVersion
 
 
-def read_verified(version: ModelVersion, artifact) -> bytes:
-    folder = store.locate_version_dir(version.model.name, version.version, version.stage)
-    if folder is None:
-        raise ArtifactError(f"the folder of {version} is missing from the store")
+def _version_folder(version: ModelVersion, artifact):
+    missing = {"filename": artifact.filename, "expected": artifact.sha256}
     try:
-        with store.open_no_follow(folder / artifact.filename) as fh:
-            data = fh.read()
+        folder = store.locate_version_dir(version.model.name, version.version, version.stage)
+    except store.StoreError as exc:  # a symbolic link where the version folder should be
+        raise ArtifactMissing(f"the folder of {version} is refused: {exc}", **missing) from None
+    if folder is None:
+        raise ArtifactMissing(f"the folder of {version} is missing from the store", **missing)
+    return folder
+
+
+def _opened(version: ModelVersion, artifact):
+    try:
+        return store.open_no_follow(_version_folder(version, artifact) / artifact.filename)
     except FileNotFoundError:
-        raise ArtifactError(f"{artifact.filename} of {version} is missing from the store") from None
+        raise ArtifactMissing(f"{artifact.filename} of {version} is missing from the store",
+                              filename=artifact.filename, expected=artifact.sha256) from None
     except OSError:
-        raise ArtifactError(f"{artifact.filename} of {version} cannot be read") from None
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != artifact.sha256 or len(data) != artifact.size:
+        raise ArtifactMissing(f"{artifact.filename} of {version} cannot be read (a symbolic "
+                              "link, or a permission problem)", filename=artifact.filename,
+                              expected=artifact.sha256) from None
+
+
+def _compare(version: ModelVersion, artifact, digest: str, size: int) -> None:
+    if digest != artifact.sha256 or size != artifact.size:
         raise ArtifactIntegrityError(
             f"{artifact.filename} of {version} has sha256 {digest}, but {artifact.sha256} was "
-            "registered: the file changed on disk, so it was not loaded"
+            "registered: the file changed on disk, so it was not loaded",
+            filename=artifact.filename, expected=artifact.sha256, actual=digest,
         )
+
+
+def read_verified(version: ModelVersion, artifact) -> bytes:
+    """The bytes of one file, after checking them against the sha256 registered for it.
+    A missing, replaced, symlinked or altered file raises ArtifactIntegrityError."""
+    with _opened(version, artifact) as fh:
+        data = fh.read()
+    _compare(version, artifact, hashlib.sha256(data).hexdigest(), len(data))
     return data
 
 
-def load_version(version: ModelVersion) -> LoadedModel:
-    """Verify every file the model needs, then load them. A mismatch loads nothing."""
+def open_verified(version: ModelVersion, artifact):
+    """An open file whose bytes were just hashed and match (positioned at the start), to
+    stream to a client: the same handle is checked and sent, so a rename in between changes
+    nothing."""
+    fh = _opened(version, artifact)
+    try:
+        digest, size = hashlib.sha256(), 0
+        while chunk := fh.read(store.CHUNK_SIZE):
+            digest.update(chunk)
+            size += len(chunk)
+        _compare(version, artifact, digest.hexdigest(), size)
+        fh.seek(0)
+    except BaseException:
+        fh.close()
+        raise
+    return fh
+
+
+def verify_files(version: ModelVersion) -> ArtifactIntegrityError | None:
+    """Hash every file of a version against its row, streaming: the first problem, or None."""
+    for artifact in version.files.all():
+        try:
+            open_verified(version, artifact).close()
+        except ArtifactIntegrityError as exc:
+            return exc
+    return None
+
+
+def load_version(version: ModelVersion, payloads=None) -> LoadedModel:
+    """Verify every file the model needs, then load them. A mismatch loads nothing.
+    `payloads` [(role, filename, bytes)] are bytes the caller has verified already."""
     files = sorted(version.files.all(), key=lambda f: f.position)
     model_file = next((f for f in files if f.role == FileRole.MODEL), None)
     if model_file is None:
         raise ArtifactError(f"{version} has no model file")
     preprocessor_files = [f for f in files if f.role == FileRole.PREPROCESSOR]
     # Read and verify everything before deserialising anything.
-    payloads = {f.pk: read_verified(version, f) for f in [model_file, *preprocessor_files]}
-    estimator = deserialize(version.framework, payloads[model_file.pk], model_file.filename)
+    if payloads is None:
+        data = {f.filename: read_verified(version, f) for f in [model_file, *preprocessor_files]}
+    else:
+        data = {filename: payload for _role, filename, payload in payloads}
+    estimator = deserialize(version.framework, data[model_file.filename], model_file.filename)
     preprocessors = [
-        deserialize(Framework.SKLEARN, payloads[f.pk], f.filename) for f in preprocessor_files
+        deserialize(Framework.SKLEARN, data[f.filename], f.filename) for f in preprocessor_files
     ]
     return LoadedModel(
         name=version.model.name,

@@ -136,6 +136,11 @@ class ModelVersion(models.Model):
     # What governance records in metadata.json about deployment and retirement
     # (deployed_at/by, retired_at/by, reason, replaced_by, metrics_comparison).
     lifecycle = models.JSONField(default=dict, blank=True)
+    # Set when a file no longer matches its registered sha256 (or is gone): the version is
+    # not served, downloaded or deployed until a check finds it intact again.
+    integrity_failed_at = models.DateTimeField(null=True, blank=True)
+    # {"file", "expected_sha256", "actual_sha256" (null when missing), "found_by"}
+    integrity_problem = models.JSONField(default=dict, blank=True)
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="registered_versions"

@@ -59,8 +59,12 @@ def _older_than_grace(path: Path) -> bool:
 def _check_version(version: ModelVersion, repair: bool, findings: list[Finding]) -> None:
     name, number, stage = version.model.name, version.version, version.stage
     subject = f"{name} {number}"
-    expected = store.version_dir(name, number, stage)
-    found = store.locate_version_dir(name, number, stage)
+    try:
+        expected = store.version_dir(name, number, stage)
+        found = store.locate_version_dir(name, number, stage)
+    except store.StoreError as exc:
+        findings.append(Finding("symlink", subject, f"refused: {exc} (left in place)"))
+        return
     if found is None:
         findings.append(
             Finding("missing_folder", subject, f"no folder for it in any stage; expected "

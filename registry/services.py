@@ -28,6 +28,7 @@ from registry.models import (
     TaskType,
     Team,
 )
+from registry.queue import enqueue_on_commit
 from registry.versioning import InvalidVersion, parse_version
 
 # What a framework's model file may be called; preprocessors are always joblib/pickle files.
@@ -467,3 +468,49 @@ def version_reference_add(*, version: ModelVersion, incoming: store.IncomingFile
                                        .get(pk=version.pk))
         raise
     return row
+
+
+# --- integrity --------------------------------------------------------------------------------
+
+INTEGRITY_ALERT_TASK = "governance.integrity_alert_sync"
+
+
+def version_integrity_failed(*, version: ModelVersion, error, found_by: str) -> bool:
+    """Flag a version whose file no longer matches its registered sha256, or is gone
+    (`error`: an ArtifactIntegrityError). The flag stops it being served, downloaded or
+    deployed; governance opens a critical alert for it. Returns True when newly flagged."""
+    problem = {"file": getattr(error, "filename", ""),
+               "expected_sha256": getattr(error, "expected", ""),
+               "actual_sha256": getattr(error, "actual", None),
+               "missing": getattr(error, "actual", None) is None, "found_by": found_by}
+    with transaction.atomic():
+        row = ModelVersion.objects.select_for_update().select_related("model").get(
+            pk=version.pk)
+        if row.integrity_failed_at is not None:
+            return False
+        from django.utils import timezone
+
+        row.integrity_failed_at = timezone.now()
+        row.integrity_problem = problem
+        row.save(update_fields=["integrity_failed_at", "integrity_problem", "updated_at"])
+        signals.emit("version.integrity_failed", actor=None, subject=row,
+                     before={"integrity": "intact"}, after=problem,
+                     reason=f"{problem['file']} of {row} failed its sha256 check")
+        enqueue_on_commit(INTEGRITY_ALERT_TASK, row.pk)
+    return True
+
+
+def version_integrity_cleared(*, version: ModelVersion, found_by: str) -> bool:
+    """Lift the flag once every file matches its sha256 again (an operator restored it)."""
+    with transaction.atomic():
+        row = ModelVersion.objects.select_for_update().select_related("model").get(
+            pk=version.pk)
+        if row.integrity_failed_at is None:
+            return False
+        before = row.integrity_problem
+        row.integrity_failed_at, row.integrity_problem = None, {}
+        row.save(update_fields=["integrity_failed_at", "integrity_problem", "updated_at"])
+        signals.emit("version.integrity_restored", actor=None, subject=row,
+                     before=before, after={"integrity": "intact", "found_by": found_by})
+        enqueue_on_commit(INTEGRITY_ALERT_TASK, row.pk)
+    return True

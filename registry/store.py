@@ -378,6 +378,14 @@ def ensure_moved(source: Path, target: Path) -> str:
     return "moved"
 
 
+def symlink_inside(folder: Path) -> str | None:
+    """The name of a symbolic link in a version folder (which the store never follows)."""
+    for entry in os.scandir(folder):
+        if entry.is_symlink():
+            return entry.name
+    return None
+
+
 def iter_version_dirs() -> Iterator[tuple[str, str, str, Path]]:
     """Every `<stage folder>/<model>/v<version>` on disk: (stage, model, version, path)."""
     base = root()
