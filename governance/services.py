@@ -53,7 +53,7 @@ from governance.models import (
 )
 from governance.selectors import latest_validation
 from registry import access, roles, store, traffic
-from registry.errors import ApplicationError, Conflict, Forbidden
+from registry.errors import ApplicationError, Conflict, Forbidden, scrub_paths
 from registry.metadata import document_bytes, version_document
 from registry.models import ModelVersion, RegisteredModel, Stage
 
@@ -170,8 +170,9 @@ def validation_execute(run_id: int) -> ValidationRun | None:
         outcome = validation.execute(version, policy, trigger=run.trigger)
     except Exception as exc:  # a bug or an I/O failure must still end the run
         logger.exception("validation run %s crashed", run_id)
-        outcome = validation.Outcome(
-            [validation.CheckResult("internal", "failed", f"validation crashed: {exc}")])
+        outcome = validation.Outcome([validation.CheckResult(
+            "internal", "failed", f"validation crashed ({type(exc).__name__}); the cause is in "
+            "the worker's log")])
     return _validation_record(run, outcome, policy)
 
 
@@ -194,11 +195,11 @@ def _validation_record(run, outcome, policy) -> ValidationRun:
             return run
         ValidationCheck.objects.bulk_create(
             ValidationCheck(run=run, position=i, name=r.name, status=r.status,
-                            detail=r.detail[:5000], measured=r.measured)
+                            detail=scrub_paths(r.detail)[:5000], measured=r.measured)
             for i, r in enumerate(results)
         )
         run.status = RunStatus.PASSED if passed else RunStatus.FAILED
-        run.summary = summary[:500]
+        run.summary = scrub_paths(summary)[:500]
         run.finished_at = timezone.now()
         run.policy = policies.policy_snapshot(policy)
         run.sandbox_log = outcome.sandbox_log
@@ -568,6 +569,7 @@ def _carry_out_and_finish(deployment_id: int, *, checkpoint=None) -> Deployment:
 
 
 def _fail(deployment: Deployment, error: str) -> Deployment:
+    error = scrub_paths(error)
     deployment.status = DeploymentStatus.FAILED
     deployment.error = error[:2000]
     deployment.completed_at = timezone.now()
@@ -1176,7 +1178,7 @@ def monitoring_pass(*, model: RegisteredModel, now=None) -> list[MonitoringRun]:
                        for minutes, families in sorted(windows.items())}
         except Exception as exc:  # one version's odd data must not stop the others' pass
             logger.exception("monitoring of %s failed", version)
-            broken.append((version, route, f"{type(exc).__name__}: {exc}"))
+            broken.append((version, route, scrub_paths(f"{type(exc).__name__}: {exc}")))
             continue
         measured.append((version, route, figures, (time.perf_counter() - started) * 1000))
     with transaction.atomic(durable=True):
@@ -1374,7 +1376,7 @@ def delivery_attempt(delivery_id: int) -> AlertDelivery | None:
             delivery.status = DeliveryStatus.RETRYING
             delivery.next_attempt_at = timezone.now() + timedelta(
                 seconds=settings.ALERT_DELIVERY_BACKOFF_SECONDS[delivery.attempts - 1])
-        delivery.last_error, delivery.response_status = error[:500], response_status
+        delivery.last_error, delivery.response_status = scrub_paths(error)[:500], response_status
         delivery.save(update_fields=["status", "sent_at", "next_attempt_at", "last_error",
                                      "response_status"])
         if delivery.status == DeliveryStatus.FAILED:

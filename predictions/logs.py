@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from predictions.fields import column_kinds, pack_rows
 from predictions.models import PredictionError, PredictionLog
+from registry.errors import scrub_paths
 
 logger = logging.getLogger(__name__)
 _buffer: queue.SimpleQueue = queue.SimpleQueue()
@@ -101,7 +102,7 @@ def record_error(*, request_id, model_id, version_id, kind, status_code, message
     known = getattr(user, "pk", None) is not None
     _buffer.put(PredictionError(
         request_id=request_id, model_id=model_id, version_id=version_id, kind=kind,
-        status_code=status_code, message=message[:500],
+        status_code=status_code, message=scrub_paths(message)[:500],
         caller_name=user.get_username() if known else "", protocol=protocol,
         created_at=timezone.now()))
     if settings.PREDICTION_LOG_BACKGROUND:

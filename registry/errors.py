@@ -13,6 +13,9 @@ server paths and must not reach a client.
 from __future__ import annotations
 
 import logging
+import os
+import re
+import sys
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, UnreadablePostError
@@ -102,8 +105,40 @@ def _summary(errors: dict[str, list[str]], fallback: str) -> str:
     return f"{field}: {messages[0]}" if field else messages[0]
 
 
+_TOP_LEVEL = r"/(?:home|root|tmp|usr|etc|var|opt|srv|mnt|proc|work|app|data|Users|private)"
+_ABSOLUTE = re.compile(r"(?<![\w/:.<>-])" + _TOP_LEVEL + r"(?:/[^\s'\"(),:;]+)*")
+
+
+def _server_roots() -> list[tuple[str, str]]:
+    from django.conf import settings
+
+    roots = [(settings.MODEL_STORE_ROOT, "<store>"), (settings.VAR_DIR, "<var>"),
+             (settings.BASE_DIR, "<project>"), (sys.prefix, "<python>"),
+             (sys.base_prefix, "<python>")]
+    found = []
+    for path, label in roots:
+        for form in {str(path), os.path.realpath(path)}:
+            if len(form) > 1:
+                found.append((form.rstrip("/"), label))
+    return sorted(found, key=lambda item: -len(item[0]))
+
+
+def scrub_paths(text: str) -> str:
+    """Text for a client or a shared page, without the server's absolute paths: the store,
+    var/ and project folders become <store>, <var>, <project>; any other absolute path is
+    cut to its last part (<path>/name)."""
+    if not isinstance(text, str) or "/" not in text:
+        return text
+    for root, label in _server_roots():
+        text = text.replace(root, label)
+    return _ABSOLUTE.sub(lambda m: "<path>/" + m.group(0).rstrip("/").rsplit("/", 1)[-1], text)
+
+
 def error_body(status_code: int, code: str, detail: str, errors: dict | None = None, **extra):
-    body = {"status": status_code, "code": code, "detail": detail, "errors": errors or {}}
+    errors = {field: [scrub_paths(str(m)) for m in messages]
+              for field, messages in (errors or {}).items()}
+    body = {"status": status_code, "code": code, "detail": scrub_paths(detail),
+            "errors": errors}
     body.update(extra)
     return body
 
