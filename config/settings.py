@@ -2,10 +2,12 @@
 
 One module for every mode. Each variable has a default that runs a fresh checkout with no
 services (SQLite, a file-system Celery broker, local-memory cache); `DJANGO_ENV=production`
-turns on the deploy hardening and refuses to start without a real SECRET_KEY and ALLOWED_HOSTS.
+turns on the deploy hardening and refuses to start without a real SECRET_KEY, JWT_SIGNING_KEY
+and ALLOWED_HOSTS.
 A malformed value fails loudly at start-up rather than falling back silently.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,15 +34,24 @@ if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("DEBUG must be off when DJANGO_ENV=production")
 
 
-def _development_secret_key() -> str:
-    """A random key kept in var/ so that sessions survive restarts on a laptop."""
+def _development_key(name: str) -> str:
+    """A random key kept in var/ so that sessions and tokens survive restarts on a laptop."""
     from django.core.management.utils import get_random_secret_key
 
-    path = VAR_DIR / "secret_key"
+    path = VAR_DIR / name
     if not path.exists():
         VAR_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(get_random_secret_key())
-        path.chmod(0o600)
+        # Made aside (never readable by others) and linked into place: processes that start
+        # together (test workers, servers) all end up with the first one's key.
+        spare = path.with_name(f".{name}.{os.getpid()}")
+        with os.fdopen(os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            f.write(get_random_secret_key())
+        try:
+            os.link(spare, path)
+        except FileExistsError:
+            pass
+        finally:
+            spare.unlink()
     return path.read_text().strip()
 
 
@@ -49,8 +60,15 @@ if PRODUCTION:
     if len(SECRET_KEY) < 50 or SECRET_KEY.startswith("django-insecure"):
         raise ImproperlyConfigured("SECRET_KEY must be at least 50 random characters")
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+    # Its own key: whoever learns SECRET_KEY (or this one) cannot also mint the other's secrets.
+    JWT_SIGNING_KEY = env.str("JWT_SIGNING_KEY")
+    if len(JWT_SIGNING_KEY) < 50 or JWT_SIGNING_KEY == SECRET_KEY:
+        raise ImproperlyConfigured(
+            "JWT_SIGNING_KEY must be at least 50 random characters, and not the SECRET_KEY"
+        )
 else:
-    SECRET_KEY = env.str("SECRET_KEY", default="") or _development_secret_key()
+    SECRET_KEY = env.str("SECRET_KEY", default="") or _development_key("secret_key")
+    JWT_SIGNING_KEY = env.str("JWT_SIGNING_KEY", default="") or _development_key("jwt_signing_key")
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
 INSTALLED_APPS = [
@@ -201,6 +219,10 @@ SIMPLE_JWT = {
     ),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_TOKEN_DAYS", default=1)),
     "UPDATE_LAST_LOGIN": False,
+    "SIGNING_KEY": JWT_SIGNING_KEY,
+    # Tokens carry a digest of the password hash: a new password revokes every earlier token.
+    "CHECK_REVOKE_TOKEN": True,
+    "TOKEN_REFRESH_SERIALIZER": "registry.tokens.TokenRefreshSerializer",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Model governance API",
