@@ -159,7 +159,10 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Quota and failed-login counters live here: Django's default of 300 entries would let a
+    # burst of attempts evict them.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                          "OPTIONS": {"MAX_ENTRIES": 100_000}}}
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "filesystem://localhost//"
@@ -193,6 +196,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+# governance/login.py: failed logins are counted per (username, address), per address and per
+# username; past a threshold each attempt waits 2**(failures - threshold) s, capped.
+AUTHENTICATION_BACKENDS = ["governance.login.ThrottledModelBackend"]
+LOGIN_THROTTLE_PER_USER_AND_ADDRESS = env.int("LOGIN_THROTTLE_PER_USER_AND_ADDRESS", default=5)
+LOGIN_THROTTLE_PER_ADDRESS = env.int("LOGIN_THROTTLE_PER_ADDRESS", default=20)
+LOGIN_THROTTLE_PER_USER = env.int("LOGIN_THROTTLE_PER_USER", default=50)
+LOGIN_THROTTLE_MAX_WAIT_SECONDS = env.int("LOGIN_THROTTLE_MAX_WAIT_SECONDS", default=15 * 60)
+LOGIN_THROTTLE_FORGET_SECONDS = env.int("LOGIN_THROTTLE_FORGET_SECONDS", default=60 * 60)
+LOGIN_THROTTLE_KEY_PREFIX = env.str("LOGIN_THROTTLE_KEY_PREFIX", default="login-throttle")
+if min(LOGIN_THROTTLE_PER_USER_AND_ADDRESS, LOGIN_THROTTLE_PER_ADDRESS, LOGIN_THROTTLE_PER_USER,
+       LOGIN_THROTTLE_MAX_WAIT_SECONDS, LOGIN_THROTTLE_FORGET_SECONDS) < 1:
+    raise ImproperlyConfigured("LOGIN_THROTTLE_* settings must be at least 1")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -53,6 +53,7 @@ def test_development_settings_are_flagged_by_check_deploy():
         ({**production_env(), "SECRET_KEY": "short"}, "SECRET_KEY must be"),
         ({**production_env(), "DEBUG": "true"}, "DEBUG must be off"),
         ({**production_env(), "JWT_SIGNING_KEY": "short"}, "JWT_SIGNING_KEY must be"),
+        ({**production_env(), "LOGIN_THROTTLE_PER_ADDRESS": "0"}, "LOGIN_THROTTLE_* settings"),
         ({**production_env(), "DB_CONN_MAX_AGE": "soon",
           "DATABASE_URL": "postgres://u@localhost/db"}, "invalid literal"),
     ],
