@@ -64,7 +64,7 @@ class Attempt:
             ("address", f"{prefix}:address:{self.address}", settings.LOGIN_THROTTLE_PER_ADDRESS),
             ("user", f"{prefix}:user:{user}", settings.LOGIN_THROTTLE_PER_USER),
         ]
-        self.counted: list[tuple[str, str]] = []
+        self.counted: list[tuple[str, str, int]] = []
 
     def admit(self) -> None:
         """Count this attempt under every key, or raise LoginThrottled and count nothing."""
@@ -72,13 +72,13 @@ class Attempt:
         try:
             limits = self.limits[:2] if cache.get(self.known_key) else self.limits
             for scope, key, threshold in limits:
-                refused = _count(key, threshold, now)
+                n, refused = _count(key, threshold, now)
                 if refused:
-                    for _scope, counted in self.counted:
+                    for _scope, counted, _n in self.counted:
                         _uncount(counted)
                     self.counted = []
                     break
-                self.counted.append((scope, key))
+                self.counted.append((scope, key, n))
             else:
                 return
             wait, failures = refused
@@ -96,18 +96,22 @@ class Attempt:
 
     def succeeded(self) -> None:
         try:
-            for scope, key in self.counted:
+            for scope, key, n in self.counted:
                 if scope == "user_and_address":
                     cache.delete(key)
                 else:
                     _uncount(key)
+                    # The next attempt is number n again and reads n - 1's time: keep it as
+                    # long as the counter, or it would look like an attempt still in flight.
+                    cache.touch(f"{key}:{n - 1}", settings.LOGIN_THROTTLE_FORGET_SECONDS)
             cache.set(self.known_key, 1, KNOWN_ADDRESS_SECONDS)
         except Exception:
             logger.warning("login throttle unavailable; success not recorded", exc_info=True)
 
 
-def _count(key: str, threshold: int, now: float) -> tuple[float, int] | None:
-    """Count an attempt under `key`; (seconds to wait, failures) if it must wait instead.
+def _count(key: str, threshold: int, now: float) -> tuple[int, tuple[float, int] | None]:
+    """Count an attempt under `key` as number n; with (seconds to wait, failures) if it must
+    wait instead, and then it is not counted.
 
     The counter is incremented first, atomically, so every attempt has its own number n:
     parallel attempts past the threshold cannot all pass on the same stale timestamp, since
@@ -122,10 +126,10 @@ def _count(key: str, threshold: int, now: float) -> tuple[float, int] | None:
         wait = 1.0 if previous is None else previous + delay - now
         if wait > 0:
             cache.decr(key)
-            return wait, n - 1
+            return n, (wait, n - 1)
     cache.set(f"{key}:{n}", now, forget)
     cache.touch(key, forget)
-    return None
+    return n, None
 
 
 def _uncount(key: str) -> None:
