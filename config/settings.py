@@ -2,11 +2,13 @@
 
 One module for every mode. Each variable has a default that runs a fresh checkout with no
 services (SQLite, a file-system Celery broker, local-memory cache); `DJANGO_ENV=production`
-turns on the deploy hardening and refuses to start without a real SECRET_KEY and ALLOWED_HOSTS.
+turns on the deploy hardening and refuses to start without a real SECRET_KEY, JWT_SIGNING_KEY
+and ALLOWED_HOSTS.
 A malformed value fails loudly at start-up rather than falling back silently.
 """
 
 import ipaddress
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,15 +35,24 @@ if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("DEBUG must be off when DJANGO_ENV=production")
 
 
-def _development_secret_key() -> str:
-    """A random key kept in var/ so that sessions survive restarts on a laptop."""
+def _development_key(name: str) -> str:
+    """A random key kept in var/ so that sessions and tokens survive restarts on a laptop."""
     from django.core.management.utils import get_random_secret_key
 
-    path = VAR_DIR / "secret_key"
+    path = VAR_DIR / name
     if not path.exists():
         VAR_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(get_random_secret_key())
-        path.chmod(0o600)
+        # Made aside (never readable by others) and linked into place: processes that start
+        # together (test workers, servers) all end up with the first one's key.
+        spare = path.with_name(f".{name}.{os.getpid()}")
+        with os.fdopen(os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            f.write(get_random_secret_key())
+        try:
+            os.link(spare, path)
+        except FileExistsError:
+            pass
+        finally:
+            spare.unlink()
     return path.read_text().strip()
 
 
@@ -50,8 +61,15 @@ if PRODUCTION:
     if len(SECRET_KEY) < 50 or SECRET_KEY.startswith("django-insecure"):
         raise ImproperlyConfigured("SECRET_KEY must be at least 50 random characters")
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+    # Its own key: whoever learns SECRET_KEY (or this one) cannot also mint the other's secrets.
+    JWT_SIGNING_KEY = env.str("JWT_SIGNING_KEY")
+    if len(JWT_SIGNING_KEY) < 50 or JWT_SIGNING_KEY == SECRET_KEY:
+        raise ImproperlyConfigured(
+            "JWT_SIGNING_KEY must be at least 50 random characters, and not the SECRET_KEY"
+        )
 else:
-    SECRET_KEY = env.str("SECRET_KEY", default="") or _development_secret_key()
+    SECRET_KEY = env.str("SECRET_KEY", default="") or _development_key("secret_key")
+    JWT_SIGNING_KEY = env.str("JWT_SIGNING_KEY", default="") or _development_key("jwt_signing_key")
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
 INSTALLED_APPS = [
@@ -142,7 +160,10 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Quota and failed-login counters live here: Django's default of 300 entries would let a
+    # burst of attempts evict them.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                          "OPTIONS": {"MAX_ENTRIES": 100_000}}}
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "filesystem://localhost//"
@@ -178,6 +199,18 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "admin:login"
 # Roles that read every team's models (admins always do); the others see their teams'.
 TEAM_READ_ALL_ROLES = env.list("TEAM_READ_ALL_ROLES", default=["viewer"])
+# governance/login.py: failed logins are counted per (username, address), per address and per
+# username; past a threshold each attempt waits 2**(failures - threshold) s, capped.
+AUTHENTICATION_BACKENDS = ["governance.login.ThrottledModelBackend"]
+LOGIN_THROTTLE_PER_USER_AND_ADDRESS = env.int("LOGIN_THROTTLE_PER_USER_AND_ADDRESS", default=5)
+LOGIN_THROTTLE_PER_ADDRESS = env.int("LOGIN_THROTTLE_PER_ADDRESS", default=20)
+LOGIN_THROTTLE_PER_USER = env.int("LOGIN_THROTTLE_PER_USER", default=50)
+LOGIN_THROTTLE_MAX_WAIT_SECONDS = env.int("LOGIN_THROTTLE_MAX_WAIT_SECONDS", default=15 * 60)
+LOGIN_THROTTLE_FORGET_SECONDS = env.int("LOGIN_THROTTLE_FORGET_SECONDS", default=60 * 60)
+LOGIN_THROTTLE_KEY_PREFIX = env.str("LOGIN_THROTTLE_KEY_PREFIX", default="login-throttle")
+if min(LOGIN_THROTTLE_PER_USER_AND_ADDRESS, LOGIN_THROTTLE_PER_ADDRESS, LOGIN_THROTTLE_PER_USER,
+       LOGIN_THROTTLE_MAX_WAIT_SECONDS, LOGIN_THROTTLE_FORGET_SECONDS) < 1:
+    raise ImproperlyConfigured("LOGIN_THROTTLE_* settings must be at least 1")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -206,6 +239,10 @@ SIMPLE_JWT = {
     ),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_TOKEN_DAYS", default=1)),
     "UPDATE_LAST_LOGIN": False,
+    "SIGNING_KEY": JWT_SIGNING_KEY,
+    # Tokens carry a digest of the password hash: a new password revokes every earlier token.
+    "CHECK_REVOKE_TOKEN": True,
+    "TOKEN_REFRESH_SERIALIZER": "registry.tokens.TokenRefreshSerializer",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Model governance API",

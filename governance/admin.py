@@ -21,6 +21,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from governance import audit, monitoring_page, policies, reports, selectors, services, validation
+from governance.login import AdminLoginForm
 from governance.models import (
     ACTIVE_ALERT,
     Alert,
@@ -619,6 +620,8 @@ class GovernedRegisteredModelAdmin(RegisteredModelAdmin):
                            reverse("admin:governance_alert_changelist"), obj.pk, count)
 
 
+# Failed admin logins are throttled like the token endpoint's (governance/login.py).
+admin.site.login_form = AdminLoginForm
 admin.site.unregister(ModelVersion)
 admin.site.register(ModelVersion, GovernedModelVersionAdmin)
 admin.site.unregister(RegisteredModel)

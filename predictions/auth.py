@@ -1,8 +1,8 @@
 """Authentication for the prediction API: service tokens and JWT, both cached in process.
 
 A verified token or JWT user is remembered for PREDICTION_AUTH_CACHE_SECONDS, so a request
-costs no query for who is asking; a revoked token or a changed role takes effect within
-that time.
+costs no query for who is asking; a revoked token, a changed role or password, or a
+deactivation takes effect within that time.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from predictions.models import ApiToken
 
@@ -67,7 +69,11 @@ class CachedJWTAuthentication(JWTAuthentication):
     def get_user(self, validated_token):
         user_id = validated_token.get("user_id")
         cached = _users.get(user_id)
-        if _fresh(cached):
+        # The token's password digest must match the cached user's (simplejwt checks it against
+        # the database): a token minted after a password change is never refused by a stale
+        # entry, and once it has refreshed the entry the older tokens are refused here too.
+        if _fresh(cached) and validated_token.get(api_settings.REVOKE_TOKEN_CLAIM) == (
+                get_md5_hash_password(cached[1].password)):
             return cached[1]
         user = super().get_user(validated_token)
         _users[user_id] = (time.monotonic(), user)

@@ -173,8 +173,11 @@ def exception_handler(exc, context):
                 errors,
             )
         else:
+            detail = exc.detail
+            if isinstance(detail, dict) and "detail" in detail:  # simplejwt's InvalidToken
+                detail, code = detail["detail"], detail.get("code", code)
             response.data = error_body(
-                response.status_code, code if isinstance(code, str) else "error", str(exc.detail)
+                response.status_code, code if isinstance(code, str) else "error", str(detail)
             )
     else:
         logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)

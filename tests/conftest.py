@@ -41,6 +41,12 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def login_throttle(settings):
+    """Fresh failed-login counters for every test (the cache outlives a test, Redis a run)."""
+    settings.LOGIN_THROTTLE_KEY_PREFIX = f"test-login-{uuid.uuid4().hex}"
+
+
 def _person(django_user_model, username, role=None, **extra):
     user = django_user_model.objects.create_user(
         username=username, password=helpers.PASSWORD, email=f"{username}@example.org", **extra

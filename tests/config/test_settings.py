@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def manage(*args, **env):
-    environment = {k: v for k, v in os.environ.items() if k not in {"DJANGO_ENV", "SECRET_KEY"}}
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in {"DJANGO_ENV", "SECRET_KEY", "JWT_SIGNING_KEY"}}
     environment.update(env)
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=environment, capture_output=True,
@@ -26,6 +27,7 @@ def production_env(**extra):
     return {
         "DJANGO_ENV": "production",
         "SECRET_KEY": secrets.token_urlsafe(64),
+        "JWT_SIGNING_KEY": secrets.token_urlsafe(64),
         "ALLOWED_HOSTS": "models.example.org",
         **extra,
     }
@@ -50,6 +52,8 @@ def test_development_settings_are_flagged_by_check_deploy():
         ({"DJANGO_ENV": "staging"}, "DJANGO_ENV must be"),
         ({**production_env(), "SECRET_KEY": "short"}, "SECRET_KEY must be"),
         ({**production_env(), "DEBUG": "true"}, "DEBUG must be off"),
+        ({**production_env(), "JWT_SIGNING_KEY": "short"}, "JWT_SIGNING_KEY must be"),
+        ({**production_env(), "LOGIN_THROTTLE_PER_ADDRESS": "0"}, "LOGIN_THROTTLE_* settings"),
         ({**production_env(), "DB_CONN_MAX_AGE": "soon",
           "DATABASE_URL": "postgres://u@localhost/db"}, "invalid literal"),
         ({"WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32,10.0.0.0/33"}, "WEBHOOK_ALLOWED_NETWORKS"),
@@ -67,6 +71,38 @@ def test_production_refuses_to_start_without_a_secret_key():
     result = manage("check", **env)
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
+
+
+def test_production_refuses_to_start_without_a_jwt_signing_key():
+    env = production_env()
+    env.pop("JWT_SIGNING_KEY")
+    result = manage("check", **env)
+    assert result.returncode != 0
+    assert "Set the JWT_SIGNING_KEY environment variable" in result.stderr
+
+
+def test_production_refuses_the_secret_key_as_the_jwt_signing_key():
+    env = production_env()
+    result = manage("check", **{**env, "JWT_SIGNING_KEY": env["SECRET_KEY"]})
+    assert result.returncode != 0
+    assert "JWT_SIGNING_KEY must be at least 50 random characters, and not the SECRET_KEY" in (
+        result.stderr)
+
+
+def test_development_makes_a_private_jwt_signing_key_once(tmp_path):
+    show = ("from django.conf import settings; "
+            "print(settings.SIMPLE_JWT['SIGNING_KEY'] != settings.SECRET_KEY)")
+    first = manage("shell", "-c", show, APP_VAR_DIR=str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines()[-1] == "True"
+    key_file = tmp_path / "jwt_signing_key"
+    key = key_file.read_text()
+    assert len(key) >= 50 and key != (tmp_path / "secret_key").read_text()
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    again = manage("shell", "-c", show, APP_VAR_DIR=str(tmp_path))
+    assert again.returncode == 0, again.stderr
+    assert key_file.read_text() == key
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 def test_the_store_root_and_upload_limit_come_from_the_environment(tmp_path):

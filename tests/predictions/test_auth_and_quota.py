@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from rest_framework.test import APIClient
 
 from governance.models import AuditEvent
 from predictions import auth, logs
 from predictions.models import ApiToken, RateLimit
+from tests import helpers
 
 URL = "/api/v1/models/churn_prediction/predict/"
 BODY = json.dumps({"inputs": [[1.0, 2.0, 3.0]]})
@@ -115,3 +117,39 @@ def test_a_quota_set_in_the_admin_is_audited(client, admin_user, service_account
     assert RateLimit.objects.get().requests_per_hour == 50
     event = AuditEvent.objects.get(action="rate_limit.created")
     assert event.actor_name == "ada" and '"requests_per_hour":50' in event.after
+
+
+def _login(username, password=helpers.PASSWORD):
+    response = APIClient().post("/api/v1/auth/token/", {"username": username,
+                                                        "password": password}, format="json")
+    assert response.status_code == 200, response.content
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {response.json()['access']}")
+    return client
+
+
+@pytest.mark.parametrize("change", ["password", "deactivate"])
+def test_the_prediction_api_refuses_them_too_once_its_cache_is_past(served, viewer, change):
+    served()
+    old = _login("vic")
+    assert _post(old).status_code == 200
+    if change == "password":
+        viewer.set_password("a-brand-new-password-2")
+    else:
+        viewer.is_active = False
+    viewer.save()
+    auth.forget()  # what PREDICTION_AUTH_CACHE_SECONDS later does in every process
+    assert _post(old).status_code == 401
+
+
+def test_a_cached_user_neither_refuses_a_new_token_nor_keeps_an_old_one(settings, served,
+                                                                        viewer):
+    settings.PREDICTION_AUTH_CACHE_SECONDS = 3600
+    served()
+    old = _login("vic")
+    assert _post(old).status_code == 200  # now cached
+    viewer.set_password("a-brand-new-password-2")
+    viewer.save()
+    new = _login("vic", "a-brand-new-password-2")
+    assert _post(new).status_code == 200
+    assert _post(old).status_code == 401
