@@ -6,6 +6,8 @@ turns on the deploy hardening and refuses to start without a real SECRET_KEY and
 A malformed value fails loudly at start-up rather than falling back silently.
 """
 
+import os
+import secrets
 from datetime import timedelta
 from pathlib import Path
 
@@ -52,6 +54,54 @@ if PRODUCTION:
 else:
     SECRET_KEY = env.str("SECRET_KEY", default="") or _development_secret_key()
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+
+
+def _audit_chain_key() -> str:
+    """The audit chain's HMAC key: never in the database, so its writer cannot re-hash history.
+
+    From AUDIT_CHAIN_KEY or the file AUDIT_CHAIN_KEY_FILE names; in development, when neither
+    is set, generated once into var/ (published with link(), so parallel first starts agree).
+    """
+    key = env.str("AUDIT_CHAIN_KEY", default="")
+    path = env.str("AUDIT_CHAIN_KEY_FILE", default="")
+    if key and path:
+        raise ImproperlyConfigured("set AUDIT_CHAIN_KEY or AUDIT_CHAIN_KEY_FILE, not both")
+    if path:
+        try:
+            key = Path(path).read_text().strip()
+        except OSError as error:
+            raise ImproperlyConfigured(f"AUDIT_CHAIN_KEY_FILE: {error}") from error
+    elif not key and not PRODUCTION:
+        generated = VAR_DIR / "audit_chain_key"
+        if not generated.exists():
+            VAR_DIR.mkdir(parents=True, exist_ok=True)
+            draft = VAR_DIR / f".audit_chain_key.{os.getpid()}"
+            fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+            try:
+                os.link(draft, generated)
+            except FileExistsError:
+                pass
+            finally:
+                draft.unlink()
+        key = generated.read_text().strip()
+    if not key:
+        raise ImproperlyConfigured(
+            "AUDIT_CHAIN_KEY (or AUDIT_CHAIN_KEY_FILE) is required when DJANGO_ENV=production")
+    if len(key) < 32:
+        raise ImproperlyConfigured("AUDIT_CHAIN_KEY must be at least 32 random characters")
+    if key == SECRET_KEY:
+        raise ImproperlyConfigured("AUDIT_CHAIN_KEY must differ from SECRET_KEY")
+    return key
+
+
+AUDIT_CHAIN_KEY = _audit_chain_key()
+# Signed checkpoints of the chain's head; keep a copy on storage the database's owner cannot
+# write (the log carries each line too).
+AUDIT_CHECKPOINT_FILE = Path(
+    env.str("AUDIT_CHECKPOINT_FILE", default=str(VAR_DIR / "audit-checkpoints.jsonl"))
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -4,7 +4,7 @@ from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
-from governance import notifications, services
+from governance import audit, notifications, services
 from governance.models import DeploymentStatus
 
 
@@ -84,3 +84,9 @@ def deliver_due() -> int:
     for delivery_id in due:
         deliver_alert.delay(delivery_id)
     return len(due)
+
+
+@shared_task(name="governance.audit_checkpoint_write")
+def audit_checkpoint_write() -> dict | None:
+    """Every five minutes: a signed checkpoint of the audit chain's head, kept outside the DB."""
+    return audit.audit_checkpoint_write()
