@@ -8,10 +8,10 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 
 from governance.models import AuditEvent, Deployment
 from registry.models import ModelVersion
+from tests import helpers
 from tests.helpers import Unchanged
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -114,20 +114,7 @@ def test_even_a_forced_switch_does_not_put_a_failed_version_into_production(
 
 
 def _tamper(sql: str, params=()):
-    table = AuditEvent._meta.db_table
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
-            cursor.execute(sql.format(table=table), params)
-            cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
-        else:
-            from governance import db_triggers
-
-            for statement in db_triggers.SQLITE_DOWN:
-                cursor.execute(statement)
-            cursor.execute(sql.format(table=table), params)
-            for statement in db_triggers.SQLITE_UP:
-                cursor.execute(statement)
+    helpers.audit_tamper((sql.format(table=AuditEvent._meta.db_table), list(params)))
 
 
 def test_verify_audit_passes_on_an_intact_chain(history):

@@ -20,8 +20,8 @@ class Command(BaseCommand):
             self.stdout.write(f"note: {note}")
         if report.ok:
             self.stdout.write(self.style.SUCCESS(
-                f"audit chain intact: {report.checked} events verified in {seconds:.2f} s{rate}; "
-                f"{report.checkpoints} checkpoints agree"))
+                f"audit chain intact: {report.checked} events verified in {seconds:.2f} s{rate}, "
+                f"and against {report.checkpoints} checkpoints"))
             return
         if report.first_bad_seq is None:
             where, counted = "", f"{report.checked} events verified"
