@@ -63,6 +63,7 @@ def legacy_event_hash(event: AuditEvent) -> str:
     """The plain sha256 of events written before the chain had a key (verification only)."""
     return hashlib.sha256(_payload(getattr(event, name) for name in HASHED_FIELDS)).hexdigest()
 
+
 def _model_name_of(subject) -> str:
     if subject is None:
         return ""
@@ -163,6 +164,8 @@ def read_checkpoints(path: Path | None = None) -> tuple[list[Checkpoint], list[s
         lines = path.read_bytes().split(b"\n")
     except FileNotFoundError:
         return [], [], ["no checkpoints yet"]
+    except OSError as error:
+        return [], [f"the checkpoint file cannot be read: {error}"], []
     checkpoints, problems = [], []
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
@@ -232,39 +235,43 @@ def _missing(first: int, last: int) -> str:
     return f"event #{first} is missing" if first == last else f"events #{first}..#{last} are missing"
 
 
+def _keyed_from(head: AuditChainHead, checkpoints: list[Checkpoint]) -> tuple[int | None, str]:
+    """Where keyed hashes start, as the checkpoints sign it (the head's copy is in the
+    database's hands), and what is wrong if the head disagrees."""
+    for checkpoint in checkpoints:
+        if (checkpoint.keyed_from == head.keyed_from_seq if checkpoint.keyed_from is not None
+                else head.keyed_from_seq is None or head.keyed_from_seq > checkpoint.seq):
+            continue
+        says = (f"from #{head.keyed_from_seq}" if head.keyed_from_seq else "from nowhere")
+        signed = (f"from #{checkpoint.keyed_from}" if checkpoint.keyed_from is not None
+                  else f"from after #{checkpoint.seq}")
+        problem = (f"the chain head says events are keyed {says}, the checkpoint of "
+                   f"{checkpoint.at} says {signed}: someone moved it")
+        break
+    else:
+        problem = ""
+    signed_from = [c.keyed_from for c in checkpoints if c.keyed_from is not None]
+    return (signed_from[-1] if signed_from else head.keyed_from_seq), problem
+
+
 def verify_chain(batch_size: int = 5000) -> ChainReport:
-    """Walk the chain in seq order, re-computing each hash with the chain key, and hold it
-    against every signed checkpoint: name the first event altered, re-hashed, removed or moved,
-    or the range of events cut from the end."""
+    """Walk the chain in seq order, re-computing each hash (with the chain key from
+    `keyed_from` on), and hold it against every signed checkpoint: name the first event
+    altered, re-hashed, removed or moved, or the events cut from the end."""
     # Checkpoints first, then the head: a checkpoint read now never names a seq beyond it.
     checkpoints, forged, notes = read_checkpoints()
     head = _head()
     problems: list[tuple[int | None, str]] = [(None, text) for text in forged]
-    missing = None
-
-    # A checkpoint signs where keying starts; the head's copy is in the database's hands.
-    keyed_from = head.keyed_from_seq
-    for checkpoint in checkpoints:
-        agrees = (checkpoint.keyed_from == keyed_from if checkpoint.keyed_from is not None
-                  else keyed_from is None or keyed_from > checkpoint.seq)
-        if not agrees:
-            said = (f"from #{checkpoint.keyed_from}" if checkpoint.keyed_from is not None
-                    else f"from after #{checkpoint.seq}")
-            problems.append((None, "the chain head says events are keyed "
-                                   f"{f'from #{keyed_from}' if keyed_from else 'from nowhere'}, "
-                                   f"the checkpoint of {checkpoint.at} says {said}: "
-                                   "someone moved it"))
-            break
-    signed_from = [c.keyed_from for c in checkpoints if c.keyed_from is not None]
-    if signed_from:
-        keyed_from = signed_from[-1]
+    keyed_from, moved = _keyed_from(head, checkpoints)
+    if moved:
+        problems.append((None, moved))
     first_keyed = keyed_from if keyed_from is not None else head.seq + 1
-
     at_seq: dict[int, list[Checkpoint]] = {}
     for checkpoint in checkpoints:
         at_seq.setdefault(checkpoint.seq, []).append(checkpoint)
+
     mac = _chain_mac()
-    expected_prev, expected_seq, checked = GENESIS_HASH, 1, 0
+    expected_prev, expected_seq, checked, missing = GENESIS_HASH, 1, 0, None
     rows = (AuditEvent.objects.filter(seq__lte=head.seq).order_by("seq")
             .values_list(*HASHED_FIELDS, "hash"))
     for row in rows.iterator(chunk_size=batch_size):
@@ -324,6 +331,7 @@ def verify_chain(batch_size: int = 5000) -> ChainReport:
         checkpoints=len(checkpoints),
         notes=notes,
     )
+
 
 def record_on_commit_safe(**kwargs) -> AuditEvent:
     """`record` in its own transaction, for events with no other write (a refused request)."""

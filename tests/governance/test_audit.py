@@ -244,6 +244,19 @@ def test_a_line_that_is_not_a_checkpoint_is_reported(data_scientist, audit_check
     assert report.problem == "checkpoint line 2 is not a checkpoint"
 
 
+def test_an_unreadable_checkpoint_file_is_a_problem_and_a_missing_one_is_not(
+    data_scientist, settings, tmp_path
+):
+    _chain(data_scientist, 2)
+    settings.AUDIT_CHECKPOINT_FILE = tmp_path / "none-yet.jsonl"
+    report = audit.verify_chain()
+    assert (report.ok, report.notes) == (True, ["no checkpoints yet"])
+    settings.AUDIT_CHECKPOINT_FILE = tmp_path  # a folder: it cannot be read as a file
+    report = audit.verify_chain()
+    assert not report.ok
+    assert report.problem.startswith("the checkpoint file cannot be read: ")
+
+
 def test_a_legacy_prefix_followed_by_keyed_events_verifies_intact(data_scientist):
     legacy = _legacy_chain(data_scientist, 3)
     report = audit.verify_chain()
