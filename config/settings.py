@@ -72,6 +72,41 @@ else:
     JWT_SIGNING_KEY = env.str("JWT_SIGNING_KEY", default="") or _development_key("jwt_signing_key")
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
+
+def _audit_chain_key() -> str:
+    """The audit chain's HMAC key: never in the database, so its writer cannot re-hash history.
+
+    From AUDIT_CHAIN_KEY or the file AUDIT_CHAIN_KEY_FILE names; in development, when neither
+    is set, generated once into var/ like the other development keys.
+    """
+    key = env.str("AUDIT_CHAIN_KEY", default="")
+    path = env.str("AUDIT_CHAIN_KEY_FILE", default="")
+    if key and path:
+        raise ImproperlyConfigured("set AUDIT_CHAIN_KEY or AUDIT_CHAIN_KEY_FILE, not both")
+    if path:
+        try:
+            key = Path(path).read_text().strip()
+        except OSError as error:
+            raise ImproperlyConfigured(f"AUDIT_CHAIN_KEY_FILE: {error}") from error
+    elif not key and not PRODUCTION:
+        key = _development_key("audit_chain_key")
+    if not key:
+        raise ImproperlyConfigured(
+            "AUDIT_CHAIN_KEY (or AUDIT_CHAIN_KEY_FILE) is required when DJANGO_ENV=production")
+    if len(key) < 32:
+        raise ImproperlyConfigured("AUDIT_CHAIN_KEY must be at least 32 random characters")
+    if key == SECRET_KEY:
+        raise ImproperlyConfigured("AUDIT_CHAIN_KEY must differ from SECRET_KEY")
+    return key
+
+
+AUDIT_CHAIN_KEY = _audit_chain_key()
+# Signed checkpoints of the chain's head; keep a copy on storage the database's owner cannot
+# write (the log carries each line too).
+AUDIT_CHECKPOINT_FILE = Path(
+    env.str("AUDIT_CHECKPOINT_FILE", default=str(VAR_DIR / "audit-checkpoints.jsonl"))
+)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",

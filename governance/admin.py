@@ -483,8 +483,9 @@ class AuditEventAdmin(ReadOnlyAdmin):
             self.message_user(request, f"Audit chain verified: {report.checked} events, every "
                               "hash intact.", level=messages.SUCCESS)
         else:
-            self.message_user(request, f"Audit chain BROKEN at event #{report.first_bad_seq}: "
-                              f"{report.problem}", level=messages.ERROR)
+            where = "" if report.first_bad_seq is None else f" at event #{report.first_bad_seq}"
+            self.message_user(request, f"Audit chain BROKEN{where}: {report.problem}",
+                              level=messages.ERROR)
         return HttpResponseRedirect(reverse("admin:governance_auditevent_changelist"))
 
 

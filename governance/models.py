@@ -63,10 +63,16 @@ class AuditEvent(models.Model):
 
 
 class AuditChainHead(models.Model):
-    """The single row that every audit write locks: the last seq and hash of the chain."""
+    """The single row that every audit write locks: the last seq and hash of the chain.
+
+    `keyed_from_seq` is the first event hashed with the chain key (HMAC); events before it
+    were written before the key existed and carry a plain sha256. Empty until a keyed writer
+    appends its first event to a chain that older code started.
+    """
 
     seq = models.BigIntegerField(default=0)
     hash = models.CharField(max_length=64)
+    keyed_from_seq = models.BigIntegerField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"audit chain head: #{self.seq}"

@@ -37,6 +37,13 @@ def store_root(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def audit_checkpoints(settings, tmp_path):
+    """Every test keeps its own audit checkpoints (var/ holds the development database's)."""
+    settings.AUDIT_CHECKPOINT_FILE = tmp_path / "audit-checkpoints.jsonl"
+    return settings.AUDIT_CHECKPOINT_FILE
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

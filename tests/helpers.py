@@ -253,8 +253,9 @@ def onnx_bytes() -> bytes:
     return model.SerializeToString()
 
 
-def purge_audit_events() -> None:
-    """Empty the append-only audit table around its triggers (test teardown only)."""
+def audit_tamper(*statements: tuple[str, list]) -> None:
+    """Run (sql, params) on the append-only audit table around its triggers, as the database's
+    owner can: the tests of what verification catches, and teardown."""
     from django.db import connection
 
     from governance import db_triggers as sql
@@ -262,14 +263,21 @@ def purge_audit_events() -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("ALTER TABLE governance_auditevent DISABLE TRIGGER USER")
-            cursor.execute("DELETE FROM governance_auditevent")
+            for statement, params in statements:
+                cursor.execute(statement, params)
             cursor.execute("ALTER TABLE governance_auditevent ENABLE TRIGGER USER")
         else:
             for statement in sql.SQLITE_DOWN:
                 cursor.execute(statement)
-            cursor.execute("DELETE FROM governance_auditevent")
+            for statement, params in statements:
+                cursor.execute(statement, params)
             for statement in sql.SQLITE_UP:
                 cursor.execute(statement)
+
+
+def purge_audit_events() -> None:
+    """Empty the append-only audit table around its triggers (test teardown only)."""
+    audit_tamper(("DELETE FROM governance_auditevent", []))
 
 
 PATHS = {"staging": ["staging"], "production": ["staging", "production"], "archived": ["archived"]}

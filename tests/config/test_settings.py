@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def manage(*args, **env):
     environment = {k: v for k, v in os.environ.items()
-                   if k not in {"DJANGO_ENV", "SECRET_KEY", "JWT_SIGNING_KEY"}}
+                   if k not in {"DJANGO_ENV", "SECRET_KEY", "JWT_SIGNING_KEY"}
+                   and not k.startswith("AUDIT_CHAIN_")}
     environment.update(env)
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=environment, capture_output=True,
@@ -29,6 +30,7 @@ def production_env(**extra):
         "SECRET_KEY": secrets.token_urlsafe(64),
         "JWT_SIGNING_KEY": secrets.token_urlsafe(64),
         "ALLOWED_HOSTS": "models.example.org",
+        "AUDIT_CHAIN_KEY": secrets.token_urlsafe(48),
         **extra,
     }
 
@@ -37,6 +39,33 @@ def test_production_settings_pass_check_deploy_without_warnings():
     result = manage("check", "--deploy", "--fail-level", "WARNING", **production_env())
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_production_reads_the_audit_chain_key_from_a_file(tmp_path):
+    key_file = tmp_path / "audit_chain_key"
+    key_file.write_text(secrets.token_urlsafe(48) + "\n")
+    env = production_env(AUDIT_CHAIN_KEY_FILE=str(key_file))
+    env.pop("AUDIT_CHAIN_KEY")
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = manage("shell", "-c", "from django.conf import settings; "
+                    "print(settings.AUDIT_CHAIN_KEY)", **env)
+    assert result.stdout.splitlines()[-1] == key_file.read_text().strip()
+
+
+def test_development_generates_the_audit_chain_key_once_outside_the_database(tmp_path):
+    show = ("from django.conf import settings; "
+            "print(settings.AUDIT_CHAIN_KEY, settings.AUDIT_CHECKPOINT_FILE)")
+    first = manage("shell", "-c", show, APP_VAR_DIR=str(tmp_path))
+    second = manage("shell", "-c", show, APP_VAR_DIR=str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    key, checkpoints = first.stdout.splitlines()[-1].split()
+    assert second.stdout.splitlines()[-1].split() == [key, checkpoints]
+    assert (tmp_path / "audit_chain_key").read_text() == key
+    assert (tmp_path / "audit_chain_key").stat().st_mode & 0o777 == 0o600
+    assert checkpoints == str(tmp_path / "audit-checkpoints.jsonl")
+    assert sorted(path.name for path in tmp_path.iterdir() if "audit" in path.name) == [
+        "audit_chain_key"]
 
 
 def test_development_settings_are_flagged_by_check_deploy():
@@ -54,6 +83,12 @@ def test_development_settings_are_flagged_by_check_deploy():
         ({**production_env(), "DEBUG": "true"}, "DEBUG must be off"),
         ({**production_env(), "JWT_SIGNING_KEY": "short"}, "JWT_SIGNING_KEY must be"),
         ({**production_env(), "LOGIN_THROTTLE_PER_ADDRESS": "0"}, "LOGIN_THROTTLE_* settings"),
+        ({**production_env(), "AUDIT_CHAIN_KEY": "short"}, "AUDIT_CHAIN_KEY must be at least 32"),
+        ({**production_env(SECRET_KEY="s" * 60), "AUDIT_CHAIN_KEY": "s" * 60},
+         "AUDIT_CHAIN_KEY must differ from SECRET_KEY"),
+        ({**production_env(), "AUDIT_CHAIN_KEY_FILE": "/nonexistent/key"}, "not both"),
+        ({**production_env(AUDIT_CHAIN_KEY=""), "AUDIT_CHAIN_KEY_FILE": "/nonexistent/key"},
+         "AUDIT_CHAIN_KEY_FILE: [Errno 2]"),
         ({**production_env(), "DB_CONN_MAX_AGE": "soon",
           "DATABASE_URL": "postgres://u@localhost/db"}, "invalid literal"),
         ({"WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32,10.0.0.0/33"}, "WEBHOOK_ALLOWED_NETWORKS"),
@@ -103,6 +138,12 @@ def test_development_makes_a_private_jwt_signing_key_once(tmp_path):
     assert again.returncode == 0, again.stderr
     assert key_file.read_text() == key
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+def test_production_refuses_to_start_without_an_audit_chain_key():
+    env = production_env()
+    env.pop("AUDIT_CHAIN_KEY")
+    result = manage("check", **env)
+    assert result.returncode != 0
+    assert "AUDIT_CHAIN_KEY (or AUDIT_CHAIN_KEY_FILE) is required" in result.stderr
 
 
 def test_the_store_root_and_upload_limit_come_from_the_environment(tmp_path):

@@ -8,10 +8,10 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 
 from governance.models import AuditEvent, Deployment
 from registry.models import ModelVersion
+from tests import helpers
 from tests.helpers import Unchanged
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -114,26 +114,66 @@ def test_even_a_forced_switch_does_not_put_a_failed_version_into_production(
 
 
 def _tamper(sql: str, params=()):
-    table = AuditEvent._meta.db_table
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
-            cursor.execute(sql.format(table=table), params)
-            cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
-        else:
-            from governance import db_triggers
-
-            for statement in db_triggers.SQLITE_DOWN:
-                cursor.execute(statement)
-            cursor.execute(sql.format(table=table), params)
-            for statement in db_triggers.SQLITE_UP:
-                cursor.execute(statement)
+    helpers.audit_tamper((sql.format(table=AuditEvent._meta.db_table), list(params)))
 
 
 def test_verify_audit_passes_on_an_intact_chain(history):
     out = run("verify_audit")
     assert "audit chain intact" in out
     assert f"{AuditEvent.objects.count()} events" in out
+    assert "note: no checkpoints yet" in out
+    run("audit_checkpoint")
+    assert "and against 1 checkpoints" in run("verify_audit")
+
+
+def _events(actor, count: int) -> list[int]:
+    from django.db import transaction
+
+    from governance import audit
+
+    seqs = []
+    for number in range(count):
+        with transaction.atomic():
+            seqs.append(audit.record(action="test.event", actor=actor, after={"n": number}).seq)
+    return seqs
+
+
+def test_audit_checkpoint_writes_one_until_the_head_moves(data_scientist, audit_checkpoints):
+    seq = _events(data_scientist, 2)[-1]
+    assert run("audit_checkpoint").startswith(f"checkpoint of #{seq} at ")
+    assert run("audit_checkpoint") == "the chain head has not moved since the last checkpoint\n"
+    assert len(audit_checkpoints.read_text().splitlines()) == 1
+    _events(data_scientist, 1)
+    assert run("audit_checkpoint").startswith(f"checkpoint of #{seq + 1} at ")
+    assert len(audit_checkpoints.read_text().splitlines()) == 2
+
+
+def test_verify_audit_names_the_events_cut_after_a_checkpoint(data_scientist, capsys):
+    from governance.models import AuditChainHead
+
+    seqs = _events(data_scientist, 5)
+    run("audit_checkpoint")
+    _tamper("DELETE FROM {table} WHERE seq > %s", [seqs[1]])
+    AuditChainHead.objects.filter(pk=1).update(
+        seq=seqs[1], hash=AuditEvent.objects.get(seq=seqs[1]).hash)
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("verify_audit")
+    assert exit_info.value.code == 1
+    assert (f"BROKEN at event #{seqs[2]}: events #{seqs[2]}..#{seqs[4]} are missing (the chain "
+            "was cut after the checkpoint of ") in capsys.readouterr().out
+
+
+def test_verify_audit_reports_a_forged_checkpoint(data_scientist, audit_checkpoints, capsys):
+    seq = _events(data_scientist, 2)[-1]
+    run("audit_checkpoint")
+    checkpoint = json.loads(audit_checkpoints.read_text())
+    audit_checkpoints.write_text(json.dumps({**checkpoint, "seq": seq + 10}) + "\n")
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("verify_audit")
+    assert exit_info.value.code == 1
+    assert (f"audit chain BROKEN: checkpoint line 1 (#{seq + 10} of {checkpoint['at']}) has a "
+            f"bad signature: it was forged or altered ({seq} events verified)"
+            ) in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
