@@ -149,7 +149,7 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
 
     def get_urls(self):
         return [
-            path("<int:pk>/decide/", self.admin_site.admin_view(self.decide_view),
+            path("<id:pk>/decide/", self.admin_site.admin_view(self.decide_view),
                  name="governance_approvalrequest_decide"),
             *super().get_urls(),
         ]
@@ -667,7 +667,7 @@ class AlertAdmin(ReadOnlyAdmin):
         return actions
 
     def get_urls(self):
-        return [path("<int:pk>/act/", self.admin_site.admin_view(self.act_view),
+        return [path("<id:pk>/act/", self.admin_site.admin_view(self.act_view),
                      name="governance_alert_act"), *super().get_urls()]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -822,7 +822,7 @@ class MonitoringRunAdmin(ReadOnlyAdmin):
         return format_html("<pre>{}</pre>", json.dumps(obj.figures, indent=2, default=str))
 
     def get_urls(self):
-        return [path("model/<int:model_id>/", self.admin_site.admin_view(self.model_view),
+        return [path("model/<id:model_id>/", self.admin_site.admin_view(self.model_view),
                      name="governance_monitoring_model"), *super().get_urls()]
 
     def model_view(self, request, model_id):

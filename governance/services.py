@@ -54,6 +54,7 @@ from governance.models import (
 from governance.selectors import latest_validation
 from registry import roles, store, traffic
 from registry.errors import ApplicationError, Conflict, Forbidden
+from registry.limits import MAX_INT, MAX_SMALLINT
 from registry.metadata import document_bytes, version_document
 from registry.models import ModelVersion, RegisteredModel, Stage
 
@@ -925,10 +926,11 @@ def check_rule(values: dict) -> None:
         raise ApplicationError("a number, 0 or more", field="threshold")
     if values.get("severity") not in Severity.values:
         raise ApplicationError(f"one of {', '.join(Severity.values)}", field="severity")
-    for key, low in (("window_minutes", 1), ("min_rows", 1), ("resolve_after_runs", 1)):
+    for key, high in (("window_minutes", MAX_INT), ("min_rows", MAX_INT),
+                      ("resolve_after_runs", MAX_SMALLINT)):
         value = values.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ApplicationError(f"a whole number, {low} or more", field=key)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+            raise ApplicationError(f"a whole number from 1 to {high}", field=key)
 
 
 def _rule_snapshot(rule: AlertRule) -> dict:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -20,6 +19,7 @@ from predictions.models import ApiToken, ErrorKind, Feedback, PredictionLog, Rat
 from predictions.serving import NotServable, Target, models, routes
 from registry import roles, signals
 from registry.errors import ApplicationError, Conflict, Forbidden
+from registry.limits import is_finite_number
 
 logger = logging.getLogger(__name__)
 _shadows = ThreadPoolExecutor(max_workers=2, thread_name_prefix="shadow")
@@ -217,7 +217,7 @@ def _usable_outcome(value) -> bool:
     if isinstance(value, bool):
         return True
     if isinstance(value, int | float):
-        return math.isfinite(value)
+        return is_finite_number(value)
     return isinstance(value, str) and 0 < len(value) <= 200 and "\x00" not in value
 
 
