@@ -116,6 +116,17 @@ def _deny(actor, subject, action: str, message: str) -> Forbidden:
     return Forbidden(message)
 
 
+def _lock_for_change(version: ModelVersion) -> ModelVersion:
+    """Lock a version for a change of its lifecycle, in the one order every such change takes
+    on PostgreSQL: the model's row, then the version's, then its requests, runs, deployments
+    and rollouts, the audit chain's head last. Locking in another order deadlocks against a
+    concurrent deployment; `of=("self",)` because a select_related join would otherwise lock
+    the joined rows too, in join order (the version before its model)."""
+    RegisteredModel.objects.select_for_update().get(pk=version.model_id)
+    return (ModelVersion.objects.select_for_update(of=("self",)).select_related("model")
+            .get(pk=version.pk))
+
+
 # --- validation -------------------------------------------------------------------------------
 
 
@@ -178,6 +189,7 @@ def _validation_record(run, outcome, policy) -> ValidationRun:
         profile = reference_profile_build(version=version, data=outcome.reference,
                                           predictions=outcome.reference_predictions)
     with transaction.atomic(durable=True):
+        _lock_for_change(run.version)  # it may complete a request
         run = ValidationRun.objects.select_for_update().get(pk=run.pk)
         if run.status != RunStatus.RUNNING:
             # Recovery already ended it (a worker looked dead); a late result changes nothing.
@@ -270,8 +282,7 @@ def transition_request(*, version: ModelVersion, to_stage: str, actor, reason: s
     policy = policies.effective_policy(version.model)
     from_stage = version.stage
     with transaction.atomic(durable=True):
-        version = ModelVersion.objects.select_for_update().select_related("model").get(
-            pk=version.pk)
+        version = _lock_for_change(version)
         if version.stage != from_stage:
             raise Conflict(f"{version} moved to {version.stage} meanwhile; ask again")
         _refuse_if_busy(version)
@@ -338,8 +349,7 @@ def version_force_stage(*, version: ModelVersion, to_stage: str, actor, reason: 
     version = ModelVersion.objects.select_related("model", "created_by").get(pk=version.pk)
     _check_transition(version, to_stage, actor, reason, forced=True)
     with transaction.atomic(durable=True):
-        version = ModelVersion.objects.select_for_update().select_related("model").get(
-            pk=version.pk)
+        version = _lock_for_change(version)
         _refuse_if_busy(version)
         deployment = _deployment_create(version=version, to_stage=to_stage, kind="forced",
                                         actor=actor, reason=reason, enqueue=False)
@@ -373,7 +383,8 @@ def approval_decide(*, request: ApprovalRequest, actor, decision: str, comment: 
     if decision == Decision.REJECT and not comment.strip():
         raise ApplicationError("a rejection needs a comment saying why", field="comment")
     with transaction.atomic(durable=True):
-        request = ApprovalRequest.objects.select_for_update().select_related(
+        _lock_for_change(request.version)
+        request = ApprovalRequest.objects.select_for_update(of=("self",)).select_related(
             "version__model").get(pk=request.pk)
         if request.status != RequestStatus.PENDING:
             raise Conflict(f"request #{request.pk} is {request.status}: no more decisions",
@@ -412,7 +423,8 @@ def _request_stale(request: ApprovalRequest, why: str) -> None:
 
 
 def _request_try_complete(request: ApprovalRequest, *, actor) -> None:
-    """Inside a transaction holding the request: deploy once approvals and validation allow."""
+    """Inside a transaction holding the model, the version and the request (in that order):
+    deploy once approvals and validation allow."""
     approvals = request.decisions.filter(decision=Decision.APPROVE).count()
     if approvals < request.approvals_required:
         return
@@ -423,7 +435,7 @@ def _request_try_complete(request: ApprovalRequest, *, actor) -> None:
         if run.status != RunStatus.PASSED:
             _request_stale(request, f"validation #{run.pk} failed: {run.summary}")
             return
-    version = ModelVersion.objects.select_for_update().select_related("model").get(
+    version = ModelVersion.objects.select_for_update(of=("self",)).select_related("model").get(
         pk=request.version_id)
     if version.stage != request.from_stage:
         _request_stale(request, f"the version moved to {version.stage} meanwhile")
@@ -474,18 +486,19 @@ def deployment_execute(deployment_id: int, *, checkpoint=None) -> Deployment:
     `checkpoint(step)` is called after the plan (-1) and after each move (0, 1): tests use it
     to kill the process at those points.
     """
+    model_id = Deployment.objects.values_list("model_id", flat=True).get(pk=deployment_id)
     with transaction.atomic(durable=True):
+        RegisteredModel.objects.select_for_update().get(pk=model_id)  # see _lock_for_change
         deployment = Deployment.objects.select_for_update().get(pk=deployment_id)
         if deployment.status != DeploymentStatus.PENDING:
             return deployment
-        RegisteredModel.objects.select_for_update().get(pk=deployment.model_id)
         if deployment.touches_production and Deployment.objects.filter(
             Q(to_stage=PRODUCTION) | Q(from_stage=PRODUCTION),
             model_id=deployment.model_id, status=DeploymentStatus.MOVING,
         ).exists():
             return deployment
-        version = ModelVersion.objects.select_for_update().select_related("model").get(
-            pk=deployment.version_id)
+        version = ModelVersion.objects.select_for_update(of=("self",)).select_related(
+            "model").get(pk=deployment.version_id)
         if version.stage != deployment.from_stage:
             return _fail(deployment, f"{version} is in {version.stage}, no longer in "
                          f"{deployment.from_stage}")
@@ -542,6 +555,7 @@ def _carry_out_and_finish(deployment_id: int, *, checkpoint=None) -> Deployment:
             except store.StoreError:
                 logger.exception("could not undo a move of deployment %s", deployment_id)
         with transaction.atomic(durable=True):
+            RegisteredModel.objects.select_for_update().get(pk=deployment.model_id)
             deployment = Deployment.objects.select_for_update().get(pk=deployment_id)
             if deployment.status == DeploymentStatus.MOVING:
                 return _fail(deployment, str(exc))
@@ -565,12 +579,13 @@ def _fail(deployment: Deployment, error: str) -> Deployment:
 
 
 def _finish(deployment_id: int) -> Deployment:
+    model_id = Deployment.objects.values_list("model_id", flat=True).get(pk=deployment_id)
     with transaction.atomic(durable=True):
-        deployment = Deployment.objects.select_for_update().select_related(
+        RegisteredModel.objects.select_for_update().get(pk=model_id)  # see _lock_for_change
+        deployment = Deployment.objects.select_for_update(of=("self",)).select_related(
             "requested_by", "version__model").get(pk=deployment_id)
         if deployment.status != DeploymentStatus.MOVING:
             return deployment
-        RegisteredModel.objects.select_for_update().get(pk=deployment.model_id)
         now = timezone.now()
         moved = []
         policy = policies.effective_policy(deployment.model)
@@ -578,7 +593,7 @@ def _finish(deployment_id: int) -> Deployment:
         # The plan archives the replaced version first, so there is never a moment with two
         # production rows (the unique constraint would refuse it).
         for step in deployment.plan:
-            version = ModelVersion.objects.select_for_update().select_related(
+            version = ModelVersion.objects.select_for_update(of=("self",)).select_related(
                 "model", "created_by").get(pk=step["version_id"])
             before = version.stage
             version.stage = step["to"]
@@ -721,9 +736,7 @@ def rollout_start(*, version: ModelVersion, mode: str, actor, steps=None,
     with transaction.atomic(durable=True):
         # Checked under the locks a deployment takes too: the candidate cannot move between
         # the check and the rollout's creation.
-        RegisteredModel.objects.select_for_update().get(pk=version.model_id)
-        version = ModelVersion.objects.select_for_update().select_related("model").get(
-            pk=version.pk)
+        version = _lock_for_change(version)
         if version.stage != STAGING:
             raise Conflict(f"{version} is in {version.stage}; a rollout candidate comes from "
                            "staging", code="invalid_candidate")
@@ -751,7 +764,9 @@ def rollout_start(*, version: ModelVersion, mode: str, actor, steps=None,
 
 
 def _active_rollout(model: RegisteredModel) -> Rollout:
-    rollout = (Rollout.objects.select_for_update().select_related("candidate", "model")
+    RegisteredModel.objects.select_for_update().get(pk=model.pk)  # see _lock_for_change
+    rollout = (Rollout.objects.select_for_update(of=("self",))
+               .select_related("candidate", "model")
                .filter(model=model, status=RolloutStatus.ACTIVE).first())
     if rollout is None:
         raise Conflict(f"{model.name} has no active rollout", code="no_rollout")
@@ -1268,7 +1283,8 @@ def alert_acknowledge(*, alert: Alert, actor, comment: str = "") -> Alert:
         raise _deny(actor, alert, "alert.acknowledge",
                     "Alerts are acknowledged by the model's owner, approvers and admins.")
     with transaction.atomic(durable=True):
-        alert = Alert.objects.select_for_update().select_related("model").get(pk=alert.pk)
+        alert = Alert.objects.select_for_update(of=("self",)).select_related("model").get(
+            pk=alert.pk)
         if alert.status != AlertStatus.OPEN:
             raise Conflict(f"alert #{alert.pk} is {alert.status}; only an open alert is "
                            "acknowledged", code="alert_not_open")
@@ -1288,7 +1304,8 @@ def alert_resolve(*, alert: Alert, actor, comment: str) -> Alert:
     if not comment.strip():
         raise ApplicationError("say what was done about it", field="comment")
     with transaction.atomic(durable=True):
-        alert = Alert.objects.select_for_update().select_related("model").get(pk=alert.pk)
+        alert = Alert.objects.select_for_update(of=("self",)).select_related("model").get(
+            pk=alert.pk)
         if alert.status == AlertStatus.RESOLVED:
             raise Conflict(f"alert #{alert.pk} is already resolved", code="alert_resolved")
         _alert_close(alert, actor=actor, reason=comment)
