@@ -260,6 +260,11 @@ REST_FRAMEWORK = {
         "registry.filters.StrictOrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "registry.pagination.Pagination",
+    "DEFAULT_PARSER_CLASSES": [
+        "registry.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "registry.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": [

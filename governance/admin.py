@@ -156,7 +156,7 @@ class ApprovalRequestAdmin(TeamScopedAdmin, ReadOnlyAdmin):
 
     def get_urls(self):
         return [
-            path("<int:pk>/decide/", self.admin_site.admin_view(self.decide_view),
+            path("<id:pk>/decide/", self.admin_site.admin_view(self.decide_view),
                  name="governance_approvalrequest_decide"),
             *super().get_urls(),
         ]
@@ -277,7 +277,7 @@ class ValidationRunAdmin(TeamScopedAdmin, ReadOnlyAdmin):
         return fields
 
     def get_urls(self):
-        return [path("<int:pk>/log/", self.admin_site.admin_view(self.log_view),
+        return [path("<id:pk>/log/", self.admin_site.admin_view(self.log_view),
                      name="governance_validationrun_log"), *super().get_urls()]
 
     def log_view(self, request, pk):
@@ -716,7 +716,7 @@ class AlertAdmin(TeamScopedAdmin, ReadOnlyAdmin):
         return actions
 
     def get_urls(self):
-        return [path("<int:pk>/act/", self.admin_site.admin_view(self.act_view),
+        return [path("<id:pk>/act/", self.admin_site.admin_view(self.act_view),
                      name="governance_alert_act"), *super().get_urls()]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -885,7 +885,7 @@ class MonitoringRunAdmin(TeamScopedAdmin, ReadOnlyAdmin):
         return format_html("<pre>{}</pre>", json.dumps(obj.figures, indent=2, default=str))
 
     def get_urls(self):
-        return [path("model/<int:model_id>/", self.admin_site.admin_view(self.model_view),
+        return [path("model/<id:model_id>/", self.admin_site.admin_view(self.model_view),
                      name="governance_monitoring_model"), *super().get_urls()]
 
     def model_view(self, request, model_id):

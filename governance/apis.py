@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.http import HttpResponse, StreamingHttpResponse
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -48,6 +48,7 @@ from governance.serializers import (
 from registry import roles
 from registry import selectors as registry_selectors
 from registry.errors import ApplicationError
+from registry.filters import DateTimeField
 
 # Who gets past the door; each service then checks the particular action.
 GOVERNANCE_WRITE_ROLES = roles.READ_ROLES
@@ -291,11 +292,10 @@ def _scope(request) -> reports.Scope:
     for key in ("since", "until"):
         text = request.query_params.get(key)
         if text:
-            parsed = parse_datetime(text)
-            if parsed is None:
-                raise ApplicationError("an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z",
-                                       field=key)
-            values[key] = parsed
+            try:
+                values[key] = DateTimeField().clean(text)  # as the audit list's filters
+            except DjangoValidationError as exc:
+                raise ApplicationError(exc.messages[0], field=key) from None
     model = request.query_params.get("model") or None
     if model:
         registry_selectors.model_must_exist(model, user=request.user)

@@ -12,6 +12,7 @@ from governance.models import (
     RequestStatus,
     Severity,
 )
+from registry.filters import DateTimeFilter
 from registry.models import Stage
 
 
@@ -42,8 +43,8 @@ class AuditEventFilter(django_filters.FilterSet):
     action = django_filters.CharFilter(method="filter_action",
                                        help_text="An action, or a prefix ending in '.' "
                                        "(e.g. `deployment.`).")
-    since = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    since = DateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    until = DateTimeFilter(field_name="occurred_at", lookup_expr="lt")
     request_id = django_filters.CharFilter()
 
     class Meta:

@@ -21,6 +21,7 @@ from governance.models import (
     ValidationCheck,
     ValidationRun,
 )
+from registry.limits import MAX_INT
 from registry.models import Stage
 from registry.serializers import RejectUnknownFieldsMixin
 
@@ -205,7 +206,7 @@ class AlertRuleInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer)
     threshold = serializers.FloatField(required=False)
     severity = serializers.ChoiceField(choices=Severity.choices, required=False)
     window_minutes = serializers.IntegerField(required=False, min_value=1, max_value=60 * 24 * 31)
-    min_rows = serializers.IntegerField(required=False, min_value=1)
+    min_rows = serializers.IntegerField(required=False, min_value=1, max_value=MAX_INT)
     resolve_after_runs = serializers.IntegerField(required=False, min_value=1, max_value=100)
     enabled = serializers.BooleanField(required=False)
 

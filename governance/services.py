@@ -54,6 +54,7 @@ from governance.models import (
 from governance.selectors import latest_validation
 from registry import access, roles, store, traffic
 from registry.errors import ApplicationError, Conflict, Forbidden, scrub_paths
+from registry.limits import MAX_INT, MAX_SMALLINT
 from registry.metadata import document_bytes, version_document
 from registry.models import ModelVersion, RegisteredModel, Stage
 
@@ -123,6 +124,17 @@ def _require_team(actor, model: RegisteredModel, subject, action: str) -> None:
                     "and admins may do this.")
 
 
+def _lock_for_change(version: ModelVersion) -> ModelVersion:
+    """Lock a version for a change of its lifecycle, in the one order every such change takes
+    on PostgreSQL: the model's row, then the version's, then its requests, runs, deployments
+    and rollouts, the audit chain's head last. Locking in another order deadlocks against a
+    concurrent deployment; `of=("self",)` because a select_related join would otherwise lock
+    the joined rows too, in join order (the version before its model)."""
+    RegisteredModel.objects.select_for_update().get(pk=version.model_id)
+    return (ModelVersion.objects.select_for_update(of=("self",)).select_related("model")
+            .get(pk=version.pk))
+
+
 # --- validation -------------------------------------------------------------------------------
 
 
@@ -187,6 +199,7 @@ def _validation_record(run, outcome, policy) -> ValidationRun:
         profile = reference_profile_build(version=version, data=outcome.reference,
                                           predictions=outcome.reference_predictions)
     with transaction.atomic(durable=True):
+        _lock_for_change(run.version)  # it may complete a request
         run = ValidationRun.objects.select_for_update().get(pk=run.pk)
         if run.status != RunStatus.RUNNING:
             # Recovery already ended it (a worker looked dead); a late result changes nothing.
@@ -281,8 +294,7 @@ def transition_request(*, version: ModelVersion, to_stage: str, actor, reason: s
     policy = policies.effective_policy(version.model)
     from_stage = version.stage
     with transaction.atomic(durable=True):
-        version = ModelVersion.objects.select_for_update().select_related("model").get(
-            pk=version.pk)
+        version = _lock_for_change(version)
         if version.stage != from_stage:
             raise Conflict(f"{version} moved to {version.stage} meanwhile; ask again")
         _refuse_if_busy(version)
@@ -349,8 +361,7 @@ def version_force_stage(*, version: ModelVersion, to_stage: str, actor, reason: 
     version = ModelVersion.objects.select_related("model", "created_by").get(pk=version.pk)
     _check_transition(version, to_stage, actor, reason, forced=True)
     with transaction.atomic(durable=True):
-        version = ModelVersion.objects.select_for_update().select_related("model").get(
-            pk=version.pk)
+        version = _lock_for_change(version)
         _refuse_if_busy(version)
         deployment = _deployment_create(version=version, to_stage=to_stage, kind="forced",
                                         actor=actor, reason=reason, enqueue=False)
@@ -385,7 +396,8 @@ def approval_decide(*, request: ApprovalRequest, actor, decision: str, comment: 
     if decision == Decision.REJECT and not comment.strip():
         raise ApplicationError("a rejection needs a comment saying why", field="comment")
     with transaction.atomic(durable=True):
-        request = ApprovalRequest.objects.select_for_update().select_related(
+        _lock_for_change(request.version)
+        request = ApprovalRequest.objects.select_for_update(of=("self",)).select_related(
             "version__model").get(pk=request.pk)
         if request.status != RequestStatus.PENDING:
             raise Conflict(f"request #{request.pk} is {request.status}: no more decisions",
@@ -424,7 +436,8 @@ def _request_stale(request: ApprovalRequest, why: str) -> None:
 
 
 def _request_try_complete(request: ApprovalRequest, *, actor) -> None:
-    """Inside a transaction holding the request: deploy once approvals and validation allow."""
+    """Inside a transaction holding the model, the version and the request (in that order):
+    deploy once approvals and validation allow."""
     approvals = request.decisions.filter(decision=Decision.APPROVE).count()
     if approvals < request.approvals_required:
         return
@@ -435,7 +448,7 @@ def _request_try_complete(request: ApprovalRequest, *, actor) -> None:
         if run.status != RunStatus.PASSED:
             _request_stale(request, f"validation #{run.pk} failed: {run.summary}")
             return
-    version = ModelVersion.objects.select_for_update().select_related("model").get(
+    version = ModelVersion.objects.select_for_update(of=("self",)).select_related("model").get(
         pk=request.version_id)
     if version.stage != request.from_stage:
         _request_stale(request, f"the version moved to {version.stage} meanwhile")
@@ -486,18 +499,19 @@ def deployment_execute(deployment_id: int, *, checkpoint=None) -> Deployment:
     `checkpoint(step)` is called after the plan (-1) and after each move (0, 1): tests use it
     to kill the process at those points.
     """
+    model_id = Deployment.objects.values_list("model_id", flat=True).get(pk=deployment_id)
     with transaction.atomic(durable=True):
+        RegisteredModel.objects.select_for_update().get(pk=model_id)  # see _lock_for_change
         deployment = Deployment.objects.select_for_update().get(pk=deployment_id)
         if deployment.status != DeploymentStatus.PENDING:
             return deployment
-        RegisteredModel.objects.select_for_update().get(pk=deployment.model_id)
         if deployment.touches_production and Deployment.objects.filter(
             Q(to_stage=PRODUCTION) | Q(from_stage=PRODUCTION),
             model_id=deployment.model_id, status=DeploymentStatus.MOVING,
         ).exists():
             return deployment
-        version = ModelVersion.objects.select_for_update().select_related("model").get(
-            pk=deployment.version_id)
+        version = ModelVersion.objects.select_for_update(of=("self",)).select_related(
+            "model").get(pk=deployment.version_id)
         if version.stage != deployment.from_stage:
             return _fail(deployment, f"{version} is in {version.stage}, no longer in "
                          f"{deployment.from_stage}")
@@ -561,6 +575,7 @@ def _carry_out_and_finish(deployment_id: int, *, checkpoint=None) -> Deployment:
             except store.StoreError:
                 logger.exception("could not undo a move of deployment %s", deployment_id)
         with transaction.atomic(durable=True):
+            RegisteredModel.objects.select_for_update().get(pk=deployment.model_id)
             deployment = Deployment.objects.select_for_update().get(pk=deployment_id)
             if deployment.status == DeploymentStatus.MOVING:
                 return _fail(deployment, str(exc))
@@ -585,12 +600,13 @@ def _fail(deployment: Deployment, error: str) -> Deployment:
 
 
 def _finish(deployment_id: int) -> Deployment:
+    model_id = Deployment.objects.values_list("model_id", flat=True).get(pk=deployment_id)
     with transaction.atomic(durable=True):
-        deployment = Deployment.objects.select_for_update().select_related(
+        RegisteredModel.objects.select_for_update().get(pk=model_id)  # see _lock_for_change
+        deployment = Deployment.objects.select_for_update(of=("self",)).select_related(
             "requested_by", "version__model").get(pk=deployment_id)
         if deployment.status != DeploymentStatus.MOVING:
             return deployment
-        RegisteredModel.objects.select_for_update().get(pk=deployment.model_id)
         now = timezone.now()
         moved = []
         policy = policies.effective_policy(deployment.model)
@@ -598,7 +614,7 @@ def _finish(deployment_id: int) -> Deployment:
         # The plan archives the replaced version first, so there is never a moment with two
         # production rows (the unique constraint would refuse it).
         for step in deployment.plan:
-            version = ModelVersion.objects.select_for_update().select_related(
+            version = ModelVersion.objects.select_for_update(of=("self",)).select_related(
                 "model", "created_by").get(pk=step["version_id"])
             before = version.stage
             version.stage = step["to"]
@@ -744,9 +760,7 @@ def rollout_start(*, version: ModelVersion, mode: str, actor, steps=None,
     with transaction.atomic(durable=True):
         # Checked under the locks a deployment takes too: the candidate cannot move between
         # the check and the rollout's creation.
-        RegisteredModel.objects.select_for_update().get(pk=version.model_id)
-        version = ModelVersion.objects.select_for_update().select_related("model").get(
-            pk=version.pk)
+        version = _lock_for_change(version)
         if version.stage != STAGING:
             raise Conflict(f"{version} is in {version.stage}; a rollout candidate comes from "
                            "staging", code="invalid_candidate")
@@ -774,7 +788,9 @@ def rollout_start(*, version: ModelVersion, mode: str, actor, steps=None,
 
 
 def _active_rollout(model: RegisteredModel) -> Rollout:
-    rollout = (Rollout.objects.select_for_update().select_related("candidate", "model")
+    RegisteredModel.objects.select_for_update().get(pk=model.pk)  # see _lock_for_change
+    rollout = (Rollout.objects.select_for_update(of=("self",))
+               .select_related("candidate", "model")
                .filter(model=model, status=RolloutStatus.ACTIVE).first())
     if rollout is None:
         raise Conflict(f"{model.name} has no active rollout", code="no_rollout")
@@ -953,10 +969,11 @@ def check_rule(values: dict) -> None:
         raise ApplicationError("a number, 0 or more", field="threshold")
     if values.get("severity") not in Severity.values:
         raise ApplicationError(f"one of {', '.join(Severity.values)}", field="severity")
-    for key, low in (("window_minutes", 1), ("min_rows", 1), ("resolve_after_runs", 1)):
+    for key, high in (("window_minutes", MAX_INT), ("min_rows", MAX_INT),
+                      ("resolve_after_runs", MAX_SMALLINT)):
         value = values.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ApplicationError(f"a whole number, {low} or more", field=key)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+            raise ApplicationError(f"a whole number from 1 to {high}", field=key)
 
 
 def _rule_snapshot(rule: AlertRule) -> dict:
@@ -1296,7 +1313,8 @@ def alert_acknowledge(*, alert: Alert, actor, comment: str = "") -> Alert:
         raise _deny(actor, alert, "alert.acknowledge",
                     "Alerts are acknowledged by the model's owner, approvers and admins.")
     with transaction.atomic(durable=True):
-        alert = Alert.objects.select_for_update().select_related("model").get(pk=alert.pk)
+        alert = Alert.objects.select_for_update(of=("self",)).select_related("model").get(
+            pk=alert.pk)
         if alert.status != AlertStatus.OPEN:
             raise Conflict(f"alert #{alert.pk} is {alert.status}; only an open alert is "
                            "acknowledged", code="alert_not_open")
@@ -1316,7 +1334,8 @@ def alert_resolve(*, alert: Alert, actor, comment: str) -> Alert:
     if not comment.strip():
         raise ApplicationError("say what was done about it", field="comment")
     with transaction.atomic(durable=True):
-        alert = Alert.objects.select_for_update().select_related("model").get(pk=alert.pk)
+        alert = Alert.objects.select_for_update(of=("self",)).select_related("model").get(
+            pk=alert.pk)
         if alert.status == AlertStatus.RESOLVED:
             raise Conflict(f"alert #{alert.pk} is already resolved", code="alert_resolved")
         _alert_close(alert, actor=actor, reason=comment)

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
+from registry.limits import MAX_JSON_DEPTH, is_finite_number
 from registry.metadata import NUMERIC_DTYPES
+from registry.parsers import TooDeep, check_depth, json_loads
 
 NUMERIC = NUMERIC_DTYPES
 INTEGER = {"int64", "int32"}
@@ -62,17 +64,27 @@ class Signature:
 
 def parse_json(body: bytes):
     """orjson for speed; the standard library again for NaN and Infinity, which orjson
-    refuses and which the value checks below then name precisely."""
+    refuses and which the value checks below then name precisely. Either way at most
+    MAX_JSON_DEPTH levels deep: the checks and their messages walk what they are given."""
     if not body:
         raise InputError("the body is empty; send a JSON object", status=400)
     try:
-        return orjson.loads(body)
+        return json_loads(body)
+    except TooDeep as exc:
+        raise InputError(f"the body is {exc}", status=400) from None
     except orjson.JSONDecodeError:
         pass
     try:
-        return json.loads(body)
+        value = json.loads(body)
+        check_depth(value)
+    except TooDeep as exc:
+        raise InputError(f"the body is {exc}", status=400) from None
+    except RecursionError:  # deeper than the interpreter's own limit
+        raise InputError(f"the body is nested more than {MAX_JSON_DEPTH} levels deep",
+                         status=400) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"the body is not valid JSON: {exc}", status=400) from None
+    return value
 
 
 def _describe(value) -> str:
@@ -106,9 +118,9 @@ def _check_value(value, dtype: str, row: int, name: str):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InputError(f"row {row}, feature {name!r}: expected a number, got "
                          f"{_describe(value)}", row=row, feature=name)
-    if not math.isfinite(value):
-        raise InputError(f"row {row}, feature {name!r}: {value} is not allowed (finite "
-                         "numbers only)", row=row, feature=name)
+    if not is_finite_number(value):
+        raise InputError(f"row {row}, feature {name!r}: {_describe(value)} is not allowed "
+                         "(finite numbers only)", row=row, feature=name)
     if dtype in INTEGER and not float(value).is_integer():
         raise InputError(f"row {row}, feature {name!r}: expected a whole number, got "
                          f"{_describe(value)}", row=row, feature=name)

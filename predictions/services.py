@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -28,6 +27,7 @@ from predictions.serving import (
 )
 from registry import access, roles, signals
 from registry.errors import ApplicationError, Conflict, Forbidden
+from registry.limits import is_finite_number
 from registry.models import RegisteredModel
 
 logger = logging.getLogger(__name__)
@@ -281,7 +281,7 @@ def _usable_outcome(value) -> bool:
     if isinstance(value, bool):
         return True
     if isinstance(value, int | float):
-        return math.isfinite(value)
+        return is_finite_number(value)
     return isinstance(value, str) and 0 < len(value) <= 200 and "\x00" not in value
 
 

@@ -6,7 +6,6 @@ from django.http import FileResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
@@ -16,6 +15,7 @@ from registry.errors import ApplicationError
 from registry.filters import ModelVersionFilter, RegisteredModelFilter
 from registry.metadata import parse_metadata_text
 from registry.models import FileRole, ModelVersion
+from registry.parsers import JSONParser
 from registry.serializers import (
     ModelCreateInputSerializer,
     ModelOutputSerializer,

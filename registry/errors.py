@@ -18,12 +18,17 @@ import re
 import sys
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.db import OperationalError
 from django.http import Http404, UnreadablePostError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger(__name__)
+
+# PostgreSQL's deadlock_detected and serialization_failure: the request lost a race with
+# another change of the same rows, and asking again will do.
+RACE_SQLSTATES = frozenset({"40P01", "40001"})
 
 
 class ApplicationError(exceptions.APIException):
@@ -155,6 +160,13 @@ def exception_handler(exc, context):
                                code="incomplete_body")
     elif isinstance(exc, SuspiciousOperation):  # too many fields or files, a bad header...
         exc = ApplicationError(f"the request was refused: {exc}", code="bad_request")
+    elif isinstance(exc, OperationalError) and \
+            getattr(exc.__cause__, "sqlstate", None) in RACE_SQLSTATES:
+        # A net: changes lock rows in one order (governance.services._lock_for_change), so a
+        # deadlock here is a lock-order bug to fix, but still not the client's 500.
+        logger.warning("%s lost a race: %s", context.get("view").__class__.__name__, exc)
+        exc = Conflict("another change to the same thing happened at the same moment; "
+                       "try again", code="concurrent_change")
 
     if isinstance(exc, ApplicationError):
         response = Response(

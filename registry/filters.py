@@ -1,13 +1,41 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC
 
 import django_filters
+from django.core.exceptions import ValidationError as FormValidationError
+from django_filters.fields import IsoDateTimeField
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter
 
 from registry.metadata import METRIC_NAME_RE
 from registry.models import Framework, ModelVersion, RegisteredModel, Stage, TaskType
+
+
+class DateTimeField(IsoDateTimeField):
+    """An ISO 8601 date-time, in UTC. Converting it here makes a moment that is outside years
+    1-9999 once in UTC (0001-01-01T00:00:00+01:00) invalid input instead of an OverflowError
+    in the query, and spares PostgreSQL offsets beyond its ±15:59 (a DataError)."""
+
+    default_error_messages = {
+        "invalid": "an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z, with an offset under "
+                   "24 hours",
+        "range": "out of range: the moment must fall within years 1-9999 in UTC",
+    }
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise FormValidationError(self.error_messages["range"], code="range") from None
+
+
+class DateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = DateTimeField
 
 
 def _tag_filter(queryset, name, value):
@@ -36,8 +64,8 @@ class RegisteredModelFilter(django_filters.FilterSet):
     task_type = django_filters.MultipleChoiceFilter(choices=TaskType.choices)
     owner = django_filters.CharFilter(field_name="owner__username")
     tag = django_filters.CharFilter(method=_tag_filter, help_text="Models with this tag.")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
     stage = django_filters.ChoiceFilter(
         choices=Stage.choices, method="filter_has_version",
         help_text="Models with a version in this stage (e.g. production).")
@@ -64,8 +92,8 @@ class ModelVersionFilter(django_filters.FilterSet):
     author = django_filters.CharFilter(lookup_expr="icontains")
     created_by = django_filters.CharFilter(field_name="created_by__username")
     tag = django_filters.CharFilter(method=_tag_filter, help_text="Versions with this tag.")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
     metric_min = django_filters.CharFilter(
         method="filter_metric_min",
         help_text="Versions whose metric is at least a value: `accuracy:0.8` (comma-separate "

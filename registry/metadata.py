@@ -9,12 +9,14 @@ rendered from the database row: the folder is a copy of the row, not the other w
 from __future__ import annotations
 
 import json
-import math
 import re
 
+import orjson
 from rest_framework import serializers
 
 from registry.fields import normalise_tags
+from registry.limits import is_finite_number
+from registry.parsers import TooDeep, json_loads
 
 DTYPES = ("float64", "float32", "int64", "int32", "bool", "string", "category")
 # Columns a model takes as numbers (the others are text: categories, strings).
@@ -99,7 +101,7 @@ class VersionMetadataSerializer(serializers.Serializer):
                 )
             if isinstance(number, bool) or not isinstance(number, (int, float)):
                 raise serializers.ValidationError(f"{key} must be a number")
-            if not math.isfinite(number):
+            if not is_finite_number(number):
                 raise serializers.ValidationError(f"{key} must be finite")
         return value
 
@@ -182,11 +184,6 @@ class VersionMetadataSerializer(serializers.Serializer):
         return attrs
 
 
-def _refuse_constant(name: str):
-    # JSON has no NaN or Infinity; Python's parser accepts them, PostgreSQL's jsonb does not.
-    raise serializers.ValidationError(f"{name} is not a JSON value (use null, or a number)")
-
-
 def parse_metadata_text(text) -> dict:
     """Decode the `metadata` form field: it must be a JSON object."""
     if text in (None, ""):
@@ -194,9 +191,18 @@ def parse_metadata_text(text) -> dict:
     if not isinstance(text, str):
         raise serializers.ValidationError("a JSON object, sent as text")
     try:
-        value = json.loads(text, parse_constant=_refuse_constant)
-    except json.JSONDecodeError as exc:
-        raise serializers.ValidationError(f"not valid JSON ({exc.msg} at character {exc.pos})")
+        value = json_loads(text)
+    except TooDeep as exc:
+        raise serializers.ValidationError(str(exc)) from None
+    except orjson.JSONDecodeError as exc:
+        # JSON has no NaN or Infinity (and PostgreSQL's jsonb refuses them): name them.
+        near = text[max(exc.pos - 1, 0):exc.pos + len("-Infinity")]
+        constant = next((c for c in ("-Infinity", "NaN", "Infinity") if c in near), None)
+        if constant:
+            raise serializers.ValidationError(
+                f"{constant} is not a JSON value (use null, or a number)") from None
+        raise serializers.ValidationError(
+            f"not valid JSON ({exc.msg} at character {exc.pos})") from None
     if not isinstance(value, dict):
         raise serializers.ValidationError(f"must be a JSON object, not {type(value).__name__}")
     if _holds_nul(value):

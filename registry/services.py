@@ -360,8 +360,10 @@ def version_update(*, version: ModelVersion, actor, **changes) -> ModelVersion:
     if unknown:
         raise ApplicationError("cannot be changed", field=sorted(unknown)[0])
     with transaction.atomic(durable=True):
+        # Only the version's row: a join would lock its model and author too, in an order
+        # that deadlocks against governance (which locks the model first) on PostgreSQL.
         version = (
-            ModelVersion.objects.select_for_update()
+            ModelVersion.objects.select_for_update(of=("self",))
             .select_related("model__team", "created_by")
             .get(pk=version.pk)
         )
@@ -423,8 +425,8 @@ def version_reference_add(*, version: ModelVersion, incoming: store.IncomingFile
     placed: Path | None = None
     try:
         with transaction.atomic(durable=True):
-            version = (ModelVersion.objects.select_for_update().select_related("model__team")
-                       .get(pk=version.pk))
+            version = (ModelVersion.objects.select_for_update(of=("self",))
+                       .select_related("model__team").get(pk=version.pk))  # as version_update
             access.require_action(actor, version.model, "add reference samples")
             files = list(version.files.all())
             if any(f.role == FileRole.REFERENCE for f in files):

@@ -4,9 +4,11 @@ from dataclasses import dataclass
 
 import semver
 
+from registry.limits import MAX_INT
+
 # Components are stored in integer columns; identifiers are zero-padded into a digits-only key
 # (digits sort the same under every database collation, letters do not).
-MAX_COMPONENT = 2_147_483_647
+MAX_COMPONENT = MAX_INT
 MAX_NUMERIC_IDENTIFIER_DIGITS = 20
 MAX_VERSION_LENGTH = 64
 

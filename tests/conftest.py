@@ -28,6 +28,15 @@ hypothesis_settings.register_profile(
 hypothesis_settings.load_profile("project")
 
 
+def pytest_runtest_setup(item):
+    from django.conf import settings
+
+    if item.get_closest_marker("postgres") and \
+            settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        pytest.skip("needs PostgreSQL (SQLite has no row locks to race): run with "
+                    "DATABASE_URL=postgres://...")
+
+
 @pytest.fixture(autouse=True)
 def store_root(settings, tmp_path):
     """Every test gets its own artifact store."""
