@@ -22,7 +22,7 @@ def _infer(client, body, path="/v2/models/churn_prediction/infer"):
 def test_health_and_server_metadata_need_no_login(db):
     client = APIClient()
     assert client.get("/v2/health/live").json() == {"live": True}
-    assert client.get("/v2/health/ready").json() == {"ready": True}
+    assert client.get("/v2/health/ready").json() == {"ready": True, "degraded": {}}
     assert client.get("/v2").json()["name"] == "model-governance"
 
 

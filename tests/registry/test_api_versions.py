@@ -473,7 +473,8 @@ def test_a_missing_file_on_disk_is_reported_without_a_path(api, viewer, three_ve
     response = api(viewer).get(URL + "1.0.0/files/model.joblib")
     assert response.status_code == 409
     assert str(store_root) not in response.content.decode()
-    assert "reconcile" in response.json()["detail"]
+    assert response.json()["code"] == "integrity_failed"
+    assert "failed its sha256 check" in response.json()["detail"]
 
 
 # --- editing ----------------------------------------------------------------------------------
