@@ -30,3 +30,18 @@ def process_env(store_root: Path, broker_dir: Path, **extra) -> dict:
         **extra,
     )
     return env
+
+
+def reset_connection_pools(app):
+    """Drop pooled broker connections so the next publish uses the options set here.
+
+    Celery keeps a connection pool on the app and kombu a registry of producer pools
+    keyed by connection; both must go, or the next task (eager ones too) gets a closed pool.
+    """
+    from kombu import pools
+
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
+    pools.reset()

@@ -23,7 +23,7 @@ from tests.governance.conftest import (  # noqa: F401  (fixtures)
     receiver,
     validated,
 )
-from tests.processes import ROOT, process_env
+from tests.processes import ROOT, process_env, reset_connection_pools
 
 
 @pytest.fixture
@@ -47,24 +47,9 @@ def broker_dir(tmp_path, celery_eager):
         import redis
 
         redis.Redis.from_url(settings.REDIS_URL).delete("celery")
-    _reset_connection_pools(app)
+    reset_connection_pools(app)
     yield directory
-    _reset_connection_pools(app)
-
-
-def _reset_connection_pools(app):
-    """Drop pooled broker connections so the next publish uses the options set here.
-
-    Celery keeps a connection pool on the app and kombu a registry of producer pools
-    keyed by connection; both must go, or the next task (eager ones too) gets a closed pool.
-    """
-    from kombu import pools
-
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
-    app.amqp._producer_pool = None
-    pools.reset()
+    reset_connection_pools(app)
 
 
 @pytest.fixture(autouse=True)
