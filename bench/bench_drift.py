@@ -108,7 +108,7 @@ def _admin():
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
-    from registry import roles
+    from core import roles
 
     roles.ensure_groups()
     admin, created = get_user_model().objects.get_or_create(username="bench-admin")

@@ -169,8 +169,9 @@ def main():
     from django.contrib.auth.models import Group
     from django.db import connection
 
+    from core import roles
     from governance.models import Policy
-    from registry import roles, services
+    from registry import services
 
     roles.ensure_groups()
     User = get_user_model()

@@ -129,8 +129,9 @@ def main():
     from django.contrib.auth.models import Group
     from django.db import connection
 
+    from core import roles
     from predictions import services as predictions
-    from registry import load_model, roles
+    from registry import load_model
 
     roles.ensure_groups()
     User = get_user_model()

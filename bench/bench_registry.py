@@ -195,7 +195,8 @@ def _prepare(connection):
     from django.contrib.auth.models import Group
     from rest_framework_simplejwt.tokens import RefreshToken
 
-    from registry import roles, services
+    from core import roles
+    from registry import services
     from registry.models import ArtifactFile, ModelVersion, RegisteredModel
     from registry.versioning import parse_version
 

@@ -31,7 +31,7 @@ urlpatterns = [
                 "health_check.checks.Database",
                 "health_check.checks.Cache",
                 "registry.health.ArtifactStore",
-                "registry.health.Broker",
+                "core.health.Broker",
                 "registry.health.ArtifactIntegrity",
             ]
         ),

@@ -20,6 +20,9 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from core import roles
+from core.admin import ReadOnlyAdmin, ReadOnlyInline, ServiceAdminMixin, status_badge
+from core.errors import ApplicationError
 from governance import audit, monitoring_page, policies, reports, selectors, services, validation
 from governance.login import AdminLoginForm
 from governance.models import (
@@ -41,51 +44,21 @@ from governance.models import (
     Webhook,
 )
 from governance.webhook_targets import url_check as webhook_url_check
-from registry import access, roles
+from registry import access
 from registry.admin import (
     FileInline,
     ModelVersionAdmin,
-    ReadOnlyInline,
     RegisteredModelAdmin,
-    ServiceAdminMixin,
     TeamScopedAdmin,
     scoped_filter,
     stage_badge,
 )
-from registry.errors import ApplicationError
 from registry.models import ModelVersion, RegisteredModel
-
-STATUS_COLOURS = {
-    "passed": "#1b5e20", "approved": "#1b5e20", "completed": "#1b5e20", "ok": "#1b5e20",
-    "resolved": "#1b5e20", "sent": "#1b5e20",
-    "failed": "#b71c1c", "rejected": "#b71c1c", "open": "#b71c1c", "alerting": "#b71c1c",
-    "stale": "#8d6e00", "acknowledged": "#8d6e00", "retrying": "#8d6e00",
-    "pending": "#283593", "running": "#283593", "moving": "#283593", "sending": "#283593",
-    "skipped": "#666666", "no_data": "#666666",
-}
-
-
-def status_badge(value: str):
-    return format_html(
-        '<span class="status-badge" data-status="{}" style="color:{};font-weight:600">{}</span>',
-        value, STATUS_COLOURS.get(value, "#333"), value,
-    )
 
 
 def move_badges(source: str, target: str):
     return format_html('<span style="white-space:nowrap">{} → {}</span>',
                        stage_badge(source), stage_badge(target))
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- the approvals queue ----------------------------------------------------------------------

@@ -19,6 +19,9 @@ from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import roles
+from core.errors import ApplicationError
+from core.filters import DateTimeField
 from governance import audit, reports, selectors, services
 from governance.filters import (
     AlertFilter,
@@ -45,10 +48,7 @@ from governance.serializers import (
     TransitionOutputSerializer,
     ValidationRunSerializer,
 )
-from registry import roles
 from registry import selectors as registry_selectors
-from registry.errors import ApplicationError
-from registry.filters import DateTimeField
 
 # Who gets past the door; each service then checks the particular action.
 GOVERNANCE_WRITE_ROLES = roles.READ_ROLES

@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from governance import context
+from core import context
 from governance.models import AuditChainHead, AuditEvent
 
 GENESIS_HASH = "0" * 64

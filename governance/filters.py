@@ -1,5 +1,6 @@
 import django_filters
 
+from core.filters import DateTimeFilter
 from governance.models import (
     Alert,
     AlertMetric,
@@ -12,7 +13,6 @@ from governance.models import (
     RequestStatus,
     Severity,
 )
-from registry.filters import DateTimeFilter
 from registry.models import Stage
 
 

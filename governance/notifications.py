@@ -13,9 +13,10 @@ from django.contrib.auth import get_user_model
 from django.core.mail import send_mail, send_mass_mail
 from django.db.models import Q
 
+from core import roles
 from governance import webhook_targets
 from governance.models import ApprovalRequest
-from registry import access, roles
+from registry import access
 
 
 def approvers_notify(request_id: int) -> int:

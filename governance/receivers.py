@@ -8,8 +8,8 @@ from django.db import connection
 from django.db.models.signals import m2m_changed, post_save, pre_save
 from django.dispatch import receiver
 
-from governance import audit, context
-from registry import roles
+from core import context, roles
+from governance import audit
 from registry.signals import state_changed
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from core.errors import ApplicationError
 from governance.models import ApprovalRequest, AuditEvent, Deployment, ValidationRun
 from registry import access
-from registry.errors import ApplicationError
 from registry.models import ModelVersion, Stage
 
 

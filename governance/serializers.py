@@ -6,6 +6,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.limits import MAX_INT
 from governance import validation
 from governance.models import (
     Alert,
@@ -21,7 +22,6 @@ from governance.models import (
     ValidationCheck,
     ValidationRun,
 )
-from registry.limits import MAX_INT
 from registry.models import Stage
 from registry.serializers import RejectUnknownFieldsMixin
 

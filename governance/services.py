@@ -21,6 +21,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core import roles
+from core.errors import ApplicationError, Conflict, Forbidden, scrub_paths
+from core.limits import MAX_INT, MAX_SMALLINT
 from governance import audit, monitoring, policies, validation, webhook_targets
 from governance.models import (
     ACTIVE_ALERT,
@@ -52,9 +55,7 @@ from governance.models import (
     Webhook,
 )
 from governance.selectors import latest_validation
-from registry import access, roles, store, traffic
-from registry.errors import ApplicationError, Conflict, Forbidden, scrub_paths
-from registry.limits import MAX_INT, MAX_SMALLINT
+from registry import access, store, traffic
 from registry.metadata import document_bytes, version_document
 from registry.models import ModelVersion, RegisteredModel, Stage
 

@@ -273,8 +273,8 @@ class Outcome:
 def _reference(version: ModelVersion, data: bytes | None):
     if data is None:
         return None
+    from core.errors import ApplicationError
     from registry import reference
-    from registry.errors import ApplicationError
 
     try:
         return reference.read(data, version.columns, version.target)

@@ -1,9 +1,10 @@
 from django.contrib import admin, messages
 
+from core.admin import ReadOnlyAdmin, ServiceAdminMixin
+from core.errors import ApplicationError
 from predictions import services
 from predictions.models import ApiToken, Feedback, PredictionLog, RateLimit
-from registry.admin import ServiceAdminMixin, TeamScopedAdmin, scoped_filter
-from registry.errors import ApplicationError
+from registry.admin import TeamScopedAdmin, scoped_filter
 
 
 @admin.register(ApiToken)
@@ -74,19 +75,8 @@ class RateLimitAdmin(ServiceAdminMixin, admin.ModelAdmin):
             services.rate_limit_delete(limit=limit, actor=request.user)
 
 
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(PredictionLog)
-class PredictionLogAdmin(TeamScopedAdmin, ReadOnly):
+class PredictionLogAdmin(TeamScopedAdmin, ReadOnlyAdmin):
     list_display = ["created_at", "request_id", "model", "version", "route", "caller_name",
                     "n_rows", "latency_ms"]
     list_filter = ["route", "protocol", scoped_filter("model")]
@@ -96,6 +86,6 @@ class PredictionLogAdmin(TeamScopedAdmin, ReadOnly):
 
 
 @admin.register(Feedback)
-class FeedbackAdmin(ReadOnly):
+class FeedbackAdmin(ReadOnlyAdmin):
     list_display = ["request_id", "row_index", "actual", "created_by", "created_at"]
     search_fields = ["request_id"]

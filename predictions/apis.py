@@ -22,13 +22,13 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import roles
+from core.errors import ApplicationError, PayloadTooLarge
+from core.permissions import HasRole
 from predictions import services, throttling
 from predictions.auth import ApiTokenAuthentication, CachedJWTAuthentication
 from predictions.inputs import InputError, may_hold_booleans, parse_json
 from predictions.serving import NotServable
-from registry import roles
-from registry.errors import ApplicationError, PayloadTooLarge
-from registry.permissions import HasRole
 
 
 class PredictionApiView(APIView):

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
-from registry.limits import MAX_JSON_DEPTH, is_finite_number
+from core.limits import MAX_JSON_DEPTH, is_finite_number
+from core.parsers import TooDeep, check_depth, json_loads
 from registry.metadata import NUMERIC_DTYPES
-from registry.parsers import TooDeep, check_depth, json_loads
 
 NUMERIC = NUMERIC_DTYPES
 INTEGER = {"int64", "int32"}

@@ -23,9 +23,9 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from core.errors import scrub_paths
 from predictions.fields import column_kinds, pack_rows
 from predictions.models import PredictionError, PredictionLog
-from registry.errors import scrub_paths
 
 logger = logging.getLogger(__name__)
 _buffer: queue.SimpleQueue = queue.SimpleQueue()

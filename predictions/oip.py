@@ -21,6 +21,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.views import APIView
 
+from core.errors import ApplicationError
 from predictions import services
 from predictions.apis import (
     PredictionApiView,
@@ -28,7 +29,6 @@ from predictions.apis import (
 )
 from predictions.serving import NotServable
 from registry import access, health
-from registry.errors import ApplicationError
 
 DATATYPES = {"b": "BOOL", "i": "INT64", "u": "UINT64", "f": "FP64"}
 

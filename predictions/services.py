@@ -12,6 +12,9 @@ import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from core import roles
+from core.errors import ApplicationError, Conflict, Forbidden
+from core.limits import is_finite_number
 from predictions import logs
 from predictions.auth import TOKEN_PREFIX, digest
 from predictions.inputs import InputError, parse_rest, parse_v2
@@ -25,9 +28,7 @@ from predictions.serving import (
     routes,
     unavailable,
 )
-from registry import access, roles, signals
-from registry.errors import ApplicationError, Conflict, Forbidden
-from registry.limits import is_finite_number
+from registry import access, signals
 from registry.models import RegisteredModel
 
 logger = logging.getLogger(__name__)

@@ -22,8 +22,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
-from registry import roles
-from registry.errors import ApplicationError, Forbidden
+from core import roles
+from core.errors import ApplicationError, Forbidden
 from registry.models import DEFAULT_TEAM, RegisteredModel, Team
 
 PEOPLE_ROLES = frozenset({roles.DATA_SCIENTIST, roles.APPROVER})

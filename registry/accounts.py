@@ -7,7 +7,7 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from registry import roles
+from core import roles
 
 DEMO_PEOPLE = {
     # username: (first name, last name, role, staff)

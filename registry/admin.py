@@ -13,7 +13,9 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from registry import access, roles, services
+from core import roles
+from core.admin import ReadOnlyInline, ServiceAdminMixin
+from registry import access, services
 from registry.models import ArtifactFile, ModelVersion, RegisteredModel, Stage, Team
 
 STAGE_COLOURS = {
@@ -47,18 +49,6 @@ def metrics_table(metrics: dict):
     )
 
 
-class ServiceAdminMixin:
-    """Saves go through a service, which opens its own durable transaction.
-
-    Django's admin wraps the change form in `transaction.atomic()`; a service that places
-    files must not run nested in another transaction (it could not tell when its rows
-    commit), so the form view runs without that wrapper and the service is the transaction.
-    """
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        return self._changeform_view(request, object_id, form_url, extra_context)
-
-
 class TeamScopedAdmin:
     """Each person sees only the rows of models they may see (registry.access): lists,
     filters, search, change pages and the model choices of forms."""
@@ -89,19 +79,6 @@ class TeamScopedAdmin:
 def scoped_filter(path: str):
     """A list filter on a relation that offers only what the person may see."""
     return (path, admin.RelatedOnlyFieldListFilter)
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    view_on_site = False
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class VersionInline(ReadOnlyInline):

@@ -10,12 +10,13 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from registry import access, loaders, roles, selectors, services, uploads
-from registry.errors import ApplicationError
+from core import roles
+from core.errors import ApplicationError
+from core.parsers import JSONParser
+from registry import access, loaders, selectors, services, uploads
 from registry.filters import ModelVersionFilter, RegisteredModelFilter
 from registry.metadata import parse_metadata_text
 from registry.models import FileRole, ModelVersion
-from registry.parsers import JSONParser
 from registry.serializers import (
     ModelCreateInputSerializer,
     ModelOutputSerializer,

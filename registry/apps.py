@@ -8,13 +8,8 @@ class RegistryConfig(AppConfig):
     verbose_name = "Model registry"
 
     def ready(self):
-        from django.urls import register_converter
+        from registry import store
 
-        from registry import roles, store
-        from registry.limits import IdConverter
-
-        register_converter(IdConverter, "id")  # `<id:pk>` in the URLconfs
-        post_migrate.connect(roles.ensure_groups, dispatch_uid="registry.ensure_groups")
         post_migrate.connect(
             lambda **_kwargs: store.ensure_layout(), dispatch_uid="registry.ensure_layout",
             weak=False,

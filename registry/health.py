@@ -10,6 +10,7 @@ import os
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceUnavailable
 
+from core import health
 from registry import store
 
 
@@ -25,34 +26,6 @@ class ArtifactStore(HealthCheck):
             raise ServiceUnavailable("store is not writable")
 
 
-@dataclasses.dataclass
-class Broker(HealthCheck):
-    def run(self):
-        if not broker_reachable():
-            raise ServiceUnavailable("the Celery broker is unreachable")
-
-
-def broker_reachable(timeout: float = 3) -> bool:
-    from config.celery import app
-
-    try:
-        with app.connection_for_write() as connection:
-            connection.ensure_connection(max_retries=1, timeout=timeout)
-    except Exception:
-        return False
-    return True
-
-
-def cache_reachable() -> bool:
-    from django.core.cache import cache
-
-    try:
-        cache.get("health-probe")
-    except Exception:
-        return False
-    return True
-
-
 def integrity_failures() -> list[str]:
     """Production versions flagged because a file failed its sha256 check."""
     from registry.models import ModelVersion, Stage
@@ -65,9 +38,9 @@ def integrity_failures() -> list[str]:
 def degraded() -> dict[str, str]:
     """What is wrong while the app still answers predictions."""
     parts = {}
-    if not cache_reachable():
+    if not health.cache_reachable():
         parts["cache"] = "unreachable: quotas and login throttling are not enforced"
-    if not broker_reachable(timeout=1):
+    if not health.broker_reachable(timeout=1):
         parts["broker"] = "unreachable: validations, deployments and alerts wait in the " \
                           "database for the periodic recovery"
     failed = integrity_failures()

@@ -120,7 +120,7 @@ def load_version(version: ModelVersion, payloads=None) -> LoadedModel:
 
 
 def load_model(name: str, version: str = "latest", stage: str | None = None) -> LoadedModel:
-    from registry.errors import ApplicationError
+    from core.errors import ApplicationError
     from registry.selectors import version_resolve
 
     try:

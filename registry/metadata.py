@@ -14,9 +14,9 @@ import re
 import orjson
 from rest_framework import serializers
 
+from core.limits import is_finite_number
+from core.parsers import TooDeep, json_loads
 from registry.fields import normalise_tags
-from registry.limits import is_finite_number
-from registry.parsers import TooDeep, json_loads
 
 DTYPES = ("float64", "float32", "int64", "int32", "bool", "string", "category")
 # Columns a model takes as numbers (the others are text: categories, strings).

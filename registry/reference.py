@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from registry.errors import ApplicationError, Unprocessable
+from core.errors import ApplicationError, Unprocessable
 from registry.metadata import NUMERIC_DTYPES
 
 EXTENSIONS = (".csv",)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 
+from core.errors import ApplicationError
 from registry import access
-from registry.errors import ApplicationError
 from registry.models import ArtifactFile, ModelVersion, RegisteredModel, Stage
 from registry.versioning import InvalidVersion, parse_version
 

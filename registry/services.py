@@ -14,8 +14,10 @@ from pathlib import Path
 
 from django.db import IntegrityError, transaction
 
-from registry import access, reference, roles, signals, store
-from registry.errors import ApplicationError, Conflict, Forbidden, Unprocessable
+from core import roles
+from core.errors import ApplicationError, Conflict, Forbidden, Unprocessable
+from core.queue import enqueue_on_commit
+from registry import access, reference, signals, store
 from registry.fields import normalise_tags
 from registry.metadata import VersionMetadataSerializer, document_bytes, version_document
 from registry.models import (
@@ -28,7 +30,6 @@ from registry.models import (
     TaskType,
     Team,
 )
-from registry.queue import enqueue_on_commit
 from registry.versioning import InvalidVersion, parse_version
 
 # What a framework's model file may be called; preprocessors are always joblib/pickle files.

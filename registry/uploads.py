@@ -22,8 +22,8 @@ from django.http.multipartparser import MultiPartParserError
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
+from core.errors import ApplicationError, PayloadTooLarge
 from registry import store
-from registry.errors import ApplicationError, PayloadTooLarge
 
 # Small parts read into memory rather than the store (e.g. `metadata` sent with curl -F @file).
 MEMORY_PARTS = {"metadata": 1024 * 1024}

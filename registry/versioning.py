@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import semver
 
-from registry.limits import MAX_INT
+from core.limits import MAX_INT
 
 # Components are stored in integer columns; identifiers are zero-padded into a digits-only key
 # (digits sort the same under every database collation, letters do not).

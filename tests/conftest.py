@@ -15,7 +15,8 @@ from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from registry import roles, store
+from core import roles
+from registry import store
 from tests import helpers
 
 # Property tests must not depend on how busy the machine is: no deadline, no "too slow"

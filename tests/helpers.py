@@ -288,7 +288,7 @@ def governance_admin():
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
-    from registry import roles
+    from core import roles
 
     roles.ensure_groups()
     user, created = get_user_model().objects.get_or_create(

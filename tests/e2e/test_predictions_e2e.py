@@ -33,8 +33,8 @@ def production(data_scientist, churn_model):
 
 @pytest.fixture
 def token(admin_user, django_user_model):
+    from core import roles
     from predictions import services
-    from registry import roles
     from tests.conftest import _person
 
     account = _person(django_user_model, "loans-service", roles.SERVICE)

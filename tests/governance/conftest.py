@@ -52,7 +52,7 @@ def promotion(api, data_scientist, validated):
 
 @pytest.fixture
 def second_approver(db, django_user_model):
-    from registry import roles
+    from core import roles
     from tests.conftest import _person
 
     return _person(django_user_model, "bea", roles.APPROVER, is_staff=True)

@@ -74,7 +74,7 @@ def test_identical_transitions_at_once_give_one_202_and_409s(api, data_scientist
 
 @pytest.fixture
 def approvers(approver, second_approver, django_user_model):
-    from registry import roles
+    from core import roles
     from tests.conftest import _person
 
     return [approver, second_approver] + [
@@ -105,7 +105,7 @@ def test_a_deadlock_that_still_happens_is_a_409_try_again(data_scientist, other_
     real deadlock error, which the API's error handler turns into a 409."""
     from django.db import OperationalError, transaction
 
-    from registry.errors import exception_handler
+    from core.errors import exception_handler
     from registry.models import RegisteredModel
     from tests import helpers
 

@@ -7,8 +7,8 @@ import pytest
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 
+from core.limits import MAX_BIGINT
 from governance.models import Alert, AlertRule
-from registry.limits import MAX_BIGINT
 from tests.helpers import Unchanged
 
 
@@ -104,8 +104,8 @@ def test_an_integer_beyond_the_column_is_a_400_naming_the_field(api, admin_user,
 
 def test_the_service_refuses_a_row_count_beyond_the_column(admin_user, churn_model):
     """The admin's form goes through the same service as the API."""
+    from core.errors import ApplicationError
     from governance import services
-    from registry.errors import ApplicationError
 
     with pytest.raises(ApplicationError) as refused, Unchanged():
         services.alert_rule_save(actor=admin_user, model=churn_model, metric="latency_p99",

@@ -177,7 +177,7 @@ def test_the_monitor_command_prints_the_figures(monitored, capsys):
 
 
 def test_a_rule_that_makes_no_sense_is_refused_and_nothing_is_saved(monitored, admin_user):
-    from registry.errors import ApplicationError
+    from core.errors import ApplicationError
 
     before = AlertRule.objects.count()
     bad = [dict(metric="feature_drift", statistic="median", threshold=0.2),

@@ -59,7 +59,7 @@ def test_a_failed_deployment_names_no_server_path(api, data_scientist, churn_mod
 
 
 def test_error_bodies_lose_absolute_paths():
-    from registry.errors import error_body
+    from core.errors import error_body
 
     leaked = f"cannot open {settings.MODEL_STORE_ROOT}/staging/x/v1/model.joblib"
     body = error_body(409, "conflict", leaked, {"file": [f"{settings.VAR_DIR}/secret_key"]})

@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 import pytest
 from django.utils import timezone
 
+from core.errors import ApplicationError
 from governance import services, tasks, webhook_targets
 from governance.models import AlertDelivery, AuditEvent, Webhook
-from registry.errors import ApplicationError
 from tests.e2e.conftest import free_port
 from tests.governance.traffic import log_window
 from tests.helpers import Unchanged

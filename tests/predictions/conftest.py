@@ -6,8 +6,8 @@ import pytest
 from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
+from core import roles
 from governance import services as governance
-from registry import roles
 from tests import helpers
 from tests.conftest import _person
 

@@ -60,8 +60,8 @@ def test_another_service_cannot_report_on_someone_elses_requests(served, service
                                                                  admin_user):
     from rest_framework.test import APIClient
 
+    from core import roles
     from predictions import services
-    from registry import roles
     from tests.conftest import _person
 
     served()

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from django.db import IntegrityError, connection, transaction
 
+from core.errors import Conflict
 from registry import services, store
-from registry.errors import Conflict
 from registry.models import ModelVersion, Stage
 from tests import helpers
 from tests.helpers import Unchanged

@@ -10,10 +10,11 @@ import json
 
 import pytest
 
+from core import roles
 from governance import services as governance
 from governance.models import Alert, AlertRule, AuditEvent, Deployment
 from predictions import services as predictions
-from registry import roles, services
+from registry import services
 from registry.models import RegisteredModel, Team
 from tests import helpers
 from tests.conftest import _person

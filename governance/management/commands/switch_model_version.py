@@ -18,9 +18,9 @@ import json
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from core.errors import ApplicationError
 from governance import services
 from registry import store
-from registry.errors import ApplicationError
 from registry.models import ModelVersion, RegisteredModel, Stage
 from registry.selectors import SEMVER_DESC
 

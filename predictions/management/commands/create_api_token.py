@@ -4,9 +4,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from core.errors import ApplicationError
 from predictions import services
 from predictions.models import ApiToken
-from registry.errors import ApplicationError
 
 
 class Command(BaseCommand):

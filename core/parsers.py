@@ -12,7 +12,7 @@ from django.conf import settings
 from rest_framework import parsers
 from rest_framework.exceptions import ValidationError
 
-from registry.limits import MAX_JSON_DEPTH
+from core.limits import MAX_JSON_DEPTH
 
 _CONTAINERS = frozenset({list, dict})
 
@@ -69,5 +69,5 @@ class JSONParser(parsers.JSONParser):
             message = f"the body is {exc}"
         except (ValueError, LookupError) as exc:  # LookupError: an unknown charset
             message = f"the body is not valid JSON: {exc}"
-        # Not registry.errors: DRF imports this module while registry.errors imports DRF.
+        # Not core.errors: DRF imports this module while core.errors imports DRF.
         raise ValidationError({"body": [message]})

@@ -1,6 +1,6 @@
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from registry import roles
+from core import roles
 
 
 class HasRole(BasePermission):

@@ -1,0 +1,58 @@
+"""Admin pieces every app's admin shares: read-only pages, saving through a service, badges."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils.html import format_html
+
+STATUS_COLOURS = {
+    "passed": "#1b5e20", "approved": "#1b5e20", "completed": "#1b5e20", "ok": "#1b5e20",
+    "resolved": "#1b5e20", "sent": "#1b5e20",
+    "failed": "#b71c1c", "rejected": "#b71c1c", "open": "#b71c1c", "alerting": "#b71c1c",
+    "stale": "#8d6e00", "acknowledged": "#8d6e00", "retrying": "#8d6e00",
+    "pending": "#283593", "running": "#283593", "moving": "#283593", "sending": "#283593",
+    "skipped": "#666666", "no_data": "#666666",
+}
+
+
+def status_badge(value: str):
+    return format_html(
+        '<span class="status-badge" data-status="{}" style="color:{};font-weight:600">{}</span>',
+        value, STATUS_COLOURS.get(value, "#333"), value,
+    )
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    view_on_site = False
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ServiceAdminMixin:
+    """Saves go through a service, which opens its own durable transaction.
+
+    Django's admin wraps the change form in `transaction.atomic()`; a service that places
+    files must not run nested in another transaction (it could not tell when its rows
+    commit), so the form view runs without that wrapper and the service is the transaction.
+    """
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return self._changeform_view(request, object_id, form_url, extra_context)

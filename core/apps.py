@@ -1,0 +1,17 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "core"
+    verbose_name = "Audit trail"
+
+    def ready(self):
+        from django.db.models.signals import post_migrate
+        from django.urls import register_converter
+
+        from core import roles
+        from core.limits import IdConverter
+
+        register_converter(IdConverter, "id")  # `<id:pk>` in the URLconfs
+        post_migrate.connect(roles.ensure_groups, dispatch_uid="core.ensure_groups")
