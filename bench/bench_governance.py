@@ -89,7 +89,7 @@ def promotions(size_mb: int, runs: int, people) -> dict:
 def concurrent_audit(writers: int, per_writer: int, actor) -> dict:
     from django.db import connection, transaction
 
-    from governance import audit
+    from core import audit
 
     barrier = threading.Barrier(writers)
     timings: list[float] = []
@@ -125,8 +125,8 @@ def verify_million(count: int, actor) -> dict:
     from django.db import connection
     from django.utils import timezone
 
-    from governance import audit
-    from governance.models import AuditChainHead, AuditEvent
+    from core import audit
+    from core.models import AuditChainHead, AuditEvent
 
     head = AuditChainHead.objects.get(pk=1)
     seq, previous = head.seq, head.hash

@@ -10,7 +10,7 @@ class CoreConfig(AppConfig):
         from django.db.models.signals import post_migrate
         from django.urls import register_converter
 
-        from core import roles
+        from core import receivers, roles  # noqa: F401  (receivers: who gained rights)
         from core.limits import IdConverter
 
         register_converter(IdConverter, "id")  # `<id:pk>` in the URLconfs

@@ -23,10 +23,12 @@ FEEDBACK_ROLES = frozenset({SERVICE, DATA_SCIENTIST, ADMIN})
 # (The API checks roles itself; these only open admin pages. Approvers and admins also need
 # is_staff to log into the admin.)
 _ADMIN_PERMISSIONS = {
-    VIEWER: {"registry": ("view",), "governance": ("view",)},
-    DATA_SCIENTIST: {"registry": ("view",), "governance": ("view",)},
-    APPROVER: {"registry": ("view",), "governance": ("view",), "predictions": ("view",)},
+    VIEWER: {"core": ("view",), "registry": ("view",), "governance": ("view",)},
+    DATA_SCIENTIST: {"core": ("view",), "registry": ("view",), "governance": ("view",)},
+    APPROVER: {"core": ("view",), "registry": ("view",), "governance": ("view",),
+               "predictions": ("view",)},
     ADMIN: {
+        "core": ("view",),
         "registry": ("view", "add", "change"),
         "governance": ("view", "add", "change"),
         "predictions": ("view", "add", "change"),

@@ -20,10 +20,11 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from core import roles
+from core import audit, roles
 from core.admin import ReadOnlyAdmin, ReadOnlyInline, ServiceAdminMixin, status_badge
 from core.errors import ApplicationError
-from governance import audit, monitoring_page, policies, reports, selectors, services, validation
+from core.models import AuditEvent
+from governance import monitoring_page, policies, reports, selectors, services, validation
 from governance.login import AdminLoginForm
 from governance.models import (
     ACTIVE_ALERT,
@@ -32,7 +33,6 @@ from governance.models import (
     AlertRule,
     AlertStatus,
     ApprovalRequest,
-    AuditEvent,
     Deployment,
     MonitoringRun,
     Policy,
@@ -414,9 +414,9 @@ class AuditEventAdmin(ReadOnlyAdmin):
     def get_urls(self):
         return [
             path("report/", self.admin_site.admin_view(self.report_view),
-                 name="governance_auditevent_report"),
+                 name="core_auditevent_report"),
             path("verify/", self.admin_site.admin_view(self.verify_view),
-                 name="governance_auditevent_verify"),
+                 name="core_auditevent_verify"),
             *super().get_urls(),
         ]
 
@@ -437,12 +437,12 @@ class AuditEventAdmin(ReadOnlyAdmin):
                     bounds[key] += timedelta(days=1)  # a date "until" includes that day
                 if bounds[key] is None:
                     self.message_user(request, f"{key}: not a date", level=messages.ERROR)
-                    return HttpResponseRedirect(reverse("admin:governance_auditevent_report"))
+                    return HttpResponseRedirect(reverse("admin:core_auditevent_report"))
         model = request.GET.get("model") or None
         if model and not access.visible_models(request.user).filter(name=model).exists():
             self.message_user(request, f"model: no registered model named {model!r}",
                               level=messages.ERROR)
-            return HttpResponseRedirect(reverse("admin:governance_auditevent_report"))
+            return HttpResponseRedirect(reverse("admin:core_auditevent_report"))
         scope = reports.Scope(model=model, user=request.user, **bounds)
         if request.GET.get("output") == "csv":
             response = HttpResponse(reports.csv_text(scope), content_type="text/csv")
@@ -459,7 +459,7 @@ class AuditEventAdmin(ReadOnlyAdmin):
             where = "" if report.first_bad_seq is None else f" at event #{report.first_bad_seq}"
             self.message_user(request, f"Audit chain BROKEN{where}: {report.problem}",
                               level=messages.ERROR)
-        return HttpResponseRedirect(reverse("admin:governance_auditevent_changelist"))
+        return HttpResponseRedirect(reverse("admin:core_auditevent_changelist"))
 
 
 # --- the registry pages, with their governance history ----------------------------------------

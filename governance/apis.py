@@ -19,10 +19,10 @@ from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core import roles
+from core import audit, roles
 from core.errors import ApplicationError
 from core.filters import DateTimeField
-from governance import audit, reports, selectors, services
+from governance import reports, selectors, services
 from governance.filters import (
     AlertFilter,
     AlertRuleFilter,

@@ -9,7 +9,7 @@ class GovernanceConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate
 
-        from governance import login, receivers  # noqa: F401  (connect the audit receivers)
+        from governance import login, receivers  # noqa: F401  (connect the receivers)
         from governance.services import deployment_moving, ensure_default_rules, reconcile_hook
         from registry import reconcile
 

@@ -1,13 +1,13 @@
 import django_filters
 
 from core.filters import DateTimeFilter
+from core.models import AuditEvent
 from governance.models import (
     Alert,
     AlertMetric,
     AlertRule,
     AlertStatus,
     ApprovalRequest,
-    AuditEvent,
     Deployment,
     DeploymentStatus,
     RequestStatus,

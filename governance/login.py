@@ -28,8 +28,8 @@ from django.core.exceptions import ValidationError
 from django.dispatch import receiver
 from rest_framework import exceptions
 
+from core import audit
 from core.middleware import _client_ip
-from governance import audit
 
 logger = logging.getLogger(__name__)
 

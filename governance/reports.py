@@ -11,8 +11,9 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from governance import audit
-from governance.models import AuditEvent, Deployment, ValidationRun
+from core import audit
+from core.models import AuditEvent
+from governance.models import Deployment, ValidationRun
 from registry import access
 from registry.models import ModelVersion
 

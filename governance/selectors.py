@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from core.errors import ApplicationError
-from governance.models import ApprovalRequest, AuditEvent, Deployment, ValidationRun
+from core.models import AuditEvent
+from governance.models import ApprovalRequest, Deployment, ValidationRun
 from registry import access
 from registry.models import ModelVersion, Stage
 

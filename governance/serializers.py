@@ -7,13 +7,13 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.limits import MAX_INT
+from core.models import AuditEvent
 from governance import validation
 from governance.models import (
     Alert,
     AlertMetric,
     AlertRule,
     ApprovalRequest,
-    AuditEvent,
     Deployment,
     MonitoringRun,
     Rollout,

@@ -21,10 +21,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from core import roles
+from core import audit, roles
 from core.errors import ApplicationError, Conflict, Forbidden, scrub_paths
 from core.limits import MAX_INT, MAX_SMALLINT
-from governance import audit, monitoring, policies, validation, webhook_targets
+from governance import monitoring, policies, validation, webhook_targets
 from governance.models import (
     ACTIVE_ALERT,
     SEVERITY_ORDER,

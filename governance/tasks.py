@@ -4,7 +4,7 @@ from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
-from governance import audit, notifications, services
+from governance import notifications, services
 from governance.models import DeploymentStatus
 
 
@@ -96,9 +96,3 @@ def integrity_alert_sync(version_id: int) -> str:
 @shared_task(name="governance.integrity_sweep")
 def integrity_sweep() -> list[str]:
     return services.integrity_sweep()
-
-
-@shared_task(name="governance.audit_checkpoint_write")
-def audit_checkpoint_write() -> dict | None:
-    """Every five minutes: a signed checkpoint of the audit chain's head, kept outside the DB."""
-    return audit.audit_checkpoint_write()

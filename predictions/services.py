@@ -12,7 +12,7 @@ import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from core import roles
+from core import audit, roles
 from core.errors import ApplicationError, Conflict, Forbidden
 from core.limits import is_finite_number
 from predictions import logs
@@ -28,7 +28,7 @@ from predictions.serving import (
     routes,
     unavailable,
 )
-from registry import access, signals
+from registry import access
 from registry.models import RegisteredModel
 
 logger = logging.getLogger(__name__)
@@ -301,7 +301,7 @@ def api_token_create(*, user, name: str, actor, expires_at=None) -> tuple[ApiTok
         token = ApiToken.objects.create(user=user, name=name, prefix=prefix,
                                         digest=digest(plain), created_by=actor,
                                         expires_at=expires_at)
-        signals.emit("api_token.created", actor=actor, subject=token,
+        audit.record(action="api_token.created", actor=actor, subject=token,
                      after={"user": user.get_username(), "name": name,
                             "expires_at": expires_at.isoformat() if expires_at else None})
     return token, plain
@@ -317,7 +317,7 @@ def api_token_revoke(*, token: ApiToken, actor) -> ApiToken:
         if token.revoked_at is None:
             token.revoked_at = timezone.now()
             token.save(update_fields=["revoked_at"])
-            signals.emit("api_token.revoked", actor=actor, subject=token,
+            audit.record(action="api_token.revoked", actor=actor, subject=token,
                          before={"revoked": False}, after={"revoked": True})
     return token
 
@@ -355,7 +355,7 @@ def rate_limit_save(*, actor, requests_per_hour: int, user=None, group=None,
         except IntegrityError:
             raise Conflict("that user or group has a quota already; change it instead",
                            field="user" if user else "group") from None
-        signals.emit("rate_limit.created" if before is None else "rate_limit.changed",
+        audit.record(action="rate_limit.created" if before is None else "rate_limit.changed",
                      actor=actor, subject=limit, before=before, after=_limit_snapshot(limit))
     return limit
 
@@ -365,5 +365,5 @@ def rate_limit_delete(*, limit: RateLimit, actor) -> None:
         raise Forbidden("Only admins change prediction quotas.")
     with transaction.atomic(durable=True):
         before = _limit_snapshot(limit)
-        signals.emit("rate_limit.deleted", actor=actor, subject=limit, before=before)
+        audit.record(action="rate_limit.deleted", actor=actor, subject=limit, before=before)
         limit.delete()

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from django.db import transaction
 
-from registry import catalogue, signals, store
+from core import audit
+from registry import catalogue, store
 from registry.metadata import document_bytes, version_document
 from registry.models import ModelVersion
 
@@ -87,8 +88,8 @@ def _check_version(version: ModelVersion, repair: bool, findings: list[Finding])
                                             f"{finding.detail}; {busy} is moving it"))
                     return
                 store.move_dir(found, expected)
-                signals.emit(
-                    "store.repaired", actor=None, subject=version,
+                audit.record(
+                    action="store.repaired", actor=None, subject=version,
                     before={"folder": store.relative(found)},
                     after={"folder": store.relative(expected)},
                     reason="reconcile: folder moved to the stage its row records",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from django.db import IntegrityError, transaction
 
-from core import roles
+from core import audit, roles
 from core.errors import ApplicationError, Conflict, Forbidden, Unprocessable
 from core.queue import enqueue_on_commit
 from registry import access, reference, signals, store
@@ -117,7 +117,7 @@ def model_create(
         except IntegrityError:
             # Lost a race with a concurrent create of the same name.
             raise Conflict(f"a model named {name!r} already exists", field="name") from None
-        signals.emit("model.created", actor=actor, subject=model, after=_model_snapshot(model))
+        audit.record(action="model.created", actor=actor, subject=model, after=_model_snapshot(model))
         _rewrite_catalogue_on_commit()
     return model
 
@@ -149,8 +149,8 @@ def model_update(*, model: RegisteredModel, actor, **changes) -> RegisteredModel
             model.readers.set(changes["readers"])
         after = _model_snapshot(model)
         if after != before:
-            signals.emit(
-                "model.updated",
+            audit.record(
+                action="model.updated",
                 actor=actor,
                 subject=model,
                 before={k: v for k, v in before.items() if after[k] != v},
@@ -187,8 +187,8 @@ def team_save(*, team: Team | None, actor, name: str, description: str = "",
         team.members.set(members)
         after = snapshot(team)
         if after != before:
-            signals.emit("team.created" if before is None else "team.changed", actor=actor,
-                         subject=team,
+            audit.record(action="team.created" if before is None else "team.changed",
+                         actor=actor, subject=team,
                          before={k: v for k, v in (before or {}).items() if after[k] != v}
                          or None,
                          after={k: v for k, v in after.items() if (before or {}).get(k) != v})
@@ -342,9 +342,12 @@ def version_register(
                     code="store_inconsistent",
                 ) from None
             published, tmp = final, None
-            signals.emit(
-                "version.registered", actor=actor, subject=row, after=_version_snapshot(row)
+            audit.record(
+                action="version.registered", actor=actor, subject=row,
+                after=_version_snapshot(row),
             )
+            signals.validation_needed.send(sender=ModelVersion, version=row,
+                                           trigger="registration", actor=actor)
             _rewrite_catalogue_on_commit()
     except BaseException:
         if tmp is not None:
@@ -380,8 +383,8 @@ def version_update(*, version: ModelVersion, actor, **changes) -> ModelVersion:
         after = _version_snapshot(version)
         if after != before:
             write_version_metadata(version)
-            signals.emit(
-                "version.updated",
+            audit.record(
+                action="version.updated",
                 actor=actor,
                 subject=version,
                 before={k: v for k, v in before.items() if after[k] != v},
@@ -457,9 +460,11 @@ def version_reference_add(*, version: ModelVersion, incoming: store.IncomingFile
             except store.StoreError as exc:
                 raise Conflict(str(exc), field="reference", code="store_inconsistent") from None
             write_version_metadata(version)
-            signals.emit("version.reference_added", actor=actor, subject=version,
+            audit.record(action="version.reference_added", actor=actor, subject=version,
                          before={"files": before["files"]},
                          after={"files": _version_snapshot(version)["files"]})
+            signals.validation_needed.send(sender=ModelVersion, version=version,
+                                           trigger="reference", actor=actor)
             _rewrite_catalogue_on_commit()
     except BaseException:
         if placed is not None:
@@ -496,7 +501,7 @@ def version_integrity_failed(*, version: ModelVersion, error, found_by: str) -> 
         row.integrity_failed_at = timezone.now()
         row.integrity_problem = problem
         row.save(update_fields=["integrity_failed_at", "integrity_problem", "updated_at"])
-        signals.emit("version.integrity_failed", actor=None, subject=row,
+        audit.record(action="version.integrity_failed", actor=None, subject=row,
                      before={"integrity": "intact"}, after=problem,
                      reason=f"{problem['file']} of {row} failed its sha256 check")
         enqueue_on_commit(INTEGRITY_ALERT_TASK, row.pk)
@@ -513,7 +518,7 @@ def version_integrity_cleared(*, version: ModelVersion, found_by: str) -> bool:
         before = row.integrity_problem
         row.integrity_failed_at, row.integrity_problem = None, {}
         row.save(update_fields=["integrity_failed_at", "integrity_problem", "updated_at"])
-        signals.emit("version.integrity_restored", actor=None, subject=row,
+        audit.record(action="version.integrity_restored", actor=None, subject=row,
                      before=before, after={"integrity": "intact", "found_by": found_by})
         enqueue_on_commit(INTEGRITY_ALERT_TASK, row.pk)
     return True

@@ -132,10 +132,10 @@ def store_snapshot() -> dict[str, int | str]:
 def row_counts(allow_actions: tuple[str, ...] = ()) -> dict[str, int]:
     from django.contrib.auth import get_user_model
 
+    from core.models import AuditEvent
     from governance.models import (
         Approval,
         ApprovalRequest,
-        AuditEvent,
         Deployment,
         Policy,
         ValidationCheck,
@@ -258,7 +258,7 @@ def audit_tamper(*statements: tuple[str, list]) -> None:
     owner can: the tests of what verification catches, and teardown."""
     from django.db import connection
 
-    from governance import db_triggers as sql
+    from core import db_triggers as sql
 
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":

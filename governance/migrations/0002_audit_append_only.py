@@ -6,7 +6,7 @@ should not own its tables (see docs/operations.md), which keeps TRUNCATE out of 
 
 from django.db import migrations
 
-from governance.db_triggers import POSTGRES_DOWN, POSTGRES_UP, SQLITE_DOWN, SQLITE_UP
+from core.db_triggers import POSTGRES_DOWN, POSTGRES_UP, SQLITE_DOWN, SQLITE_UP
 
 GENESIS_HASH = "0" * 64
 

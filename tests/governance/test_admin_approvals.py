@@ -86,7 +86,7 @@ def test_the_admin_report_until_a_date_includes_that_day(client, admin_user, pro
 
     client.force_login(admin_user)
     today = timezone.now().date().isoformat()
-    response = client.get("/admin/governance/auditevent/report/",
+    response = client.get("/admin/core/auditevent/report/",
                           {"download": "1", "output": "csv", "until": today})
     assert response.status_code == 200
     assert "request.created" in response.content.decode()  # happened today
@@ -123,16 +123,16 @@ def test_the_rollback_admin_action_asks_for_a_reason_and_opens_a_request(client,
 
 
 def test_audit_events_are_read_only_in_the_admin(client, admin_user, promotion):
-    from governance.models import AuditEvent
+    from core.models import AuditEvent
 
     client.force_login(admin_user)
     event = AuditEvent.objects.first()
-    assert client.get("/admin/governance/auditevent/").status_code == 200
-    assert client.post(f"/admin/governance/auditevent/{event.pk}/change/",
+    assert client.get("/admin/core/auditevent/").status_code == 200
+    assert client.post(f"/admin/core/auditevent/{event.pk}/change/",
                        {"reason": "x"}).status_code == 403
-    assert client.post(f"/admin/governance/auditevent/{event.pk}/delete/",
+    assert client.post(f"/admin/core/auditevent/{event.pk}/delete/",
                        {"post": "yes"}).status_code == 403
-    verify = client.get("/admin/governance/auditevent/verify/", follow=True)
+    verify = client.get("/admin/core/auditevent/verify/", follow=True)
     assert "Audit chain verified" in verify.content.decode()
-    report = client.get("/admin/governance/auditevent/report/?download=1&model=churn_prediction")
+    report = client.get("/admin/core/auditevent/report/?download=1&model=churn_prediction")
     assert b"audit report" in report.content

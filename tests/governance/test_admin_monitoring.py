@@ -6,8 +6,9 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from core.models import AuditEvent
 from governance import services
-from governance.models import Alert, AlertRule, AuditEvent, Webhook
+from governance.models import Alert, AlertRule, Webhook
 from tests.governance.traffic import log_window
 
 

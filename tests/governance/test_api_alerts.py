@@ -6,8 +6,9 @@ import json
 
 from django.utils import timezone
 
+from core.models import AuditEvent
 from governance import services
-from governance.models import Alert, AlertRule, AuditEvent
+from governance.models import Alert, AlertRule
 from tests.governance.traffic import log_window
 from tests.helpers import Unchanged
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from governance.models import ApprovalRequest, AuditEvent, Deployment, Policy
+from core.models import AuditEvent
+from governance.models import ApprovalRequest, Deployment, Policy
 from registry.models import ModelVersion
 from tests import helpers
 from tests.helpers import Unchanged

@@ -7,7 +7,8 @@ import json
 import pytest
 from django.contrib.auth.models import Group
 
-from governance.models import AuditEvent, Policy
+from core.models import AuditEvent
+from governance.models import Policy
 from tests import helpers
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,8 @@ from collections import Counter
 import pytest
 from django.db import connections
 
-from governance.models import ApprovalRequest, AuditEvent, Deployment
+from core.models import AuditEvent
+from governance.models import ApprovalRequest, Deployment
 from registry.models import ModelVersion
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

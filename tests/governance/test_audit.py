@@ -13,8 +13,8 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.test import override_settings
 
-from governance import audit, tasks
-from governance.models import AuditChainHead, AuditEvent
+from core import audit, tasks
+from core.models import AuditChainHead, AuditEvent
 from registry import services
 from tests import helpers
 
@@ -105,7 +105,7 @@ def test_deleting_a_user_keeps_their_events_unchanged_and_the_chain_intact(api, 
                                                                            churn_model):
     from django.contrib.auth import get_user_model
 
-    from governance.audit import verify_chain
+    from core.audit import verify_chain
 
     # vic tries to move a version he may not: the refusal is his event.
     helpers.register_direct("churn_prediction", "1.0.0", actor=churn_model.owner)
@@ -305,7 +305,7 @@ def test_moving_the_keyed_mark_to_pass_off_a_plain_re_hash_is_caught_by_a_checkp
 def test_a_checkpoint_is_written_only_when_the_head_moved(data_scientist, audit_checkpoints,
                                                           caplog):
     _chain(data_scientist, 2)
-    with caplog.at_level(logging.INFO, logger="governance.audit"):
+    with caplog.at_level(logging.INFO, logger="core.audit"):
         first = tasks.audit_checkpoint_write.delay().get()
     head = AuditChainHead.objects.get(pk=1)
     assert (first["seq"], first["hash"], first["keyed_from"]) == (head.seq, head.hash, 1)
@@ -339,7 +339,7 @@ def test_a_fresh_install_is_keyed_from_the_first_event_and_checkpointed_by_beat(
 
     manage("migrate", "--noinput", "-v0")
     out = manage("shell", "-c", "from django_celery_beat.models import PeriodicTask; "
-                 "from governance.models import AuditChainHead; "
+                 "from core.models import AuditChainHead; "
                  "task = PeriodicTask.objects.get(task='governance.audit_checkpoint_write'); "
                  "print(task.enabled, task.interval.every, task.interval.period, "
                  "AuditChainHead.objects.get(pk=1).keyed_from_seq)")

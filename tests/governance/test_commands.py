@@ -9,7 +9,8 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from governance.models import AuditEvent, Deployment
+from core.models import AuditEvent
+from governance.models import Deployment
 from registry.models import ModelVersion
 from tests import helpers
 from tests.helpers import Unchanged
@@ -129,7 +130,7 @@ def test_verify_audit_passes_on_an_intact_chain(history):
 def _events(actor, count: int) -> list[int]:
     from django.db import transaction
 
-    from governance import audit
+    from core import audit
 
     seqs = []
     for number in range(count):
@@ -149,7 +150,7 @@ def test_audit_checkpoint_writes_one_until_the_head_moves(data_scientist, audit_
 
 
 def test_verify_audit_names_the_events_cut_after_a_checkpoint(data_scientist, capsys):
-    from governance.models import AuditChainHead
+    from core.models import AuditChainHead
 
     seqs = _events(data_scientist, 5)
     run("audit_checkpoint")

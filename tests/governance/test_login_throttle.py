@@ -11,8 +11,8 @@ import logging
 import pytest
 from rest_framework.test import APIClient
 
+from core.models import AuditEvent
 from governance import login
-from governance.models import AuditEvent
 from tests import helpers
 from tests.helpers import Unchanged
 

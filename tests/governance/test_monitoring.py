@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
+from core.models import AuditEvent
 from governance import services
-from governance.models import Alert, AlertRule, AuditEvent, MonitoringRun
+from governance.models import Alert, AlertRule, MonitoringRun
 from predictions.models import Feedback, PredictionError
 from tests.governance.traffic import WINDOW_ROWS, log_window
 

@@ -13,8 +13,9 @@ import joblib
 import pytest
 from django.conf import settings
 
+from core.models import AuditEvent
 from governance import services
-from governance.models import AuditEvent, ValidationRun
+from governance.models import ValidationRun
 from registry.models import ModelVersion
 from tests import helpers
 

@@ -21,8 +21,9 @@ import pytest
 from django.utils import timezone
 
 from core.errors import ApplicationError
+from core.models import AuditEvent
 from governance import services, tasks, webhook_targets
-from governance.models import AlertDelivery, AuditEvent, Webhook
+from governance.models import AlertDelivery, Webhook
 from tests.e2e.conftest import free_port
 from tests.governance.traffic import log_window
 from tests.helpers import Unchanged

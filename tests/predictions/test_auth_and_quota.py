@@ -7,7 +7,7 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
-from governance.models import AuditEvent
+from core.models import AuditEvent
 from predictions import auth, logs
 from predictions.models import ApiToken, RateLimit
 from tests import helpers

@@ -169,7 +169,8 @@ def test_the_author_of_a_candidate_cannot_give_it_real_traffic(api, served, data
                                                                 approver):
     from django.contrib.auth.models import Group
 
-    from governance.models import AuditEvent, Rollout
+    from core.models import AuditEvent
+    from governance.models import Rollout
 
     served("1.0.0")
     served("1.1.0", stage="staging", data=helpers.sklearn_bytes(seed=1))  # dana's

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from governance.models import AuditEvent
+from core.models import AuditEvent
 from registry.access import default_team
 from registry.models import ModelVersion, RegisteredModel
 from tests import helpers

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from governance.models import AuditEvent
+from core.models import AuditEvent
 from registry.models import RegisteredModel
 from tests import helpers
 from tests.helpers import Unchanged

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from governance.models import AuditEvent
+from core.models import AuditEvent
 from registry.models import ModelVersion
 from tests import helpers
 from tests.helpers import Unchanged, register, registration_form, upload

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from governance.models import AuditEvent
+from core.models import AuditEvent
 from registry import store
 from registry.reconcile import reconcile
 from tests import helpers

@@ -40,12 +40,10 @@ def test_a_stray_folder_in_the_way_is_a_conflict_and_leaves_no_row(
 def test_a_failure_after_the_folder_is_placed_removes_it(
     data_scientist, churn_model, store_root, monkeypatch
 ):
-    from registry import signals
-
     def explode(*args, **kwargs):
         raise RuntimeError("audit store unavailable")
 
-    monkeypatch.setattr(signals, "emit", explode)
+    monkeypatch.setattr(services.audit, "record", explode)
     files = _incoming()
     with Unchanged() as unchanged:
         unchanged.files = helpers.store_snapshot() | {}

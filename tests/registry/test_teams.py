@@ -11,8 +11,9 @@ import json
 import pytest
 
 from core import roles
+from core.models import AuditEvent
 from governance import services as governance
-from governance.models import Alert, AlertRule, AuditEvent, Deployment
+from governance.models import Alert, AlertRule, Deployment
 from predictions import services as predictions
 from registry import services
 from registry.models import RegisteredModel, Team
@@ -114,8 +115,8 @@ def test_another_teams_people_see_nothing_in_the_admin(client, teams, other_data
     pages = ["/admin/registry/registeredmodel/", "/admin/registry/modelversion/",
              "/admin/governance/approvalrequest/?status=all", "/admin/governance/deployment/",
              "/admin/governance/validationrun/", "/admin/governance/alert/",
-             "/admin/governance/auditevent/", "/admin/governance/alertrule/",
-             "/admin/governance/auditevent/report/"]
+             "/admin/core/auditevent/", "/admin/governance/alertrule/",
+             "/admin/core/auditevent/report/"]
     for page in pages:
         response = client.get(page)
         assert response.status_code == 200, page
@@ -126,7 +127,7 @@ def test_another_teams_people_see_nothing_in_the_admin(client, teams, other_data
                  f"/admin/governance/monitoringrun/model/{model.pk}/"]:
         response = client.get(page, follow=True)
         assert MODEL not in response.content.decode(), page
-    report = client.get(f"/admin/governance/auditevent/report/?download=1&model={MODEL}",
+    report = client.get(f"/admin/core/auditevent/report/?download=1&model={MODEL}",
                         follow=True)
     assert "no registered model named" in report.content.decode()
 

@@ -2,7 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from governance.audit import verify_chain
+from core.audit import verify_chain
 
 
 class Command(BaseCommand):

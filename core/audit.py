@@ -22,7 +22,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from core import context
-from governance.models import AuditChainHead, AuditEvent
+from core.models import AuditChainHead, AuditEvent
 
 GENESIS_HASH = "0" * 64
 CHECKPOINT_FIELDS = ("seq", "hash", "keyed_from", "at")

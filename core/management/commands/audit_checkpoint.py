@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from governance.audit import audit_checkpoint_write
+from core.audit import audit_checkpoint_write
 
 
 class Command(BaseCommand):
