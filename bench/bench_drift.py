@@ -166,8 +166,8 @@ def main():
     scratch, _env = scratch_django("bench-drift")
     from django.db import connection
 
-    from governance import services
     from governance.models import ReferenceProfile
+    from monitoring import services as monitoring_services
 
     results = {}
     try:
@@ -181,11 +181,11 @@ def main():
             passes = []
             for _ in range(args.repeat):
                 started = time.perf_counter()
-                (run,) = services.monitoring_pass(model=version.model)
+                (run,) = monitoring_services.monitoring_pass(model=version.model)
                 passes.append(time.perf_counter() - started)
             # Memory in a pass of its own: tracing allocations slows Python down severalfold.
             tracemalloc.start()
-            services.monitoring_pass(model=version.model)
+            monitoring_services.monitoring_pass(model=version.model)
             peaks = [tracemalloc.get_traced_memory()[1] / 2**20]
             tracemalloc.stop()
             floors = []

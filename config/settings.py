@@ -127,6 +127,7 @@ INSTALLED_APPS = [
     "registry",
     "governance",
     "predictions",
+    "monitoring",
 ]
 
 MIDDLEWARE = [

@@ -6,11 +6,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from health_check.views import HealthCheckView
 
 import governance.urls
+import monitoring.urls
 import predictions.urls
 import registry.urls
 
 api_v1 = [*registry.urls.urlpatterns, *governance.urls.urlpatterns,
-          *predictions.urls.urlpatterns]
+          *predictions.urls.urlpatterns, *monitoring.urls.urlpatterns]
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),

@@ -14,4 +14,9 @@ class CoreConfig(AppConfig):
         from core.limits import IdConverter
 
         register_converter(IdConverter, "id")  # `<id:pk>` in the URLconfs
+        from core.schedules import setup_periodic_tasks
+
         post_migrate.connect(roles.ensure_groups, dispatch_uid="core.ensure_groups")
+        # Once per migrate (this app's signal), when every app's tables exist.
+        post_migrate.connect(setup_periodic_tasks, sender=self,
+                             dispatch_uid="core.setup_periodic_tasks")

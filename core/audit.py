@@ -337,3 +337,13 @@ def record_on_commit_safe(**kwargs) -> AuditEvent:
     """`record` in its own transaction, for events with no other write (a refused request)."""
     with transaction.atomic():
         return record(**kwargs)
+
+
+def denied(*, actor, subject, attempted: str, message: str):
+    """Record a refused action (in its own transaction: the refusal is history even though
+    the request fails) and return the Forbidden error for the caller to raise."""
+    from core.errors import Forbidden
+
+    record_on_commit_safe(action="permission.denied", actor=actor, subject=subject,
+                          after={"attempted": attempted}, reason=message)
+    return Forbidden(message)

@@ -20,3 +20,19 @@ class HasRole(BasePermission):
         else:
             allowed = getattr(view, "write_roles", roles.REGISTER_ROLES)
         return roles.has_role(request.user, allowed)
+
+
+class AuditedDoorMixin:
+    """A request refused at the door (HasRole) is audited, in its own transaction: the
+    request fails, the record of the attempt must not."""
+
+    def permission_denied(self, request, message=None, code=None):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            from core import audit
+
+            audit.record_on_commit_safe(
+                action="permission.denied", actor=user, subject=None,
+                after={"attempted": f"{request.method} {request.path}"},
+                reason="no role for this")
+        super().permission_denied(request, message=message, code=code)

@@ -23,14 +23,17 @@ FEEDBACK_ROLES = frozenset({SERVICE, DATA_SCIENTIST, ADMIN})
 # (The API checks roles itself; these only open admin pages. Approvers and admins also need
 # is_staff to log into the admin.)
 _ADMIN_PERMISSIONS = {
-    VIEWER: {"core": ("view",), "registry": ("view",), "governance": ("view",)},
-    DATA_SCIENTIST: {"core": ("view",), "registry": ("view",), "governance": ("view",)},
+    VIEWER: {"core": ("view",), "registry": ("view",), "governance": ("view",),
+             "monitoring": ("view",)},
+    DATA_SCIENTIST: {"core": ("view",), "registry": ("view",), "governance": ("view",),
+                     "monitoring": ("view",)},
     APPROVER: {"core": ("view",), "registry": ("view",), "governance": ("view",),
-               "predictions": ("view",)},
+               "monitoring": ("view",), "predictions": ("view",)},
     ADMIN: {
         "core": ("view",),
         "registry": ("view", "add", "change"),
         "governance": ("view", "add", "change"),
+        "monitoring": ("view", "add", "change"),
         "predictions": ("view", "add", "change"),
         "auth": ("view", "change"),
     },

@@ -10,36 +10,25 @@ command line enforce the same rules; a refusal is itself audited.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from core import audit, roles
-from core.errors import ApplicationError, Conflict, Forbidden, scrub_paths
-from core.limits import MAX_INT, MAX_SMALLINT
-from governance import monitoring, policies, validation, webhook_targets
+from core.errors import ApplicationError, Conflict, scrub_paths
+from core.queue import enqueue_on_commit
+from governance import policies, profiles, validation
 from governance.models import (
-    ACTIVE_ALERT,
-    SEVERITY_ORDER,
-    Alert,
-    AlertDelivery,
-    AlertMetric,
-    AlertRule,
-    AlertStatus,
     Approval,
     ApprovalRequest,
     Decision,
-    DeliveryStatus,
     Deployment,
     DeploymentStatus,
-    MonitoringRun,
     Policy,
     ReferenceProfile,
     RequestStatus,
@@ -47,15 +36,12 @@ from governance.models import (
     RolloutMode,
     RolloutStatus,
     RunStatus,
-    RunStatusMonitoring,
     ServingState,
-    Severity,
     ValidationCheck,
     ValidationRun,
-    Webhook,
 )
 from governance.selectors import latest_validation
-from registry import access, store, traffic
+from registry import access, store
 from registry.metadata import document_bytes, version_document
 from registry.models import ModelVersion, RegisteredModel, Stage
 
@@ -109,22 +95,6 @@ def system_user():
     return user
 
 
-def _deny(actor, subject, action: str, message: str) -> Forbidden:
-    """Audit a refused governance action (in its own transaction) and return the error."""
-    with transaction.atomic():
-        audit.record(action="permission.denied", actor=actor, subject=subject,
-                     after={"attempted": action}, reason=message)
-    return Forbidden(message)
-
-
-def _require_team(actor, model: RegisteredModel, subject, action: str) -> None:
-    """Teams own models (registry.access): only their members, and admins, act on them."""
-    if not access.may_act(actor, model):
-        raise _deny(actor, subject, action,
-                    f"{model.name} belongs to the team {model.team.name}; only its members "
-                    "and admins may do this.")
-
-
 def _lock_for_change(version: ModelVersion) -> ModelVersion:
     """Lock a version for a change of its lifecycle, in the one order every such change takes
     on PostgreSQL: the model's row, then the version's, then its requests, runs, deployments
@@ -141,10 +111,8 @@ def _lock_for_change(version: ModelVersion) -> ModelVersion:
 
 def validation_request(*, version: ModelVersion, trigger: str, actor=None) -> ValidationRun:
     """Queue a validation run (inside the caller's transaction; the task starts on commit)."""
-    from governance.tasks import validate_version
-
     run = ValidationRun.objects.create(version=version, trigger=trigger, requested_by=actor)
-    transaction.on_commit(lambda: validate_version.delay(run.pk), robust=True)
+    enqueue_on_commit("governance.validation_execute", run.pk)
     return run
 
 
@@ -159,8 +127,9 @@ def validation_request_now(version: ModelVersion, *, trigger: str = "manual",
 def validation_start(*, version: ModelVersion, actor) -> ValidationRun:
     """A person asks for a fresh validation (API and admin)."""
     if not roles.has_role(actor, roles.REGISTER_ROLES | roles.APPROVE_ROLES):
-        raise _deny(actor, version, "validation.start", "Your role cannot start a validation.")
-    _require_team(actor, version.model, version, "validation.start")
+        raise audit.denied(actor=actor, subject=version, attempted="validation.start", message="Your role cannot start a validation.")
+    access.require_action(actor, version.model, "do this", subject=version,
+                          attempted="validation.start")
     with transaction.atomic(durable=True):
         run = validation_request(version=version, trigger="manual", actor=actor)
         audit.record(action="validation.requested", actor=actor, subject=version,
@@ -270,10 +239,11 @@ def _check_transition(version: ModelVersion, to_stage: str, actor, reason: str, 
         )
     needed = roles.ADMIN_ROLES if forced else move.roles
     if not roles.has_role(actor, needed):
-        raise _deny(actor, version, f"transition.{version.stage}->{to_stage}",
-                    f"Moving {version.stage} → {to_stage} needs the role "
+        raise audit.denied(actor=actor, subject=version, attempted=f"transition.{version.stage}->{to_stage}",
+                    message=f"Moving {version.stage} → {to_stage} needs the role "
                     f"{' or '.join(sorted(needed))}.")
-    _require_team(actor, version.model, version, f"transition.{version.stage}->{to_stage}")
+    access.require_action(actor, version.model, "do this", subject=version,
+                          attempted=f"transition.{version.stage}->{to_stage}")
     if (move.needs_reason or forced) and not reason.strip():
         raise ApplicationError("give a reason for this move", field="reason")
     # Even an admin's forced switch does not put an unvalidated version into production:
@@ -317,9 +287,7 @@ def transition_request(*, version: ModelVersion, to_stage: str, actor, reason: s
                        "approvals_required": request.approvals_required,
                        "validation_run": run.pk if run else None},
             )
-            from governance.tasks import notify_approvers
-
-            transaction.on_commit(lambda: notify_approvers.delay(request.pk), robust=True)
+            enqueue_on_commit("governance.approvers_notify", request.pk)
             return TransitionOutcome(version=version, request=request)
         deployment = _deployment_create(version=version, to_stage=to_stage, kind=move.kind,
                                         actor=actor, reason=reason)
@@ -386,14 +354,15 @@ def approval_decide(*, request: ApprovalRequest, actor, decision: str, comment: 
     if decision not in Decision.values:
         raise ApplicationError(f"must be one of {', '.join(Decision.values)}", field="decision")
     if not roles.has_role(actor, roles.APPROVE_ROLES):
-        raise _deny(actor, request, f"request.{decision}", "Only approvers and admins decide.")
-    _require_team(actor, request.version.model, request, f"request.{decision}")
+        raise audit.denied(actor=actor, subject=request, attempted=f"request.{decision}", message="Only approvers and admins decide.")
+    access.require_action(actor, request.version.model, "do this", subject=request,
+                          attempted=f"request.{decision}")
     if actor.pk == request.requested_by_id:
-        raise _deny(actor, request, f"request.{decision}",
-                    "Four eyes: you asked for this move, so someone else must decide.")
+        raise audit.denied(actor=actor, subject=request, attempted=f"request.{decision}",
+                    message="Four eyes: you asked for this move, so someone else must decide.")
     if actor.pk == request.version.created_by_id:
-        raise _deny(actor, request, f"request.{decision}",
-                    "Four eyes: you registered this version, so someone else must decide.")
+        raise audit.denied(actor=actor, subject=request, attempted=f"request.{decision}",
+                    message="Four eyes: you registered this version, so someone else must decide.")
     if decision == Decision.REJECT and not comment.strip():
         raise ApplicationError("a rejection needs a comment saying why", field="comment")
     with transaction.atomic(durable=True):
@@ -478,9 +447,7 @@ def _deployment_create(*, version, to_stage, kind, actor, reason, request=None,
                  after={"deployment": deployment.pk, "version": version.version,
                         "from": version.stage, "to": to_stage, "kind": kind})
     if enqueue:
-        from governance.tasks import execute_deployment
-
-        transaction.on_commit(lambda: execute_deployment.delay(deployment.pk), robust=True)
+        enqueue_on_commit("governance.deployment_execute", deployment.pk)
     return deployment
 
 
@@ -651,9 +618,7 @@ def _finish(deployment_id: int) -> Deployment:
                    "replaced": deployment.replaced.version if deployment.replaced else None,
                    "kind": deployment.kind},
         )
-        from registry.tasks import catalogue_rewrite
-
-        transaction.on_commit(catalogue_rewrite.delay, robust=True)
+        enqueue_on_commit("registry.catalogue_rewrite")
     return deployment
 
 
@@ -688,6 +653,13 @@ def deployment_recover(*, older_than_seconds: int = 0) -> list[Deployment]:
                                                 created_at__lte=cutoff).order_by("pk"):
         handled.append(deployment_execute(deployment.pk))
     return handled
+
+
+def interrupted_recover(*, older_than_seconds: int = 120) -> list:
+    """Finish deployments and validations a dead worker or a lost message left behind (the
+    periodic task)."""
+    done = deployment_recover(older_than_seconds=older_than_seconds)
+    return done + validation_recover(older_than_seconds=max(older_than_seconds, 900))
 
 
 def deployment_moving(version: ModelVersion) -> str | None:
@@ -749,13 +721,14 @@ def rollout_start(*, version: ModelVersion, mode: str, actor, steps=None,
         raise ApplicationError(f"must be one of {', '.join(RolloutMode.values)}", field="mode")
     version = ModelVersion.objects.select_related("model").get(pk=version.pk)
     if not roles.has_role(actor, ROLLOUT_ROLES[mode]):
-        raise _deny(actor, version, f"rollout.{mode}",
-                    f"A {mode} rollout needs the role "
+        raise audit.denied(actor=actor, subject=version, attempted=f"rollout.{mode}",
+                    message=f"A {mode} rollout needs the role "
                     f"{' or '.join(sorted(ROLLOUT_ROLES[mode]))}.")
-    _require_team(actor, version.model, version, f"rollout.{mode}")
+    access.require_action(actor, version.model, "do this", subject=version,
+                          attempted=f"rollout.{mode}")
     if actor.pk == version.created_by_id:
-        raise _deny(actor, version, f"rollout.{mode}",
-                    "Four eyes: you registered this version, so someone else must give it "
+        raise audit.denied(actor=actor, subject=version, attempted=f"rollout.{mode}",
+                    message="Four eyes: you registered this version, so someone else must give it "
                     "real traffic.")
     steps = _check_steps(steps if steps is not None else [10, 25, 50, 100])
     with transaction.atomic(durable=True):
@@ -801,14 +774,15 @@ def _active_rollout(model: RegisteredModel) -> Rollout:
 def rollout_advance(*, model: RegisteredModel, actor, percent: int | None = None) -> Rollout:
     """Move a canary to its next step (or to `percent`)."""
     if not roles.has_role(actor, roles.APPROVE_ROLES):
-        raise _deny(actor, model, "rollout.advance",
-                    "Changing a canary's share needs the role approver or admin.")
-    _require_team(actor, model, model, "rollout.advance")
+        raise audit.denied(actor=actor, subject=model, attempted="rollout.advance",
+                    message="Changing a canary's share needs the role approver or admin.")
+    access.require_action(actor, model, "do this", subject=model,
+                          attempted="rollout.advance")
     current = Rollout.objects.filter(model=model, status=RolloutStatus.ACTIVE).values_list(
         "candidate__created_by_id", flat=True).first()
     if current == actor.pk:
-        raise _deny(actor, model, "rollout.advance",
-                    "Four eyes: you registered the candidate, so someone else must change "
+        raise audit.denied(actor=actor, subject=model, attempted="rollout.advance",
+                    message="Four eyes: you registered the candidate, so someone else must change "
                     "its share of traffic.")
     with transaction.atomic(durable=True):
         rollout = _active_rollout(model)
@@ -839,8 +813,9 @@ def rollout_advance(*, model: RegisteredModel, actor, percent: int | None = None
 
 def rollout_abort(*, model: RegisteredModel, actor, reason: str) -> Rollout:
     if not roles.has_role(actor, roles.REGISTER_ROLES | roles.APPROVE_ROLES):
-        raise _deny(actor, model, "rollout.abort", "Your role cannot end a rollout.")
-    _require_team(actor, model, model, "rollout.abort")
+        raise audit.denied(actor=actor, subject=model, attempted="rollout.abort", message="Your role cannot end a rollout.")
+    access.require_action(actor, model, "do this", subject=model,
+                          attempted="rollout.abort")
     if not reason.strip():
         raise ApplicationError("say why the rollout ends", field="reason")
     with transaction.atomic(durable=True):
@@ -866,8 +841,8 @@ def _rollout_close(rollout: Rollout, status: str, actor, reason: str) -> None:
 def policy_save(*, policy: Policy, actor, changes: dict) -> Policy:
     """Create or change a policy (the admin's form), audited with old and new values."""
     if not roles.has_role(actor, roles.ADMIN_ROLES):
-        raise _deny(actor, policy if policy.pk else None, "policy.change",
-                    "Only admins change policies.")
+        raise audit.denied(actor=actor, subject=policy if policy.pk else None, attempted="policy.change",
+                    message="Only admins change policies.")
     with transaction.atomic(durable=True):
         before = policies.policy_snapshot(Policy.objects.get(pk=policy.pk)) if policy.pk else None
         for key, value in changes.items():
@@ -885,42 +860,14 @@ def policy_save(*, policy: Policy, actor, changes: dict) -> Policy:
     return policy
 
 
-# --- monitoring: reference profiles, passes, alerts, notifications ----------------------------
-
-# Which figures each rule reads, and which parts of the traffic those figures need.
-FAMILY = {
-    AlertMetric.FEATURE_DRIFT: "drift", AlertMetric.PREDICTION_DRIFT: "drift",
-    AlertMetric.PERFORMANCE_DROP: "performance", AlertMetric.LATENCY_P99: "latency",
-    AlertMetric.ERROR_RATE: "errors",
-}
-PARTS = {"drift": {traffic.INPUTS, traffic.OUTPUTS}, "performance": {traffic.FEEDBACK},
-         "latency": {traffic.LATENCY}, "errors": {traffic.ERRORS}}
-DRIFT_STATISTICS = ("psi", "ks", "js")
-PERFORMANCE_METRICS = ("accuracy", "precision", "recall", "f1_score", "auc_roc", "mae", "rmse")
-# The project's default rules (created on migrate, and before a pass if missing).
-DEFAULT_RULES = [
-    dict(metric=AlertMetric.FEATURE_DRIFT, statistic="psi", threshold=0.2,
-         severity=Severity.WARNING, window_minutes=60, min_rows=200),
-    dict(metric=AlertMetric.PREDICTION_DRIFT, statistic="psi", threshold=0.2,
-         severity=Severity.WARNING, window_minutes=60, min_rows=200),
-    dict(metric=AlertMetric.PERFORMANCE_DROP, statistic="accuracy", threshold=0.05,
-         severity=Severity.CRITICAL, window_minutes=1440, min_rows=50),
-    dict(metric=AlertMetric.LATENCY_P99, statistic="", threshold=200.0,
-         severity=Severity.WARNING, window_minutes=60, min_rows=20),
-    dict(metric=AlertMetric.ERROR_RATE, statistic="", threshold=0.01,
-         severity=Severity.CRITICAL, window_minutes=60, min_rows=20),
-    dict(metric=AlertMetric.INTEGRITY, statistic="", threshold=0.0,
-         severity=Severity.CRITICAL, window_minutes=1, min_rows=1),
-]
-RULE_FIELDS = ["model", "metric", "statistic", "threshold", "severity", "window_minutes",
-               "min_rows", "resolve_after_runs", "enabled"]
+# --- the reference profile monitoring compares with ----------------------------------------
 
 
 def reference_profile_build(*, version: ModelVersion, data, predictions) -> dict:
     """The statistics of a version's reference sample: the fields of its ReferenceProfile."""
     return {"n_rows": data.n_rows,
-            "features": monitoring.feature_profiles(data.columns, version.columns),
-            "predictions": monitoring.prediction_profile(predictions, version.model.task_type),
+            "features": profiles.feature_profiles(data.columns, version.columns),
+            "predictions": profiles.prediction_profile(predictions, version.model.task_type),
             "predicted_rows": 0 if predictions is None else len(predictions)}
 
 
@@ -934,543 +881,7 @@ def reference_profile_save(*, version: ModelVersion, sha256: str, data, predicti
     return profile
 
 
-def ensure_default_rules(**_kwargs) -> None:
-    for spec in DEFAULT_RULES:
-        AlertRule.objects.get_or_create(model=None, metric=spec["metric"],
-                                        statistic=spec["statistic"], defaults=spec)
-
-
-def effective_rules(model: RegisteredModel) -> list[AlertRule]:
-    """The model's own rules, and the project defaults it has not replaced or switched off."""
-    ensure_default_rules()
-    merged = {}
-    for rule in AlertRule.objects.filter(Q(model__isnull=True) | Q(model=model)).order_by(
-            F("model").asc(nulls_first=True), "id"):
-        merged[(rule.metric, rule.statistic)] = rule  # the model's own comes last and wins
-    return [rule for rule in merged.values() if rule.enabled]
-
-
-def check_rule(values: dict) -> None:
-    metric, statistic = values.get("metric"), values.get("statistic", "")
-    if metric not in AlertMetric.values:
-        raise ApplicationError(f"must be one of {', '.join(AlertMetric.values)}", field="metric")
-    if metric in (AlertMetric.FEATURE_DRIFT, AlertMetric.PREDICTION_DRIFT):
-        if statistic not in DRIFT_STATISTICS:
-            raise ApplicationError(f"a drift rule reads one of {', '.join(DRIFT_STATISTICS)}",
-                                   field="statistic")
-    elif metric == AlertMetric.PERFORMANCE_DROP:
-        if statistic not in PERFORMANCE_METRICS:
-            raise ApplicationError(f"one of {', '.join(PERFORMANCE_METRICS)}",
-                                   field="statistic")
-    elif statistic:
-        raise ApplicationError(f"a {metric} rule has no statistic", field="statistic")
-    threshold = values.get("threshold")
-    if (isinstance(threshold, bool) or not isinstance(threshold, int | float)
-            or not math.isfinite(threshold) or threshold < 0):
-        raise ApplicationError("a number, 0 or more", field="threshold")
-    if values.get("severity") not in Severity.values:
-        raise ApplicationError(f"one of {', '.join(Severity.values)}", field="severity")
-    for key, high in (("window_minutes", MAX_INT), ("min_rows", MAX_INT),
-                      ("resolve_after_runs", MAX_SMALLINT)):
-        value = values.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
-            raise ApplicationError(f"a whole number from 1 to {high}", field=key)
-
-
-def _rule_snapshot(rule: AlertRule) -> dict:
-    return {key: (rule.model.name if key == "model" and rule.model_id else
-                  None if key == "model" else getattr(rule, key)) for key in RULE_FIELDS}
-
-
-def alert_rule_save(*, actor, rule: AlertRule | None = None, **changes) -> AlertRule:
-    """Create a rule (rule=None) or change one. Project defaults are the admins'; a model's
-    rules its owner's, the approvers' and the admins'."""
-    model = changes.get("model", rule.model if rule else None)
-    allowed = (roles.ADMIN_ROLES if model is None
-               else roles.APPROVE_ROLES)
-    owner = model is not None and model.owner_id == actor.pk
-    if not (roles.has_role(actor, allowed) or owner):
-        raise _deny(actor, rule or model, "alert_rule.change",
-                    "Project default rules are the admins'; a model's rules its owner's, "
-                    "the approvers' and the admins'.")
-    if model is not None:
-        _require_team(actor, model, rule or model, "alert_rule.change")
-    unknown = set(changes) - set(RULE_FIELDS)
-    if unknown:
-        raise ApplicationError("not a rule field", field=sorted(unknown)[0])
-    if rule is not None and "model" in changes and changes["model"] != rule.model:
-        raise ApplicationError("a rule stays with its model; make a new one", field="model")
-    with transaction.atomic(durable=True):
-        if rule is None:
-            values = {"statistic": "", "severity": Severity.WARNING, "window_minutes": 60,
-                      "min_rows": 100, "resolve_after_runs": 3, "enabled": True, **changes}
-            check_rule(values)
-            before = None
-            rule = AlertRule(**values)
-        else:
-            rule = AlertRule.objects.select_for_update().get(pk=rule.pk)
-            before = _rule_snapshot(rule)
-            for key, value in changes.items():
-                setattr(rule, key, value)
-            check_rule({k: getattr(rule, k) for k in RULE_FIELDS})
-        try:
-            with transaction.atomic():
-                rule.save()
-        except IntegrityError:
-            raise Conflict("there is already such a rule for this scope; change it instead",
-                           field="metric") from None
-        after = _rule_snapshot(rule)
-        audit.record(action="alert_rule.created" if before is None else "alert_rule.changed",
-                     actor=actor, subject=rule,
-                     model_name=rule.model.name if rule.model_id else "",
-                     before={k: v for k, v in (before or {}).items() if after[k] != v} or None,
-                     after={k: v for k, v in after.items() if (before or {}).get(k) != v})
-    return rule
-
-
-def webhook_save(*, actor, webhook: Webhook | None = None, **changes) -> Webhook:
-    if not roles.has_role(actor, roles.ADMIN_ROLES):
-        raise _deny(actor, webhook, "webhook.change", "Only admins manage webhooks.")
-    fields = ["name", "url", "secret", "model", "min_severity", "enabled"]
-    unknown = set(changes) - set(fields)
-    if unknown:
-        raise ApplicationError("not a webhook field", field=sorted(unknown)[0])
-    if "url" in changes or webhook is None:  # an old URL refused now can still be switched off
-        webhook_targets.url_check(str(changes.get("url", "")))
-    with transaction.atomic(durable=True):
-        created = webhook is None
-        webhook = webhook or Webhook()
-        before = None if created else {f: str(getattr(webhook, f)) for f in fields
-                                       if f != "secret"}
-        for key, value in changes.items():
-            setattr(webhook, key, value)
-        webhook.save()
-        after = {f: str(getattr(webhook, f)) for f in fields if f != "secret"}
-        audit.record(action="webhook.created" if created else "webhook.changed", actor=actor,
-                     subject=webhook, before=before,
-                     after={**after, "secret_changed": "secret" in changes})
-    return webhook
-
-
-def models_to_monitor() -> list[int]:
-    """Models with a production version or an active rollout, and those with an active
-    alert (which a pass resolves once they serve nothing)."""
-    serving = ModelVersion.objects.filter(stage=PRODUCTION).values("model_id")
-    rolling = Rollout.objects.filter(status=RolloutStatus.ACTIVE).values("model_id")
-    alerting = Alert.objects.filter(ACTIVE_ALERT).values("model_id")
-    return list(RegisteredModel.objects.filter(
-        Q(pk__in=serving) | Q(pk__in=rolling) | Q(pk__in=alerting))
-        .order_by("name").values_list("pk", flat=True))
-
-
-def monitored_versions(model: RegisteredModel) -> list[tuple[ModelVersion, str]]:
-    """The production version, and a canary or shadow candidate, with how each serves."""
-    out = [(v, "production") for v in ModelVersion.objects.filter(
-        model=model, stage=PRODUCTION).select_related("model")]
-    rollout = Rollout.objects.select_related("candidate__model").filter(
-        model=model, status=RolloutStatus.ACTIVE).first()
-    if rollout is not None:
-        out.append((rollout.candidate, rollout.mode))
-    return out
-
-
-def _figures(version: ModelVersion, profile, families: set[str], since, until) -> dict:
-    # Errors are one cheap count, and the volume line of every window shows them.
-    parts = set().union(traffic.ERRORS, *(PARTS[family] for family in families))
-    seen = traffic.window(version, since, until, parts=parts,
-                          max_rows=settings.MONITORING_MAX_ROWS)
-    out = {"volume": {"requests": seen.requests, "rows": seen.rows, "failed": seen.failed,
-                      "rejected": seen.rejected}}
-    if "drift" in families:
-        if profile is None:
-            out["drift"] = {"skipped": "no reference sample: add one to the version"}
-        elif not seen.logged_rows:
-            out["drift"] = {"skipped": "no data", "n": 0}
-        else:
-            features = {}
-            for name, reference in profile.features.items():
-                if name in seen.columns:
-                    features[name] = monitoring.drift(reference, seen.columns[name])
-            predicted = (monitoring.drift(profile.predictions, seen.predictions)
-                         if profile.predictions and seen.predictions is not None else None)
-            out["drift"] = {"n": seen.logged_rows, "truncated": seen.truncated,
-                            "features": features, "predictions": predicted}
-    if "performance" in families:
-        labelled = seen.labelled
-        if labelled is None:
-            out["performance"] = {"skipped": "no feedback", "n": 0}
-        else:
-            if monitoring.categorical_predictions(version.model.task_type):
-                live = monitoring.classification_performance(
-                    labelled.actual, labelled.predicted, labelled.probabilities)
-            else:
-                live = monitoring.regression_performance(labelled.actual, labelled.predicted)
-            live["registered"] = {k: version.metrics[k] for k in live
-                                  if k in version.metrics}
-            out["performance"] = live
-    if "latency" in families:
-        out["latency"] = (monitoring.latency_figures(seen.latency_ms)
-                          if seen.latency_ms is not None and seen.latency_ms.size
-                          else {"skipped": "no data", "n": 0})
-    if "errors" in families:
-        attempts = seen.requests + seen.failed
-        out["errors"] = {"n": attempts, "failed": seen.failed, "rejected": seen.rejected,
-                         "error_rate": seen.failed / attempts if attempts else None,
-                         "rejected_rate": (seen.rejected / (attempts + seen.rejected)
-                                           if attempts + seen.rejected else None)}
-    return out
-
-
-@dataclass
-class Measure:
-    value: float | None  # None: not judged (no data, too few rows, nothing to compare)
-    evidence: dict
-
-
-def _measure(rule: AlertRule, version: ModelVersion, figures: dict) -> Measure:
-    family = figures.get(FAMILY[rule.metric]) or {}
-    n = family.get("n") or 0
-    if family.get("skipped") or n < rule.min_rows:
-        return Measure(None, {"not_judged": family.get("skipped") or
-                              f"{n} rows, fewer than the rule's {rule.min_rows}"})
-    if rule.metric == AlertMetric.FEATURE_DRIFT:
-        values = {name: monitoring.statistic_value(f, rule.statistic)
-                  for name, f in family["features"].items() if f}
-        values = {name: v for name, v in values.items() if v is not None}
-        if not values:
-            return Measure(None, {"not_judged": f"no feature has a {rule.statistic}"})
-        drifting = {name: family["features"][name] for name, v in values.items()
-                    if v > rule.threshold}
-        return Measure(max(values.values()), {"n": n, "features": drifting})
-    if rule.metric == AlertMetric.PREDICTION_DRIFT:
-        figures_ = family.get("predictions")
-        value = monitoring.statistic_value(figures_, rule.statistic) if figures_ else None
-        if value is None:
-            return Measure(None, {"not_judged": "no prediction distribution to compare with"})
-        return Measure(value, {"n": n, "predictions": figures_})
-    if rule.metric == AlertMetric.PERFORMANCE_DROP:
-        live, registered = family.get(rule.statistic), version.metrics.get(rule.statistic)
-        if live is None or not isinstance(registered, int | float):
-            return Measure(None, {"not_judged": f"no registered or live {rule.statistic}"})
-        drop = monitoring.performance_drop(rule.statistic, live, registered)
-        return Measure(drop, {"n": n, "metric": rule.statistic, "live": live,
-                              "registered": registered})
-    if rule.metric == AlertMetric.LATENCY_P99:
-        return Measure(family["p99_ms"], {"n": n, "p50_ms": family["p50_ms"],
-                                          "p99_ms": family["p99_ms"]})
-    return Measure(family["error_rate"], {"n": n, "failed": family["failed"],
-                                          "rejected": family["rejected"]})
-
-
-def _alert_title(rule: AlertRule, worst: Measure) -> str:
-    if rule.metric == AlertMetric.FEATURE_DRIFT:
-        names = ", ".join(sorted(worst.evidence["features"])) or "a feature"
-        return f"Feature drift in {names} ({rule.statistic} {worst.value:.3g} > {rule.threshold:g})"
-    if rule.metric == AlertMetric.PREDICTION_DRIFT:
-        return f"Prediction drift ({rule.statistic} {worst.value:.3g} > {rule.threshold:g})"
-    if rule.metric == AlertMetric.PERFORMANCE_DROP:
-        e = worst.evidence
-        return (f"Live {e['metric']} {e['live']:.3g} vs {e['registered']:.3g} registered "
-                f"(worse by {worst.value:.3g} > {rule.threshold:g})")
-    if rule.metric == AlertMetric.LATENCY_P99:
-        return f"p99 latency {worst.value:.0f} ms > {rule.threshold:g} ms"
-    return f"Error rate {worst.value:.1%} > {rule.threshold:.1%}"
-
-
-def monitoring_pass(*, model: RegisteredModel, now=None) -> list[MonitoringRun]:
-    """One monitoring pass over a model: figures for each served version, one run each,
-    then every rule judged (alerts opened, updated or resolved) in one transaction."""
-    now = now or timezone.now()
-    # (Integrity alerts are opened by the files' checks, not judged from traffic.)
-    rules = [rule for rule in effective_rules(model) if rule.metric in FAMILY]
-    windows: dict[int, set[str]] = {settings.MONITORING_WINDOW_MINUTES: set(PARTS)}
-    for rule in rules:
-        windows.setdefault(rule.window_minutes, set()).add(FAMILY[rule.metric])
-    measured, broken = [], []
-    for version, route in monitored_versions(model):
-        started = time.perf_counter()
-        try:
-            profile = ReferenceProfile.objects.filter(version=version).first()
-            figures = {str(minutes): _figures(version, profile, families,
-                                              now - timedelta(minutes=minutes), now)
-                       for minutes, families in sorted(windows.items())}
-        except Exception as exc:  # one version's odd data must not stop the others' pass
-            logger.exception("monitoring of %s failed", version)
-            broken.append((version, route, scrub_paths(f"{type(exc).__name__}: {exc}")))
-            continue
-        measured.append((version, route, figures, (time.perf_counter() - started) * 1000))
-    with transaction.atomic(durable=True):
-        RegisteredModel.objects.select_for_update().get(pk=model.pk)  # one pass at a time
-        firing = _judge(model, rules, measured, now)
-        runs = [MonitoringRun.objects.create(
-            model=model, version=version, route=route, status=RunStatusMonitoring.FAILED,
-            summary=f"the pass failed: {error}"[:500], created_at=now)
-            for version, route, error in broken]
-        if not measured and not broken:
-            _retire_alerts(model, "the model no longer serves any version")
-        for version, route, figures, duration in measured:
-            volume = figures[str(settings.MONITORING_WINDOW_MINUTES)]["volume"]
-            quiet = not any(f["volume"]["requests"] or f["volume"]["failed"]
-                            or f["volume"]["rejected"] for f in figures.values())
-            status = (RunStatusMonitoring.NO_DATA if quiet else
-                      RunStatusMonitoring.ALERTING if version.pk in firing else
-                      RunStatusMonitoring.OK)
-            summary = ("no traffic in the window" if quiet else
-                       f"{volume['requests']} requests; alerting: "
-                       f"{', '.join(sorted(firing[version.pk]))}" if version.pk in firing else
-                       f"{volume['requests']} requests; no rule holds")
-            runs.append(MonitoringRun.objects.create(
-                model=model, version=version, route=route, status=status, figures=figures,
-                summary=summary[:500], requests=volume["requests"],
-                duration_ms=round(duration, 1), created_at=now))
-    return runs
-
-
-def _retire_alerts(model, reason: str, keep=()) -> None:
-    """Resolve the model's active alerts whose rule is not (or no longer) judged for it."""
-    for alert in Alert.objects.select_for_update().filter(ACTIVE_ALERT, model=model).exclude(
-            rule__in=list(keep)).exclude(rule__metric=AlertMetric.INTEGRITY):
-        _alert_close(alert, actor=system_user(), reason=reason)
-
-
-def _judge(model, rules, measured, now) -> dict[int, set[str]]:
-    """Open, update or resolve each rule's alert. Returns {version id: {rule names}} that
-    hold, for the runs' status."""
-    firing: dict[int, set[str]] = {}
-    if measured:  # a rule switched off or replaced since its alert opened: nothing judges it
-        _retire_alerts(model, "its rule no longer applies to this model", keep=rules)
-    for rule in rules:
-        window = str(rule.window_minutes)
-        judged = [(version, _measure(rule, version, figures[window]))
-                  for version, _route, figures, _ in measured]
-        held = [(v, m) for v, m in judged if m.value is not None and m.value > rule.threshold]
-        active = Alert.objects.select_for_update().filter(ACTIVE_ALERT, rule=rule,
-                                                          model=model).first()
-        if held:
-            for version, _ in held:
-                firing.setdefault(version.pk, set()).add(rule.get_metric_display())
-            worst_version, worst = max(held, key=lambda item: item[1].value)
-            evidence = {"window_minutes": rule.window_minutes, "threshold": rule.threshold,
-                        "statistic": rule.statistic, "version": worst_version.version,
-                        "versions": {v.version: m.evidence for v, m in held}}
-            if active is None:
-                _alert_open(rule, model, worst, evidence, now)
-            else:
-                active.count += 1
-                active.last_seen, active.value, active.evidence = now, worst.value, evidence
-                active.title = _alert_title(rule, worst)[:300]
-                active.clear_runs = 0
-                active.save(update_fields=["count", "last_seen", "value", "evidence", "title",
-                                           "clear_runs"])
-        elif active is not None and any(m.value is not None for _, m in judged):
-            # A pass with enough data and no breach; a pass with no data is no evidence.
-            active.clear_runs += 1
-            if active.clear_runs >= rule.resolve_after_runs:
-                _alert_close(active, actor=system_user(),
-                             reason=f"clear for {active.clear_runs} passes in a row")
-            else:
-                active.save(update_fields=["clear_runs"])
-    return firing
-
-
-def _alert_open(rule, model, worst: Measure, evidence: dict, now) -> Alert:
-    alert = Alert.objects.create(
-        rule=rule, model=model, severity=rule.severity, title=_alert_title(rule, worst)[:300],
-        value=worst.value, threshold=rule.threshold, evidence=evidence, first_seen=now,
-        last_seen=now)
-    audit.record(action="alert.opened", actor=system_user(), subject=alert,
-                 model_name=model.name, reason=alert.title,
-                 after={"status": "open", "rule": str(rule), "value": worst.value,
-                        "severity": alert.severity})
-    _deliveries_create(alert, "opened")
-    return alert
-
-
-def _alert_close(alert: Alert, *, actor, reason: str) -> None:
-    before = alert.status
-    alert.status = AlertStatus.RESOLVED
-    alert.resolved_by = actor
-    alert.resolved_at = timezone.now()
-    alert.resolution = reason[:300]
-    alert.save(update_fields=["status", "resolved_by", "resolved_at", "resolution",
-                              "clear_runs"])
-    audit.record(action="alert.resolved", actor=actor, subject=alert,
-                 model_name=alert.model.name, reason=reason,
-                 before={"status": before}, after={"status": "resolved"})
-    _deliveries_create(alert, "resolved")
-
-
-ALERT_ROLES = roles.APPROVE_ROLES  # and each model's owner, for its own alerts
-
-
-def may_act_on_alert(actor, alert: Alert) -> bool:
-    return access.may_act(actor, alert.model) and (roles.has_role(actor, ALERT_ROLES) or (
-        roles.has_role(actor, roles.REGISTER_ROLES) and alert.model.owner_id == actor.pk))
-
-
-def alert_acknowledge(*, alert: Alert, actor, comment: str = "") -> Alert:
-    """Someone is on it: the alert stays active (and updated) but stops asking for a person."""
-    if not may_act_on_alert(actor, alert):
-        raise _deny(actor, alert, "alert.acknowledge",
-                    "Alerts are acknowledged by the model's owner, approvers and admins.")
-    with transaction.atomic(durable=True):
-        alert = Alert.objects.select_for_update(of=("self",)).select_related("model").get(
-            pk=alert.pk)
-        if alert.status != AlertStatus.OPEN:
-            raise Conflict(f"alert #{alert.pk} is {alert.status}; only an open alert is "
-                           "acknowledged", code="alert_not_open")
-        alert.status = AlertStatus.ACKNOWLEDGED
-        alert.acknowledged_by, alert.acknowledged_at = actor, timezone.now()
-        alert.save(update_fields=["status", "acknowledged_by", "acknowledged_at"])
-        audit.record(action="alert.acknowledged", actor=actor, subject=alert,
-                     model_name=alert.model.name, reason=comment,
-                     before={"status": "open"}, after={"status": "acknowledged"})
-    return alert
-
-
-def alert_resolve(*, alert: Alert, actor, comment: str) -> Alert:
-    if not may_act_on_alert(actor, alert):
-        raise _deny(actor, alert, "alert.resolve",
-                    "Alerts are resolved by the model's owner, approvers and admins.")
-    if not comment.strip():
-        raise ApplicationError("say what was done about it", field="comment")
-    with transaction.atomic(durable=True):
-        alert = Alert.objects.select_for_update(of=("self",)).select_related("model").get(
-            pk=alert.pk)
-        if alert.status == AlertStatus.RESOLVED:
-            raise Conflict(f"alert #{alert.pk} is already resolved", code="alert_resolved")
-        _alert_close(alert, actor=actor, reason=comment)
-    return alert
-
-
-def _deliveries_create(alert: Alert, event: str) -> None:
-    """Inside the alert's transaction: one delivery per recipient, sent after commit."""
-    from governance.tasks import deliver_alert
-
-    targets = []
-    owner_email = alert.model.owner.email
-    if owner_email:
-        targets.append(("email", None, owner_email))
-    rank = SEVERITY_ORDER[alert.severity]
-    for hook in Webhook.objects.filter(Q(model__isnull=True) | Q(model=alert.model),
-                                       enabled=True):
-        if SEVERITY_ORDER[hook.min_severity] <= rank:
-            targets.append(("webhook", hook, hook.url))
-    for channel, hook, target in targets:
-        delivery = AlertDelivery.objects.create(alert=alert, event=event, channel=channel,
-                                                webhook=hook, target=target[:500],
-                                                next_attempt_at=timezone.now())
-        transaction.on_commit(lambda pk=delivery.pk: deliver_alert.delay(pk), robust=True)
-
-
-
-
-def delivery_attempt(delivery_id: int) -> AlertDelivery | None:
-    """Send one due delivery once. Claimed by a compare-and-set, so two workers (or a retry
-    and the periodic sweep) never send it twice at once; a sent one is never sent again."""
-    from governance import notifications
-
-    now = timezone.now()
-    claimed = AlertDelivery.objects.filter(
-        pk=delivery_id, status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING],
-        next_attempt_at__lte=now,
-    ).update(status=DeliveryStatus.SENDING, attempts=F("attempts") + 1, next_attempt_at=now)
-    if not claimed:
-        return None
-    delivery = AlertDelivery.objects.select_related("alert__model", "alert__rule",
-                                                    "webhook").get(pk=delivery_id)
-    try:
-        response_status = notifications.alert_send(delivery)
-        error = ""
-    except notifications.DeliveryError as exc:
-        response_status, error = exc.status, str(exc)
-    except Exception as exc:  # a bad address or URL: retried, then failed, never stuck
-        logger.exception("delivery %s raised", delivery_id)
-        response_status, error = None, f"{type(exc).__name__}: {exc}"
-    with transaction.atomic():
-        if not error:
-            delivery.status, delivery.sent_at = DeliveryStatus.SENT, timezone.now()
-        elif delivery.attempts > len(settings.ALERT_DELIVERY_BACKOFF_SECONDS):
-            delivery.status = DeliveryStatus.FAILED
-        else:
-            delivery.status = DeliveryStatus.RETRYING
-            delivery.next_attempt_at = timezone.now() + timedelta(
-                seconds=settings.ALERT_DELIVERY_BACKOFF_SECONDS[delivery.attempts - 1])
-        delivery.last_error, delivery.response_status = scrub_paths(error)[:500], response_status
-        delivery.save(update_fields=["status", "sent_at", "next_attempt_at", "last_error",
-                                     "response_status"])
-        if delivery.status == DeliveryStatus.FAILED:
-            audit.record(action="alert.delivery_failed", actor=system_user(),
-                         subject=delivery.alert, model_name=delivery.alert.model.name,
-                         reason=error, after={"channel": delivery.channel,
-                                              "target": delivery.target,
-                                              "attempts": delivery.attempts})
-    return delivery
-
-
-def deliveries_due(*, stuck_after_seconds: int = 300) -> list[int]:
-    """Deliveries to try now: due retries, and sends a dead worker left `sending`."""
-    now = timezone.now()
-    AlertDelivery.objects.filter(
-        status=DeliveryStatus.SENDING,
-        next_attempt_at__lte=now - timedelta(seconds=stuck_after_seconds),
-    ).update(status=DeliveryStatus.RETRYING)
-    return list(AlertDelivery.objects.filter(
-        status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING], next_attempt_at__lte=now,
-    ).values_list("pk", flat=True))
-
-
-
-# --- artifact integrity -----------------------------------------------------------------------
-
-
-def integrity_alert_sync(*, version_id: int) -> Alert | None:
-    """Bring the model's integrity alert in line with its versions' flags (registry sets
-    them): a flagged version opens (or updates) a critical alert naming the file and both
-    hashes; once no version of the model is flagged, the alert resolves. Web processes
-    notice at once (the serving generation) and stop serving a flagged version."""
-    version = ModelVersion.objects.select_related("model").get(pk=version_id)
-    model = version.model
-    ensure_default_rules()
-    with transaction.atomic(durable=True):
-        RegisteredModel.objects.select_for_update().get(pk=model.pk)
-        rule = next((r for r in effective_rules(model) if r.metric == AlertMetric.INTEGRITY),
-                    None)
-        active = Alert.objects.select_for_update().filter(
-            ACTIVE_ALERT, model=model, rule__metric=AlertMetric.INTEGRITY).first()
-        flagged = list(ModelVersion.objects.filter(model=model,
-                                                   integrity_failed_at__isnull=False))
-        serving_changed()
-        if not flagged:
-            if active is not None:
-                _alert_close(active, actor=system_user(),
-                             reason="every file matches its registered sha256 again")
-            return active
-        if rule is None:  # switched off for this model
-            return None
-        now = timezone.now()
-        evidence = {"versions": {v.version: v.integrity_problem for v in flagged}}
-        worst = flagged[0]
-        problem = worst.integrity_problem
-        state = ("is missing" if problem.get("missing") else
-                 f"has sha256 {problem.get('actual_sha256')}, not the registered "
-                 f"{problem.get('expected_sha256')}")
-        title = f"{problem.get('file') or 'a file'} of {worst} {state}"[:300]
-        if active is None:
-            alert = Alert.objects.create(
-                rule=rule, model=model, severity=rule.severity, title=title, value=len(flagged),
-                threshold=rule.threshold, evidence=evidence, first_seen=now, last_seen=now)
-            audit.record(action="alert.opened", actor=system_user(), subject=alert,
-                         model_name=model.name, reason=title,
-                         after={"status": "open", "rule": str(rule), "value": len(flagged),
-                                "severity": alert.severity})
-            _deliveries_create(alert, "opened")
-            return alert
-        active.count += 1
-        active.last_seen, active.value, active.evidence, active.title = (
-            now, len(flagged), evidence, title)
-        active.save(update_fields=["count", "last_seen", "value", "evidence", "title"])
-        return active
+# --- artifact integrity of what serves --------------------------------------------------------
 
 
 def integrity_sweep() -> list[str]:

@@ -7,12 +7,4 @@ class PredictionsConfig(AppConfig):
     verbose_name = "Predictions"
 
     def ready(self):
-        from predictions import (
-            schema,  # noqa: F401  (registers the OpenAPI auth schemes)
-            traffic,
-        )
-        from registry import traffic as registry_traffic
-
-        # Monitoring (governance) reads a version's traffic through the registry's hook.
-        if traffic.window not in registry_traffic.sources:
-            registry_traffic.sources.append(traffic.window)
+        from predictions import schema  # noqa: F401  (registers the OpenAPI auth schemes)

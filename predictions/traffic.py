@@ -1,7 +1,6 @@
-"""A version's traffic in a window, read from the prediction logs for monitoring.
+"""A version's traffic in a window, read from the prediction logs: what monitoring judges.
 
-Registered as `registry.traffic.sources[0]` when the app starts. Reads what the caller asks
-for (`parts`) and nothing more; input rows are read newest first, in chunks of about
+`window` reads what the caller asks for (`parts`) and nothing more; input rows are read newest first, in chunks of about
 CHUNK_ROWS rows, and turned into one numpy array per feature chunk by chunk, so memory holds
 arrays, not every row as Python objects, and at most `max_rows` rows.
 """
@@ -10,6 +9,7 @@ from __future__ import annotations
 
 import gc
 from collections import defaultdict
+from dataclasses import dataclass, field
 from itertools import chain
 
 import numpy as np
@@ -19,7 +19,33 @@ from django.db.models.functions import Cast
 
 from predictions.fields import join_packed, packed_row_count
 from predictions.models import ErrorKind, Feedback, PredictionError, PredictionLog
-from registry.traffic import ERRORS, FEEDBACK, INPUTS, LATENCY, OUTPUTS, Labelled, Traffic
+
+# Parts of a window a caller may ask for: each costs a read of the logs.
+INPUTS, OUTPUTS, LATENCY, ERRORS, FEEDBACK = "inputs", "outputs", "latency", "errors", "feedback"
+
+
+@dataclass
+class Labelled:
+    """Answered rows whose true outcome came back as feedback."""
+
+    actual: np.ndarray
+    predicted: np.ndarray
+    probabilities: np.ndarray | None = None  # rows of class probabilities, where logged
+
+
+@dataclass
+class Traffic:
+    requests: int = 0  # answered requests
+    rows: int = 0  # answered rows (logged or not)
+    logged_rows: int = 0  # rows whose inputs and outputs the log kept (the sampling rate)
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+    predictions: np.ndarray | None = None
+    latency_ms: np.ndarray | None = None  # one per answered request
+    failed: int = 0  # requests the model could not answer (5xx)
+    rejected: int = 0  # requests refused for bad input (4xx)
+    labelled: Labelled | None = None
+    truncated: bool = False  # more rows than a pass reads: the newest were kept
+
 
 CHUNK_ROWS = 20_000
 

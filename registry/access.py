@@ -22,8 +22,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
-from core import roles
-from core.errors import ApplicationError, Forbidden
+from core import audit, roles
+from core.errors import ApplicationError
 from registry.models import DEFAULT_TEAM, RegisteredModel, Team
 
 PEOPLE_ROLES = frozenset({roles.DATA_SCIENTIST, roles.APPROVER})
@@ -79,11 +79,15 @@ def may_act(user, model: RegisteredModel) -> bool:
     return roles.has_role(user, roles.ADMIN_ROLES) or model.team_id in team_ids(user)
 
 
-def require_action(user, model: RegisteredModel, what: str) -> None:
-    """Refuse `what` on a model of another team (403 for someone who may see it)."""
+def require_action(user, model: RegisteredModel, what: str, *, subject=None,
+                   attempted: str = "") -> None:
+    """Refuse, and audit, `what` on a model of another team (a 403 for someone who may see
+    it; the selectors make it a 404 for anyone else)."""
     if not may_act(user, model):
-        raise Forbidden(f"{model.name} belongs to the team {model.team.name}; only its members "
-                        f"and admins may {what}.")
+        raise audit.denied(actor=user, subject=subject if subject is not None else model,
+                           attempted=attempted or what,
+                           message=f"{model.name} belongs to the team {model.team.name}; only "
+                           f"its members and admins may {what}.")
 
 
 def team_for_new_model(user, name: str | None) -> Team:

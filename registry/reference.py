@@ -1,6 +1,6 @@
 """Reference samples: rows a version was trained or validated on, kept as a CSV file with a
 header row (role `reference`) beside the model file. Monitoring compares live traffic with
-them (`governance.monitoring`); validation predicts on some of their rows.
+them (`governance.profiles`, `monitoring.statistics`); validation predicts on some of their rows.
 
 The file is read as a stream with the csv module, one column array per feature: numeric
 features become float64 arrays (an empty cell is a missing value, NaN), text features

@@ -77,9 +77,7 @@ def _tags(values) -> list[str]:
 def _rewrite_catalogue_on_commit() -> None:
     # A rewrite reads every row (a quarter of a second at 10,000 versions), so a worker does
     # it. If the broker is down the change still stands; `reconcile` rewrites the catalogue.
-    from registry.tasks import catalogue_rewrite
-
-    transaction.on_commit(catalogue_rewrite.delay, robust=True)
+    enqueue_on_commit("registry.catalogue_rewrite")
 
 
 # --- registered models ------------------------------------------------------------------------
@@ -480,7 +478,6 @@ def version_reference_add(*, version: ModelVersion, incoming: store.IncomingFile
 
 # --- integrity --------------------------------------------------------------------------------
 
-INTEGRITY_ALERT_TASK = "governance.integrity_alert_sync"
 
 
 def version_integrity_failed(*, version: ModelVersion, error, found_by: str) -> bool:
@@ -504,7 +501,7 @@ def version_integrity_failed(*, version: ModelVersion, error, found_by: str) -> 
         audit.record(action="version.integrity_failed", actor=None, subject=row,
                      before={"integrity": "intact"}, after=problem,
                      reason=f"{problem['file']} of {row} failed its sha256 check")
-        enqueue_on_commit(INTEGRITY_ALERT_TASK, row.pk)
+        signals.integrity_changed.send(sender=ModelVersion, version=row)
     return True
 
 
@@ -520,5 +517,5 @@ def version_integrity_cleared(*, version: ModelVersion, found_by: str) -> bool:
         row.save(update_fields=["integrity_failed_at", "integrity_problem", "updated_at"])
         audit.record(action="version.integrity_restored", actor=None, subject=row,
                      before=before, after={"integrity": "intact", "found_by": found_by})
-        enqueue_on_commit(INTEGRITY_ALERT_TASK, row.pk)
+        signals.integrity_changed.send(sender=ModelVersion, version=row)
     return True

@@ -12,7 +12,7 @@ import time
 import pytest
 from django.utils import timezone
 
-from governance.models import Alert, AlertDelivery, MonitoringRun
+from monitoring.models import Alert, AlertDelivery, MonitoringRun
 from tests.e2e.conftest import worker
 from tests.governance.traffic import log_window, make_monitored
 
@@ -25,8 +25,8 @@ def beat_and_worker(transactional_db, store_root, broker_dir, tmp_path):
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
     every_two_seconds = IntervalSchedule.objects.create(every=2, period="seconds")
-    for name, task in (("monitor", "governance.monitor_all"),
-                       ("deliver", "governance.deliver_due")):
+    for name, task in (("monitor", "monitoring.monitoring_pass_all"),
+                       ("deliver", "monitoring.deliveries_due")):
         PeriodicTask.objects.create(name=f"e2e {name}", task=task, interval=every_two_seconds)
     with worker(store_root, broker_dir, tmp_path, "--beat",
                 ALERT_DELIVERY_BACKOFF_SECONDS="1,1,1,1",
@@ -37,13 +37,13 @@ def beat_and_worker(transactional_db, store_root, broker_dir, tmp_path):
 def test_beat_and_a_worker_raise_one_alert_and_deliver_it_once(
     data_scientist, admin_user, receiver, beat_and_worker, settings
 ):
-    from governance import services
+    from monitoring import services as monitoring_services
 
     url, received = receiver
     settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.1/32"]  # as the worker's environment says
     process, log_path = beat_and_worker
     monitored = make_monitored(data_scientist)
-    services.webhook_save(actor=admin_user, name="on-call", url=url, secret="e2e-secret")
+    monitoring_services.webhook_save(actor=admin_user, name="on-call", url=url, secret="e2e-secret")
     log_window(monitored, end=timezone.now(), seed=1, shift_tenure=1.0)
 
     deadline = time.monotonic() + 120
@@ -66,4 +66,4 @@ def test_beat_and_a_worker_raise_one_alert_and_deliver_it_once(
     assert json.loads(body)["alert"]["id"] == alert.pk
     delivery = AlertDelivery.objects.get(channel="webhook")
     assert (delivery.status, delivery.attempts) == ("sent", 3)
-    assert "governance.monitor_all" in log_path.read_text()  # beat sent it, the worker ran it
+    assert "monitoring.monitoring_pass_all" in log_path.read_text()  # beat sent it, the worker ran it

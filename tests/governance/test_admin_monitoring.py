@@ -7,8 +7,8 @@ from datetime import timedelta
 from django.utils import timezone
 
 from core.models import AuditEvent
-from governance import services
-from governance.models import Alert, AlertRule, Webhook
+from monitoring import services as monitoring_services
+from monitoring.models import Alert, AlertRule, Webhook
 from tests.governance.traffic import log_window
 
 
@@ -17,17 +17,17 @@ def _passes(monitored, shifts=(0.0, 0.0, 1.0)):
     for hour, shift in enumerate(shifts, start=1):
         end = start + timedelta(hours=hour)
         log_window(monitored, end=end, seed=hour, shift_tenure=shift)
-        services.monitoring_pass(model=monitored.model, now=end)
+        monitoring_services.monitoring_pass(model=monitored.model, now=end)
 
 
 def test_the_alerts_list_and_an_alert_page_show_the_evidence(client, approver, monitored):
     _passes(monitored)
     alert = Alert.objects.get()
     client.force_login(approver)
-    listing = client.get("/admin/governance/alert/?status__exact=open").content.decode()
+    listing = client.get("/admin/monitoring/alert/?status__exact=open").content.decode()
     assert 'data-severity="warning"' in listing and 'data-status="open"' in listing
     assert "Feature drift in tenure" in listing
-    page = client.get(f"/admin/governance/alert/{alert.pk}/change/")
+    page = client.get(f"/admin/monitoring/alert/{alert.pk}/change/")
     assert page.status_code == 200
     text = page.content.decode()
     assert 'id="alert-evidence"' in text and "reference_mean" in text
@@ -38,7 +38,7 @@ def test_an_approver_acknowledges_and_resolves_in_the_admin(client, approver, mo
     _passes(monitored)
     alert = Alert.objects.get()
     client.force_login(approver)
-    url = f"/admin/governance/alert/{alert.pk}/act/"
+    url = f"/admin/monitoring/alert/{alert.pk}/act/"
     response = client.post(url, {"acknowledge": "Acknowledge", "comment": "on it"}, follow=True)
     assert "Acknowledged alert" in response.content.decode()
     refused = client.post(url, {"resolve": "Resolve", "comment": ""}, follow=True)
@@ -56,10 +56,10 @@ def test_the_resolve_action_asks_for_a_comment(client, approver, monitored):
     alert = Alert.objects.get()
     client.force_login(approver)
     form = {"action": "resolve_alerts", "_selected_action": [alert.pk]}
-    asked = client.post("/admin/governance/alert/", form)
+    asked = client.post("/admin/monitoring/alert/", form)
     assert "What was done" in asked.content.decode()
     assert Alert.objects.get().status == "open"
-    client.post("/admin/governance/alert/", {**form, "apply": "1", "comment": "false alarm"})
+    client.post("/admin/monitoring/alert/", {**form, "apply": "1", "comment": "false alarm"})
     assert Alert.objects.get().status == "resolved"
 
 
@@ -68,7 +68,7 @@ def test_the_monitoring_page_draws_drift_per_feature_and_the_model_page_summaris
 ):
     _passes(monitored)
     client.force_login(approver)
-    page = client.get(f"/admin/governance/monitoringrun/model/{monitored.model.pk}/")
+    page = client.get(f"/admin/monitoring/monitoringrun/model/{monitored.model.pk}/")
     assert page.status_code == 200
     text = page.content.decode()
     assert text.count('<figure class="chart">') == 4
@@ -85,14 +85,14 @@ def test_the_monitoring_page_draws_drift_per_feature_and_the_model_page_summaris
 def test_a_rule_that_makes_no_sense_is_a_form_error_in_the_admin(client, admin_user, monitored):
     client.force_login(admin_user)
     before = AlertRule.objects.count()
-    response = client.post("/admin/governance/alertrule/add/", {
+    response = client.post("/admin/monitoring/alertrule/add/", {
         "model": monitored.model.pk, "metric": "feature_drift", "statistic": "median",
         "threshold": "0.2", "severity": "warning", "window_minutes": "60",
         "min_rows": "100", "resolve_after_runs": "3", "enabled": "on"})
     assert response.status_code == 200
     assert "a drift rule reads one of psi, ks, js" in response.content.decode()
     assert AlertRule.objects.count() == before
-    client.post("/admin/governance/alertrule/add/", {
+    client.post("/admin/monitoring/alertrule/add/", {
         "model": monitored.model.pk, "metric": "feature_drift", "statistic": "ks",
         "threshold": "0.15", "severity": "critical", "window_minutes": "30",
         "min_rows": "100", "resolve_after_runs": "2", "enabled": "on"})
@@ -102,14 +102,14 @@ def test_a_rule_that_makes_no_sense_is_a_form_error_in_the_admin(client, admin_u
 
 def test_a_webhook_is_made_in_the_admin_and_its_secret_is_not_shown(client, admin_user, db):
     client.force_login(admin_user)
-    client.post("/admin/governance/webhook/add/", {
+    client.post("/admin/monitoring/webhook/add/", {
         "name": "on-call", "url": "https://hooks.example/alerts", "secret": "s3cret",
         "min_severity": "warning", "enabled": "on"})
     hook = Webhook.objects.get()
     assert hook.secret == "s3cret"
-    page = client.get(f"/admin/governance/webhook/{hook.pk}/change/").content.decode()
+    page = client.get(f"/admin/monitoring/webhook/{hook.pk}/change/").content.decode()
     assert "s3cret" not in page
-    client.post(f"/admin/governance/webhook/{hook.pk}/change/", {
+    client.post(f"/admin/monitoring/webhook/{hook.pk}/change/", {
         "name": "on-call", "url": "https://hooks.example/alerts", "secret": "",
         "min_severity": "critical", "enabled": "on"})
     hook.refresh_from_db()
@@ -118,19 +118,19 @@ def test_a_webhook_is_made_in_the_admin_and_its_secret_is_not_shown(client, admi
 
 
 def test_an_approver_sees_a_webhook_but_not_its_secret(client, admin_user, approver, db):
-    services.webhook_save(actor=admin_user, name="on-call", url="https://hooks.example/a",
+    monitoring_services.webhook_save(actor=admin_user, name="on-call", url="https://hooks.example/a",
                           secret="s3cret")
     client.force_login(approver)
-    page = client.get(f"/admin/governance/webhook/{Webhook.objects.get().pk}/change/")
+    page = client.get(f"/admin/monitoring/webhook/{Webhook.objects.get().pk}/change/")
     assert page.status_code == 200
     assert "s3cret" not in page.content.decode()
 
 
 def test_critical_alerts_come_first(client, approver, monitored, admin_user):
-    from governance.models import Alert, AlertRule
+    from monitoring.models import Alert, AlertRule
 
     _passes(monitored)  # a warning: feature drift
-    critical = services.alert_rule_save(actor=admin_user, model=monitored.model,
+    critical = monitoring_services.alert_rule_save(actor=admin_user, model=monitored.model,
                                         metric="error_rate", threshold=0.5,
                                         severity="critical")
     Alert.objects.create(rule=critical, model=monitored.model, severity="critical",

@@ -7,8 +7,8 @@ import json
 from django.utils import timezone
 
 from core.models import AuditEvent
-from governance import services
-from governance.models import Alert, AlertRule
+from monitoring import services as monitoring_services
+from monitoring.models import Alert, AlertRule
 from tests.governance.traffic import log_window
 from tests.helpers import Unchanged
 
@@ -19,7 +19,7 @@ RULES = "/api/v1/alert-rules/"
 def _open_alert(monitored):
     now = timezone.now()
     log_window(monitored, end=now, seed=1, shift_tenure=1.0)
-    services.monitoring_pass(model=monitored.model, now=now)
+    monitoring_services.monitoring_pass(model=monitored.model, now=now)
     return Alert.objects.get()
 
 
@@ -72,7 +72,7 @@ def test_a_viewer_cannot_act_on_an_alert_and_the_attempt_is_audited(api, monitor
 
 def test_rules_are_listed_and_a_model_owner_adds_one_for_their_model(api, monitored,
                                                                      data_scientist):
-    services.ensure_default_rules()  # post_migrate makes them; a flushed test database not
+    monitoring_services.ensure_default_rules()  # post_migrate makes them; a flushed test database not
     listed = api(data_scientist).get(RULES + "?model=default").json()["results"]
     assert {(r["metric"], r["statistic"], r["threshold"]) for r in listed} >= {
         ("feature_drift", "psi", 0.2), ("performance_drop", "accuracy", 0.05),
@@ -93,7 +93,7 @@ def test_rules_are_listed_and_a_model_owner_adds_one_for_their_model(api, monito
 
 def test_bad_or_unauthorised_rule_changes_change_nothing(api, monitored, data_scientist,
                                                          other_data_scientist):
-    services.ensure_default_rules()
+    monitoring_services.ensure_default_rules()
     cases = [
         (data_scientist, {"metric": "latency_p99", "threshold": 100}, 403),  # a default
         (other_data_scientist, {"model": "loans", "metric": "latency_p99",

@@ -8,7 +8,7 @@ from django.urls import Resolver404, resolve
 from django.utils import timezone
 
 from core.limits import MAX_BIGINT
-from governance.models import Alert, AlertRule
+from monitoring.models import Alert, AlertRule
 from tests.helpers import Unchanged
 
 
@@ -105,10 +105,10 @@ def test_an_integer_beyond_the_column_is_a_400_naming_the_field(api, admin_user,
 def test_the_service_refuses_a_row_count_beyond_the_column(admin_user, churn_model):
     """The admin's form goes through the same service as the API."""
     from core.errors import ApplicationError
-    from governance import services
+    from monitoring import services as monitoring_services
 
     with pytest.raises(ApplicationError) as refused, Unchanged():
-        services.alert_rule_save(actor=admin_user, model=churn_model, metric="latency_p99",
+        monitoring_services.alert_rule_save(actor=admin_user, model=churn_model, metric="latency_p99",
                                  threshold=500.0, min_rows=2**31)
     assert refused.value.field == "min_rows"
     assert not AlertRule.objects.filter(model=churn_model).exists()

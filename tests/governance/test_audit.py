@@ -340,7 +340,7 @@ def test_a_fresh_install_is_keyed_from_the_first_event_and_checkpointed_by_beat(
     manage("migrate", "--noinput", "-v0")
     out = manage("shell", "-c", "from django_celery_beat.models import PeriodicTask; "
                  "from core.models import AuditChainHead; "
-                 "task = PeriodicTask.objects.get(task='governance.audit_checkpoint_write'); "
+                 "task = PeriodicTask.objects.get(task='core.audit_checkpoint_write'); "
                  "print(task.enabled, task.interval.every, task.interval.period, "
                  "AuditChainHead.objects.get(pk=1).keyed_from_seq)")
     assert out.splitlines()[-1].split() == ["True", "300", "seconds", "1"]

@@ -199,7 +199,7 @@ def test_the_periodic_task_recovers_deployments_and_ends_abandoned_validations(
     from django.utils import timezone
 
     from governance.models import ValidationRun
-    from governance.tasks import recover_interrupted
+    from governance.tasks import interrupted_recover
 
     deployment = _pending_promotion(validated, admin_user)
     _kill_deployment_at(deployment, 0, store_root, tmp_path)
@@ -208,7 +208,7 @@ def test_the_periodic_task_recovers_deployments_and_ends_abandoned_validations(
     stuck = ValidationRun.objects.create(version=deployment.version, trigger="manual",
                                          status="running",
                                          started_at=timezone.now() - timedelta(hours=1))
-    outcome = recover_interrupted.delay(older_than_seconds=120).get()
+    outcome = interrupted_recover.delay(older_than_seconds=120).get()
     assert any("completed" in line for line in outcome)
     deployment.refresh_from_db()
     stuck.refresh_from_db()

@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from core.models import AuditEvent
 from governance import services
-from governance.models import Alert, AlertRule, MonitoringRun
+from monitoring import services as monitoring_services
+from monitoring.models import Alert, AlertRule, MonitoringRun
 from predictions.models import Feedback, PredictionError
 from tests.governance.traffic import WINDOW_ROWS, log_window
 
@@ -24,7 +25,7 @@ def _alerts(**filters):
 def test_a_shifted_feature_raises_exactly_one_alert_naming_it(monitored):
     now = timezone.now()
     log_window(monitored, end=now, seed=1, shift_tenure=1.0)
-    runs = services.monitoring_pass(model=monitored.model, now=now)
+    runs = monitoring_services.monitoring_pass(model=monitored.model, now=now)
     assert [(r.version.version, r.route, r.status) for r in runs] == [
         ("1.0.0", "production", "alerting")]
     alerts = _alerts()
@@ -50,7 +51,7 @@ def test_unshifted_windows_raise_no_alert_false_alarm_rate_over_20_seeds(monitor
     for seed in range(20):
         end = start + timedelta(hours=seed + 1)
         log_window(monitored, end=end, seed=100 + seed)
-        (run,) = services.monitoring_pass(model=monitored.model, now=end)
+        (run,) = monitoring_services.monitoring_pass(model=monitored.model, now=end)
         assert run.status in ("ok", "alerting")
         fired += run.status == "alerting"
         worst = max(worst, max(f["psi"] for f in run.figures["60"]["drift"]["features"]
@@ -67,7 +68,7 @@ def test_the_alert_is_updated_not_duplicated_and_resolves_when_it_clears(monitor
     def pass_(**shape):
         end = start + timedelta(hours=next(hours))
         log_window(monitored, end=end, seed=end.hour * 7 + end.day, **shape)
-        return services.monitoring_pass(model=monitored.model, now=end)
+        return monitoring_services.monitoring_pass(model=monitored.model, now=end)
 
     pass_(shift_tenure=1.0)
     pass_(shift_tenure=1.2)
@@ -90,7 +91,7 @@ def test_the_alert_is_updated_not_duplicated_and_resolves_when_it_clears(monitor
 
 
 def test_a_pass_with_no_traffic_records_no_data_not_an_error_or_an_alert(monitored):
-    (run,) = services.monitoring_pass(model=monitored.model)
+    (run,) = monitoring_services.monitoring_pass(model=monitored.model)
     assert run.status == "no_data"
     assert run.summary == "no traffic in the window"
     assert run.figures["60"]["drift"] == {"skipped": "no data", "n": 0}
@@ -100,9 +101,9 @@ def test_a_pass_with_no_traffic_records_no_data_not_an_error_or_an_alert(monitor
 def test_no_data_neither_clears_nor_raises_an_open_alert(monitored):
     end = timezone.now() - timedelta(hours=5)
     log_window(monitored, end=end, seed=3, shift_tenure=1.0)
-    services.monitoring_pass(model=monitored.model, now=end)
+    monitoring_services.monitoring_pass(model=monitored.model, now=end)
     for hours in range(1, 5):  # four quiet hours
-        services.monitoring_pass(model=monitored.model, now=end + timedelta(hours=hours))
+        monitoring_services.monitoring_pass(model=monitored.model, now=end + timedelta(hours=hours))
     (alert,) = _alerts()
     assert (alert.status, alert.clear_runs, alert.count) == ("open", 0, 1)
 
@@ -110,7 +111,7 @@ def test_no_data_neither_clears_nor_raises_an_open_alert(monitored):
 def test_a_categorical_shift_is_seen_by_psi_js_and_chi_square(monitored):
     now = timezone.now()
     log_window(monitored, end=now, seed=5, branch_p=(0.1, 0.1, 0.8))
-    (run,) = services.monitoring_pass(model=monitored.model, now=now)
+    (run,) = monitoring_services.monitoring_pass(model=monitored.model, now=now)
     branch = run.figures["60"]["drift"]["features"]["branch"]
     assert branch["psi"] > 0.5 and branch["js"] > 0.3 and branch["chi2_pvalue"] < 1e-6
     (alert,) = _alerts()
@@ -129,7 +130,7 @@ def test_live_accuracy_below_the_registered_one_raises_a_critical_alert(monitore
                                      actual=predicted if right else 1 - predicted,
                                      created_by=monitored.created_by))
     Feedback.objects.bulk_create(feedback)
-    (run,) = services.monitoring_pass(model=monitored.model, now=now)
+    (run,) = monitoring_services.monitoring_pass(model=monitored.model, now=now)
     performance = run.figures["1440"]["performance"]
     assert performance["n"] == WINDOW_ROWS
     assert 0.55 < performance["accuracy"] < 0.65
@@ -147,7 +148,7 @@ def test_slow_answers_and_failures_raise_latency_and_error_rate_alerts(monitored
         PredictionError(request_id=f"e{i}", model=monitored.model, version=monitored,
                         kind="failed", status_code=500, message="ValueError: boom",
                         created_at=now - timedelta(minutes=5)) for i in range(5))
-    (run,) = services.monitoring_pass(model=monitored.model, now=now)
+    (run,) = monitoring_services.monitoring_pass(model=monitored.model, now=now)
     assert run.figures["60"]["latency"]["p99_ms"] == 350.0
     assert run.figures["60"]["errors"]["error_rate"] == pytest.approx(5 / 105)
     metrics = {a.rule.metric for a in _alerts()}
@@ -157,10 +158,10 @@ def test_slow_answers_and_failures_raise_latency_and_error_rate_alerts(monitored
 def test_a_models_own_rule_replaces_the_default_and_can_switch_it_off(monitored, admin_user):
     now = timezone.now()
     log_window(monitored, end=now, seed=1, shift_tenure=1.0)
-    services.ensure_default_rules()
-    services.alert_rule_save(actor=admin_user, model=monitored.model, metric="feature_drift",
+    monitoring_services.ensure_default_rules()
+    monitoring_services.alert_rule_save(actor=admin_user, model=monitored.model, metric="feature_drift",
                              statistic="psi", threshold=0.2, enabled=False)
-    assert services.monitoring_pass(model=monitored.model, now=now)[0].status == "ok"
+    assert monitoring_services.monitoring_pass(model=monitored.model, now=now)[0].status == "ok"
     assert not Alert.objects.exists()
     event = AuditEvent.objects.get(action="alert_rule.created")
     assert json.loads(event.after)["enabled"] is False
@@ -187,7 +188,7 @@ def test_a_rule_that_makes_no_sense_is_refused_and_nothing_is_saved(monitored, a
            dict(metric="made_up", threshold=1)]
     for spec in bad:
         with pytest.raises(ApplicationError):
-            services.alert_rule_save(actor=admin_user, model=monitored.model, **spec)
+            monitoring_services.alert_rule_save(actor=admin_user, model=monitored.model, **spec)
     assert AlertRule.objects.count() == before
 
 
@@ -201,22 +202,22 @@ def test_a_webhook_that_fails_twice_then_succeeds_gets_the_alert_exactly_once(
     import hashlib
     import hmac
 
-    from governance import tasks
-    from governance.models import AlertDelivery
+    from monitoring import tasks
+    from monitoring.models import AlertDelivery
 
     url, received = receiver
     settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.1/32"]  # the receiver is on loopback
     settings.ALERT_DELIVERY_BACKOFF_SECONDS = [0, 0, 0]
     monitored.model.owner.email = "dana@library.example"
     monitored.model.owner.save()
-    services.webhook_save(actor=admin_user, name="on-call", url=url, secret="s3cret")
+    monitoring_services.webhook_save(actor=admin_user, name="on-call", url=url, secret="s3cret")
     now = timezone.now()
     log_window(monitored, end=now, seed=1, shift_tenure=1.0)
-    services.monitoring_pass(model=monitored.model, now=now)  # first attempt, on commit
+    monitoring_services.monitoring_pass(model=monitored.model, now=now)  # first attempt, on commit
     webhook = AlertDelivery.objects.get(channel="webhook")
     assert (webhook.status, webhook.attempts, webhook.response_status) == ("retrying", 1, 503)
     for _ in range(5):  # the periodic sweep, more often than needed
-        tasks.deliver_due()
+        tasks.deliveries_due()
     webhook.refresh_from_db()
     assert (webhook.status, webhook.attempts, webhook.response_status) == ("sent", 3, 200)
     assert [status for status, _, _ in received] == [503, 503, 200]  # accepted once, only
@@ -239,19 +240,19 @@ def test_a_webhook_that_fails_twice_then_succeeds_gets_the_alert_exactly_once(
 @pytest.mark.django_db(transaction=True)
 def test_a_delivery_that_never_arrives_is_marked_failed_and_audited(monitored, admin_user,
                                                                     settings):
-    from governance import tasks
-    from governance.models import AlertDelivery
+    from monitoring import tasks
+    from monitoring.models import AlertDelivery
 
     settings.ALERT_DELIVERY_BACKOFF_SECONDS = [0, 0]
     settings.WEBHOOK_TIMEOUT_SECONDS = 1
     settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.1/32"]
-    services.webhook_save(actor=admin_user, name="gone", url="http://127.0.0.1:9/nothing",
+    monitoring_services.webhook_save(actor=admin_user, name="gone", url="http://127.0.0.1:9/nothing",
                           secret="x")
     now = timezone.now()
     log_window(monitored, end=now, seed=1, shift_tenure=1.0)
-    services.monitoring_pass(model=monitored.model, now=now)
+    monitoring_services.monitoring_pass(model=monitored.model, now=now)
     for _ in range(4):
-        tasks.deliver_due()
+        tasks.deliveries_due()
     delivery = AlertDelivery.objects.get(channel="webhook")
     assert (delivery.status, delivery.attempts) == ("failed", 3)
     assert "no answer" in delivery.last_error
@@ -278,14 +279,14 @@ def test_sampled_logs_that_kept_no_rows_do_not_upset_a_pass(monitored, settings)
     kept = sum(len(log.inputs) for log in PredictionLog.objects.all())
     assert 0 < kept < 300
     assert any(not log.inputs for log in PredictionLog.objects.all())  # some kept none
-    (run,) = services.monitoring_pass(model=monitored.model)
+    (run,) = monitoring_services.monitoring_pass(model=monitored.model)
     assert run.status in ("ok", "alerting")
     assert run.figures["60"]["drift"]["n"] == kept
     assert run.figures["60"]["drift"]["features"]["branch"]["n"] == kept
 
 
 def test_a_regressor_given_a_label_as_its_outcome_counts_it_unusable(data_scientist):
-    from governance import monitoring
+    from monitoring import statistics as monitoring
 
     figures = monitoring.regression_performance(["3.5", "oops", 4, None], [3.0, 2.0, 5.0, 1.0])
     assert (figures["n"], figures["unusable"]) == (2, 2)
@@ -293,7 +294,7 @@ def test_a_regressor_given_a_label_as_its_outcome_counts_it_unusable(data_scient
 
 
 def test_auc_takes_the_greater_numeric_class_as_positive():
-    from governance import monitoring
+    from monitoring import statistics as monitoring
 
     actual = [9, 10, 10, 9]
     scores = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4]])  # columns: 9, 10
@@ -305,10 +306,10 @@ def test_an_alert_whose_rule_was_switched_off_is_resolved_by_the_next_pass(monit
                                                                            admin_user):
     end = timezone.now() - timedelta(hours=2)
     log_window(monitored, end=end, seed=1, shift_tenure=1.0)
-    services.monitoring_pass(model=monitored.model, now=end)
+    monitoring_services.monitoring_pass(model=monitored.model, now=end)
     (alert,) = _alerts()
-    services.alert_rule_save(actor=admin_user, rule=alert.rule, enabled=False)
-    services.monitoring_pass(model=monitored.model, now=end + timedelta(hours=1))
+    monitoring_services.alert_rule_save(actor=admin_user, rule=alert.rule, enabled=False)
+    monitoring_services.monitoring_pass(model=monitored.model, now=end + timedelta(hours=1))
     alert.refresh_from_db()
     assert alert.status == "resolved" and "no longer applies" in alert.resolution
 
@@ -316,12 +317,12 @@ def test_an_alert_whose_rule_was_switched_off_is_resolved_by_the_next_pass(monit
 def test_an_alert_of_a_model_that_stopped_serving_is_resolved(monitored):
     now = timezone.now()
     log_window(monitored, end=now, seed=1, shift_tenure=1.0)
-    services.monitoring_pass(model=monitored.model, now=now)
+    monitoring_services.monitoring_pass(model=monitored.model, now=now)
     helpers_force_archive(monitored)
-    assert monitored.model_id in services.models_to_monitor()  # its alert keeps it watched
-    assert services.monitoring_pass(model=monitored.model) == []
+    assert monitored.model_id in monitoring_services.models_to_monitor()  # its alert keeps it watched
+    assert monitoring_services.monitoring_pass(model=monitored.model) == []
     assert Alert.objects.get().status == "resolved"
-    assert monitored.model_id not in services.models_to_monitor()
+    assert monitored.model_id not in monitoring_services.models_to_monitor()
 
 
 def helpers_force_archive(version):
@@ -335,8 +336,8 @@ def helpers_force_archive(version):
 def test_a_delivery_that_raises_something_unexpected_is_retried_then_failed(
     monitored, admin_user, settings
 ):
-    from governance import tasks
-    from governance.models import AlertDelivery
+    from monitoring import tasks
+    from monitoring.models import AlertDelivery
 
     settings.ALERT_DELIVERY_BACKOFF_SECONDS = [0]
     # An address saved around the form's checks: sending raises BadHeaderError (a ValueError).
@@ -344,23 +345,23 @@ def test_a_delivery_that_raises_something_unexpected_is_retried_then_failed(
     monitored.model.owner.save()
     now = timezone.now()
     log_window(monitored, end=now, seed=1, shift_tenure=1.0)
-    services.monitoring_pass(model=monitored.model, now=now)
-    tasks.deliver_due()
+    monitoring_services.monitoring_pass(model=monitored.model, now=now)
+    tasks.deliveries_due()
     delivery = AlertDelivery.objects.get(channel="email")
     assert (delivery.status, delivery.attempts) == ("failed", 2)
     assert "BadHeaderError" in delivery.last_error
 
 
 def test_two_webhooks_with_the_same_url_each_get_their_delivery(monitored, admin_user):
-    from governance.models import AlertDelivery
+    from monitoring.models import AlertDelivery
 
-    first = services.webhook_save(actor=admin_user, name="on-call", url="https://hooks.example/a",
+    first = monitoring_services.webhook_save(actor=admin_user, name="on-call", url="https://hooks.example/a",
                                   secret="one")
-    second = services.webhook_save(actor=admin_user, name="audit", url="https://hooks.example/a",
+    second = monitoring_services.webhook_save(actor=admin_user, name="audit", url="https://hooks.example/a",
                                    secret="two")
     now = timezone.now()
     log_window(monitored, end=now, seed=1, shift_tenure=1.0)
-    (run,) = services.monitoring_pass(model=monitored.model, now=now)
+    (run,) = monitoring_services.monitoring_pass(model=monitored.model, now=now)
     assert run.status == "alerting"
     assert sorted(AlertDelivery.objects.filter(channel="webhook").values_list(
         "webhook", flat=True)) == [first.pk, second.pk]

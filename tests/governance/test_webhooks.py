@@ -22,8 +22,9 @@ from django.utils import timezone
 
 from core.errors import ApplicationError
 from core.models import AuditEvent
-from governance import services, tasks, webhook_targets
-from governance.models import AlertDelivery, Webhook
+from monitoring import services as monitoring_services
+from monitoring import tasks, webhook_targets
+from monitoring.models import AlertDelivery, Webhook
 from tests.e2e.conftest import free_port
 from tests.governance.traffic import log_window
 from tests.helpers import Unchanged
@@ -98,16 +99,16 @@ def serve():
 def test_a_webhook_into_the_network_or_not_http_is_refused_and_nothing_saved(admin_user, url,
                                                                              said):
     with Unchanged(allow_actions=()), pytest.raises(ApplicationError) as refused:
-        services.webhook_save(actor=admin_user, name="in", url=url, secret="s")
+        monitoring_services.webhook_save(actor=admin_user, name="in", url=url, secret="s")
     assert refused.value.field == "url"
     assert all(part in refused.value.message for part in said), refused.value.message
 
 
 def test_changing_a_webhook_to_an_inside_address_is_refused(admin_user):
-    hook = services.webhook_save(actor=admin_user, name="out", url="https://hooks.example/a",
+    hook = monitoring_services.webhook_save(actor=admin_user, name="out", url="https://hooks.example/a",
                                  secret="s")
     with Unchanged(allow_actions=()), pytest.raises(ApplicationError, match="metadata|link"):
-        services.webhook_save(actor=admin_user, webhook=hook,
+        monitoring_services.webhook_save(actor=admin_user, webhook=hook,
                               url="http://169.254.169.254/latest/meta-data/")
     hook.refresh_from_db()
     assert hook.url == "https://hooks.example/a"
@@ -117,10 +118,10 @@ def test_the_allowed_networks_let_those_addresses_in_and_no_others(admin_user, s
     settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.1/32", "10.1.0.0/16"]
     for url in ("http://127.0.0.1:9000/", "http://localhost:9000/",
                 "http://[::ffff:127.0.0.1]:9000/", "https://10.1.2.3/hook"):
-        services.webhook_save(actor=admin_user, name=url, url=url, secret="s")
+        monitoring_services.webhook_save(actor=admin_user, name=url, url=url, secret="s")
     for url in ("http://127.0.0.2/", "https://10.0.0.5/hook", "http://[::1]:9000/"):
         with Unchanged(allow_actions=()), pytest.raises(ApplicationError):
-            services.webhook_save(actor=admin_user, name=url, url=url, secret="s")
+            monitoring_services.webhook_save(actor=admin_user, name=url, url=url, secret="s")
     assert Webhook.objects.count() == 4
 
 
@@ -128,7 +129,7 @@ def test_the_allowed_networks_let_those_addresses_in_and_no_others(admin_user, s
 def test_the_admin_shows_a_refused_url_as_a_form_error(client, admin_user, url, said):
     client.force_login(admin_user)
     with Unchanged(allow_actions=()):
-        page = client.post("/admin/governance/webhook/add/", {
+        page = client.post("/admin/monitoring/webhook/add/", {
             "name": "in", "url": url, "secret": "s", "min_severity": "warning",
             "enabled": "on"})
     assert page.status_code == 200
@@ -140,11 +141,11 @@ def test_the_admin_shows_a_refused_url_as_a_form_error(client, admin_user, url, 
 def test_a_webhook_refused_since_it_was_saved_can_still_be_switched_off(client, admin_user,
                                                                         settings):
     settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.1/32"]
-    hook = services.webhook_save(actor=admin_user, name="local", url="http://127.0.0.1:9000/",
+    hook = monitoring_services.webhook_save(actor=admin_user, name="local", url="http://127.0.0.1:9000/",
                                  secret="s")
     settings.WEBHOOK_ALLOWED_NETWORKS = []
     client.force_login(admin_user)
-    page = client.post(f"/admin/governance/webhook/{hook.pk}/change/", {
+    page = client.post(f"/admin/monitoring/webhook/{hook.pk}/change/", {
         "name": "local", "url": "http://127.0.0.1:9000/", "secret": "",
         "min_severity": "warning"})
     assert page.status_code == 302, page.context["adminform"].form.errors
@@ -163,18 +164,18 @@ def test_a_webhook_allowed_when_saved_is_refused_when_sent_once_no_longer_allowe
     url, received = receiver
     settings.ALERT_DELIVERY_BACKOFF_SECONDS = [0]
     settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.1/32"]
-    services.webhook_save(actor=admin_user, name="local", url=url.replace("127.0.0.1", host),
+    monitoring_services.webhook_save(actor=admin_user, name="local", url=url.replace("127.0.0.1", host),
                           secret="s")
     settings.WEBHOOK_ALLOWED_NETWORKS = []
     now = timezone.now()
     log_window(monitored, end=now, seed=1, shift_tenure=1.0)
-    (run,) = services.monitoring_pass(model=monitored.model, now=now)  # sends on commit
+    (run,) = monitoring_services.monitoring_pass(model=monitored.model, now=now)  # sends on commit
     assert run.status == "alerting"
     delivery = AlertDelivery.objects.get(channel="webhook")
     said = ("127.0.0.1 is" if host == "127.0.0.1" else "localhost resolves to 127.0.0.1,")
     assert delivery.last_error == f"{said} a loopback address; {ALLOW}"
     assert (delivery.status, delivery.attempts) == ("retrying", 1)
-    tasks.deliver_due()
+    tasks.deliveries_due()
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("failed", 2)
     assert AuditEvent.objects.get(action="alert.delivery_failed").reason == delivery.last_error
@@ -187,10 +188,10 @@ def test_a_redirect_is_not_followed(monitored, admin_user, serve, settings):
     settings.ALERT_DELIVERY_BACKOFF_SECONDS = [60]
     inside, inside_hits = serve(200)
     outside, outside_hits = serve(302, {"Location": inside})
-    services.webhook_save(actor=admin_user, name="moved", url=outside, secret="s")
+    monitoring_services.webhook_save(actor=admin_user, name="moved", url=outside, secret="s")
     now = timezone.now()
     log_window(monitored, end=now, seed=1, shift_tenure=1.0)
-    services.monitoring_pass(model=monitored.model, now=now)
+    monitoring_services.monitoring_pass(model=monitored.model, now=now)
     delivery = AlertDelivery.objects.get(channel="webhook")
     assert [(method, path) for method, path, _, _ in outside_hits] == [("POST", "/hook")]
     assert inside_hits == []
@@ -204,13 +205,13 @@ def test_the_allowed_loopback_receiver_gets_the_signed_alert(monitored, admin_us
                                                              settings):
     url, hits = serve(204)
     with pytest.raises(ApplicationError, match="127.0.0.1 is a loopback address"):
-        services.webhook_save(actor=admin_user, name="local", url=url, secret="s3cret")
+        monitoring_services.webhook_save(actor=admin_user, name="local", url=url, secret="s3cret")
     settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.1/32"]
-    services.webhook_save(actor=admin_user, name="local", url=url + "?team=risk",
+    monitoring_services.webhook_save(actor=admin_user, name="local", url=url + "?team=risk",
                           secret="s3cret")
     now = timezone.now()
     log_window(monitored, end=now, seed=1, shift_tenure=1.0)
-    services.monitoring_pass(model=monitored.model, now=now)
+    monitoring_services.monitoring_pass(model=monitored.model, now=now)
     delivery = AlertDelivery.objects.get(channel="webhook")
     assert (delivery.status, delivery.response_status, delivery.last_error) == ("sent", 204, "")
     ((method, path, headers, body),) = hits
@@ -235,11 +236,11 @@ def test_the_demo_listener_gets_a_valid_delivery_once_the_app_allows_loopback(
         assert listener.stdout.readline().startswith(f"Listening on http://127.0.0.1:{port}/")
         assert "does not allow 127.0.0.1 here" in listener.stdout.readline()
         settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.1/32"]  # what bin/run sets
-        services.webhook_save(actor=admin_user, name="demo", url=f"http://127.0.0.1:{port}/",
+        monitoring_services.webhook_save(actor=admin_user, name="demo", url=f"http://127.0.0.1:{port}/",
                               secret="demo-secret")
         now = timezone.now()
         log_window(monitored, end=now, seed=1, shift_tenure=1.0)
-        services.monitoring_pass(model=monitored.model, now=now)
+        monitoring_services.monitoring_pass(model=monitored.model, now=now)
         delivery = AlertDelivery.objects.get(channel="webhook")
         assert (delivery.status, delivery.response_status) == ("sent", 200)
         assert (f"alert.opened delivery {delivery.pk} — signature valid"

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from governance import services as governance
-from governance.models import Alert, Deployment
+from governance.models import Deployment
+from monitoring.models import Alert
 from predictions import serving
 from registry import reconcile
 from registry.models import ModelVersion

@@ -11,9 +11,11 @@ import json
 import pytest
 
 from core import roles
+from core.errors import Forbidden
 from core.models import AuditEvent
 from governance import services as governance
-from governance.models import Alert, AlertRule, Deployment
+from governance.models import Deployment
+from monitoring.models import Alert, AlertRule
 from predictions import services as predictions
 from registry import services
 from registry.models import RegisteredModel, Team
@@ -114,8 +116,8 @@ def test_another_teams_people_see_nothing_in_the_admin(client, teams, other_data
     client.force_login(teams["bea"])
     pages = ["/admin/registry/registeredmodel/", "/admin/registry/modelversion/",
              "/admin/governance/approvalrequest/?status=all", "/admin/governance/deployment/",
-             "/admin/governance/validationrun/", "/admin/governance/alert/",
-             "/admin/core/auditevent/", "/admin/governance/alertrule/",
+             "/admin/governance/validationrun/", "/admin/monitoring/alert/",
+             "/admin/core/auditevent/", "/admin/monitoring/alertrule/",
              "/admin/core/auditevent/report/"]
     for page in pages:
         response = client.get(page)
@@ -123,8 +125,8 @@ def test_another_teams_people_see_nothing_in_the_admin(client, teams, other_data
         assert MODEL not in response.content.decode(), page
     for page in [f"/admin/registry/registeredmodel/{model.pk}/change/",
                  f"/admin/governance/approvalrequest/{request.pk}/change/",
-                 f"/admin/governance/alert/{teams['alert'].pk}/change/",
-                 f"/admin/governance/monitoringrun/model/{model.pk}/"]:
+                 f"/admin/monitoring/alert/{teams['alert'].pk}/change/",
+                 f"/admin/monitoring/monitoringrun/model/{model.pk}/"]:
         response = client.get(page, follow=True)
         assert MODEL not in response.content.decode(), page
     report = client.get(f"/admin/core/auditevent/report/?download=1&model={MODEL}",
@@ -142,7 +144,7 @@ def test_the_owning_teams_approver_sees_and_decides(api, teams, approver):
 
 def test_an_approver_of_another_team_cannot_decide_even_through_the_service(teams):
     with Unchanged():
-        with pytest.raises(governance.Forbidden):
+        with pytest.raises(Forbidden):
             governance.approval_decide(request=teams["request"], actor=teams["bea"],
                                        decision="approve", comment="not mine")
     assert AuditEvent.objects.filter(action="permission.denied",
@@ -229,7 +231,7 @@ def test_a_service_account_in_another_team_cannot_call_the_model(teams, admin_us
 
 
 def test_team_membership_is_managed_by_admins_and_audited(teams, admin_user, data_scientist):
-    with pytest.raises(services.Forbidden):
+    with pytest.raises(Forbidden):
         services.team_save(team=teams["growth"], actor=data_scientist, name="growth",
                            members=[data_scientist])
     services.team_save(team=teams["growth"], actor=admin_user, name="growth",

@@ -16,8 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from django.core.management.base import BaseCommand
 
-from governance import webhook_targets
-from governance.notifications import sign
+from monitoring import webhook_targets
+from monitoring.notifications import sign
 
 
 class Command(BaseCommand):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from governance import charts
-from governance.models import ACTIVE_ALERT, AlertMetric, MonitoringRun
-from governance.services import effective_rules
+from monitoring import charts
+from monitoring.models import ACTIVE_ALERT, AlertMetric, MonitoringRun
+from monitoring.services import effective_rules
 
 PASSES = 300  # about a day at one pass every five minutes
 

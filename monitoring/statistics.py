@@ -1,11 +1,11 @@
-"""The statistics of monitoring: reference profiles, drift, live performance, latency.
+"""The statistics of monitoring: drift, live performance, latency.
 
 Plain NumPy and SciPy on arrays; no database here (services.monitoring_pass reads the
 traffic and records the results). Numeric features are compared on the reference's decile
 bins (PSI, Jensen-Shannon) and with the two-sample Kolmogorov-Smirnov test against a sorted
-subsample of the reference; categorical ones on category frequencies (PSI, Jensen-Shannon,
-chi-square). Alerts use effect sizes; p-values are shown as evidence, and a KS rule also
-needs p < KS_ALPHA so that a small window's noise cannot raise it.
+subsample of the reference (governance.profiles); categorical ones on category frequencies
+(PSI, Jensen-Shannon, chi-square). Alerts use effect sizes; p-values are shown as evidence,
+and a KS rule also needs p < KS_ALPHA so that a small window's noise cannot raise it.
 """
 
 from __future__ import annotations
@@ -16,63 +16,9 @@ import numpy as np
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from registry.metadata import NUMERIC_DTYPES
-
-NUMERIC = NUMERIC_DTYPES
-BINS = 10
-SAMPLE_SIZE = 5000
 EPSILON = 1e-4  # floor of a bin's share in PSI, so that an empty bin is not infinite
 KS_ALPHA = 0.01
-OTHER = "(other)"  # categories the reference never saw
 LOWER_IS_BETTER = {"mae", "rmse", "mse", "mape", "log_loss"}
-
-
-# --- profiles ---------------------------------------------------------------------------------
-
-
-def numeric_profile(values: np.ndarray, *, seed: int = 0) -> dict:
-    values = np.asarray(values, dtype=np.float64)
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return {"kind": "numeric", "n": 0, "missing": int(values.size), "edges": [],
-                "counts": [0], "sample": []}
-    # Inner decile edges; repeated values (a count, a flag) give fewer, wider bins.
-    edges = np.unique(np.quantile(finite, np.linspace(0, 1, BINS + 1)[1:-1]))
-    counts = np.bincount(np.searchsorted(edges, finite, side="right"),
-                         minlength=edges.size + 1)
-    sample = finite
-    if finite.size > SAMPLE_SIZE:
-        sample = np.random.default_rng(seed).choice(finite, SAMPLE_SIZE, replace=False)
-    return {
-        "kind": "numeric", "n": int(finite.size), "missing": int(values.size - finite.size),
-        "edges": edges.tolist(), "counts": counts.tolist(), "sample": np.sort(sample).tolist(),
-        "mean": float(finite.mean()), "std": float(finite.std()),
-        "min": float(finite.min()), "max": float(finite.max()),
-    }
-
-
-def categorical_profile(values) -> dict:
-    labels, counts = np.unique(np.asarray(values).astype(str), return_counts=True)
-    return {"kind": "categorical", "n": int(counts.sum()),
-            "counts": {str(k): int(v) for k, v in zip(labels, counts, strict=True)}}
-
-
-def feature_profiles(columns: dict[str, np.ndarray], signature: list[dict]) -> dict:
-    return {c["name"]: (numeric_profile(columns[c["name"]]) if c["dtype"] in NUMERIC
-                        else categorical_profile(columns[c["name"]])) for c in signature}
-
-
-def prediction_profile(predictions, task_type: str) -> dict | None:
-    """Classes and clusters as categories; scores, amounts and forecasts as numbers."""
-    if predictions is None or len(predictions) == 0:
-        return None
-    if categorical_predictions(task_type):
-        return categorical_profile(predictions)
-    return numeric_profile(np.asarray(predictions, dtype=np.float64).ravel())
-
-
-def categorical_predictions(task_type: str) -> bool:
-    return task_type in ("classification", "clustering")
 
 
 # --- drift ------------------------------------------------------------------------------------

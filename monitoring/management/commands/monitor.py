@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from governance import services
+from monitoring import services
 from registry.models import RegisteredModel
 
 
