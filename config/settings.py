@@ -188,6 +188,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: broker, cache, or nothing ---------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+if PRODUCTION and not REDIS_URL:
+    # Several web processes must share the counters of failed logins and of quotas, and
+    # workers on several machines one broker.
+    raise ImproperlyConfigured("REDIS_URL is required when DJANGO_ENV=production")
 if REDIS_URL:
     CACHES = {
         "default": {

@@ -3,7 +3,36 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.utils.html import format_html
+
+from core.limits import MAX_BIGINT
+
+DATE_PARTS = {"year": (1, 9999), "month": (1, 12), "day": (1, 31)}
+
+
+def object_or_404(queryset, object_id):
+    """The row with this id in `queryset`, or a 404 for an id that is not one (a hand-made
+    URL: `abc`, a number past the database's range)."""
+    text = str(object_id)
+    if not text.isdigit() or not 0 < int(text) <= MAX_BIGINT:
+        raise Http404("no such object")
+    return get_object_or_404(queryset, pk=int(text))
+
+
+class DateHierarchyGuard:
+    """A date-hierarchy filter with a year, month or day out of range (a hand-made URL)
+    shows the list's "incorrect filter" state instead of raising."""
+
+    def changelist_view(self, request, extra_context=None):
+        field = getattr(self, "date_hierarchy", None)
+        if field:
+            for part, (low, high) in DATE_PARTS.items():
+                value = request.GET.get(f"{field}__{part}")
+                if value is not None and not (value.isdigit() and low <= int(value) <= high):
+                    return HttpResponseRedirect(f"{request.path}?e=1")
+        return super().changelist_view(request, extra_context)
 
 STATUS_COLOURS = {
     "passed": "#1b5e20", "approved": "#1b5e20", "completed": "#1b5e20", "ok": "#1b5e20",
@@ -22,7 +51,7 @@ def status_badge(value: str):
     )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(DateHierarchyGuard, admin.ModelAdmin):
     def has_add_permission(self, request, obj=None):
         return False
 

@@ -52,13 +52,15 @@ def _client_ip(request) -> str | None:
 
 
 class RequestContextMiddleware:
-    """Give every request an id (the caller's X-Request-ID if it looks sane) and echo it."""
+    """Give every request an id and echo it in X-Request-ID. An incoming X-Request-ID is
+    believed only behind trusted proxies (TRUSTED_PROXY_COUNT), which set it: a client's own
+    would let it tie its requests to another's in the audit trail."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
+        incoming = request.META.get("HTTP_X_REQUEST_ID", "") if settings.TRUSTED_PROXY_COUNT else ""
         request_id = incoming if _REQUEST_ID_RE.fullmatch(incoming) else context.new_request_id()
         request.request_id = request_id
         with context.bound(request_id=request_id, client_ip=_client_ip(request)):

@@ -41,7 +41,7 @@ SCHEDULES = (
         "Sends alert e-mails and webhooks whose retry is due, and those a stopped worker left "
         "behind.", formerly=("governance: retry alert notifications",)),
     Schedule(
-        "audit: checkpoint the chain", "core.audit_checkpoint_write", 300,
+        "audit: checkpoint the chain", "core.audit_checkpoint_write", 60,
         "Appends the audit chain's head (seq and hash), signed with the chain key, to "
         "AUDIT_CHECKPOINT_FILE and the log, when it moved since the last checkpoint. "
         "verify_audit compares the chain with every checkpoint: a cut tail or a re-written "

@@ -7,5 +7,5 @@ from core import audit
 
 @shared_task(name="core.audit_checkpoint_write")
 def audit_checkpoint_write() -> dict | None:
-    """Every five minutes: a signed checkpoint of the audit chain's head, kept outside the DB."""
+    """Every minute: a signed checkpoint of the audit chain's head, kept outside the DB."""
     return audit.audit_checkpoint_write()

@@ -7,18 +7,22 @@ too; the service's refusal comes back as an error message, not an error page.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 from django.contrib import admin, messages
 from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 
 from core import audit, roles
-from core.admin import ReadOnlyAdmin, ReadOnlyInline, ServiceAdminMixin, status_badge
+from core.admin import (
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    ServiceAdminMixin,
+    object_or_404,
+    status_badge,
+)
 from core.errors import ApplicationError
 from core.models import AuditEvent
 from governance import policies, reports, selectors, services, validation
@@ -124,7 +128,7 @@ class ApprovalRequestAdmin(TeamScopedAdmin, ReadOnlyAdmin):
         ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        obj = get_object_or_404(selectors.request_list(user=request.user), pk=object_id)
+        obj = object_or_404(selectors.request_list(user=request.user), object_id)
         if not self.has_view_permission(request, obj):
             return HttpResponseRedirect(reverse("admin:index"))
         version = obj.version
@@ -169,7 +173,7 @@ class ApprovalRequestAdmin(TeamScopedAdmin, ReadOnlyAdmin):
     def decide_view(self, request, pk):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        obj = get_object_or_404(ApprovalRequest, pk=pk)
+        obj = get_object_or_404(selectors.request_list(user=request.user), pk=pk)
         decision = next((d for d in ("approve", "reject") if d in request.POST), None)
         if decision is None:
             self.message_user(request, "Choose Approve or Reject.", level=messages.ERROR)
@@ -417,16 +421,11 @@ class AuditEventAdmin(ReadOnlyAdmin):
                        "title": "Audit report",
                        "models": access.visible_models(request.user).order_by("name")}
             return TemplateResponse(request, "admin/governance/auditevent/report.html", context)
-        bounds = {}
-        for key in ("since", "until"):
-            text = request.GET.get(key, "").strip()
-            if text:
-                bounds[key] = parse_datetime(text if "T" in text else f"{text}T00:00:00+00:00")
-                if bounds[key] is not None and key == "until" and "T" not in text:
-                    bounds[key] += timedelta(days=1)  # a date "until" includes that day
-                if bounds[key] is None:
-                    self.message_user(request, f"{key}: not a date", level=messages.ERROR)
-                    return HttpResponseRedirect(reverse("admin:core_auditevent_report"))
+        try:
+            bounds = reports.period(request.GET.get("since"), request.GET.get("until"))
+        except ApplicationError as exc:
+            self.message_user(request, f"{exc.field}: {exc.message}", level=messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:core_auditevent_report"))
         model = request.GET.get("model") or None
         if model and not access.visible_models(request.user).filter(name=model).exists():
             self.message_user(request, f"model: no registered model named {model!r}",
@@ -440,6 +439,8 @@ class AuditEventAdmin(ReadOnlyAdmin):
         return HttpResponse(reports.html(scope), content_type="text/html; charset=utf-8")
 
     def verify_view(self, request):
+        if not access.reads_everything(request.user):  # it reports on every team's events
+            return HttpResponseRedirect(reverse("admin:index"))
         report = audit.verify_chain()
         if report.ok:
             self.message_user(request, f"Audit chain verified: {report.checked} events, every "

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -19,7 +18,6 @@ from rest_framework.views import APIView
 
 from core import roles
 from core.errors import ApplicationError
-from core.filters import DateTimeField
 from core.permissions import AuditedDoorMixin
 from governance import reports, selectors, services
 from governance.filters import (
@@ -266,14 +264,8 @@ class AuditListApi(GovernanceApiMixin, generics.ListAPIView):
 
 
 def _scope(request) -> reports.Scope:
-    values = {}
-    for key in ("since", "until"):
-        text = request.query_params.get(key)
-        if text:
-            try:
-                values[key] = DateTimeField().clean(text)  # as the audit list's filters
-            except DjangoValidationError as exc:
-                raise ApplicationError(exc.messages[0], field=key) from None
+    values = reports.period(request.query_params.get("since"),
+                            request.query_params.get("until"))
     model = request.query_params.get("model") or None
     if model:
         registry_selectors.model_must_exist(model, user=request.user)

@@ -17,20 +17,27 @@ import logging
 import math
 import os
 import re
+import selectors
 import shutil
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
 
+from core.errors import scrub_paths
+
 logger = logging.getLogger(__name__)
 RUNNER = Path(__file__).with_name("sandbox_runner.py")
 ARTIFACTS_MODULE = Path(__file__).resolve().parents[1] / "registry" / "artifacts.py"
 MAX_LOG_CHARS = 200_000
+# A report holds at most PREDICTION_MAX_ROWS answers with their probabilities.
+MAX_REPORT_BYTES = 64 * 2**20
+MAX_STDERR_BYTES = 64 * 2**10
 _NAME = re.compile(r"[^A-Za-z0-9_.]")
 
 
@@ -104,14 +111,15 @@ def _execute(folder: Path, job: dict, timeout: float) -> tuple[dict | None, str,
         start_new_session=True,  # its own process group, so that everything it starts dies too
     )
     try:
-        out, err = process.communicate(json.dumps(job).encode(), timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(process)
-        out, err = process.communicate()
-        return None, err.decode(errors="replace"), f"did not finish within {timeout:.0f} s; killed"
+        out, err, death = _exchange(process, json.dumps(job).encode(), timeout)
     finally:
         _kill_group(process)
+        for pipe in (process.stdin, process.stdout, process.stderr):
+            pipe.close()
+        process.wait()
     stderr = err.decode(errors="replace")
+    if death:
+        return None, stderr, death
     lines = [line for line in out.decode(errors="replace").splitlines() if line.strip()]
     try:
         report = json.loads(lines[-1])
@@ -123,6 +131,49 @@ def _execute(folder: Path, job: dict, timeout: float) -> tuple[dict | None, str,
         how = (f"killed by signal {signal.Signals(-code).name}" if code and code < 0
                else f"exit status {code}")
         return None, stderr, f"the sandbox process died ({how})"
+
+
+def _exchange(process, job: bytes, timeout: float) -> tuple[bytes, bytes, str]:
+    """Write the job, read the report and stderr, within the deadline and within bounds: an
+    artifact may write gigabytes or hold the pipes open from a process of its own. Returns
+    (stdout, stderr, why it was stopped or "")."""
+    deadline = time.monotonic() + timeout
+    out, err = bytearray(), bytearray()
+    pending = memoryview(job)
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdin, selectors.EVENT_WRITE)
+        selector.register(process.stdout, selectors.EVENT_READ)
+        selector.register(process.stderr, selectors.EVENT_READ)
+        while selector.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return bytes(out), bytes(err), f"did not finish within {timeout:.0f} s; killed"
+            for key, _ in selector.select(min(remaining, 1.0)):
+                if key.fileobj is process.stdin:
+                    try:
+                        written = os.write(process.stdin.fileno(), pending[:65536])
+                    except BrokenPipeError:
+                        written = len(pending)
+                    pending = pending[written:]
+                    if not pending:
+                        selector.unregister(process.stdin)
+                        process.stdin.close()
+                    continue
+                chunk = os.read(key.fileobj.fileno(), 65536)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                elif key.fileobj is process.stdout:
+                    out += chunk
+                    if len(out) > MAX_REPORT_BYTES:
+                        return b"", bytes(err), (f"the sandbox's answer passed "
+                                                 f"{MAX_REPORT_BYTES // 2**20} MB; killed")
+                elif len(err) < MAX_STDERR_BYTES:  # the rest is drained, not kept
+                    err += chunk[:MAX_STDERR_BYTES - len(err)]
+            if process.poll() is not None:
+                # Exited: whatever still holds the pipes (in weak isolation, a process it
+                # left behind) gets a moment, not the rest of the deadline.
+                deadline = min(deadline, time.monotonic() + 2)
+    return bytes(out), bytes(err), ""
 
 
 def _kill_group(process) -> None:
@@ -146,18 +197,24 @@ def _number(value, default=None):
     return value if math.isfinite(value) else default
 
 
+def _text(value, limit: int) -> str:
+    # What the artifact could read inside the sandbox includes the paths of its own mounts
+    # (the interpreter's folders): they are the server's, and are not shown.
+    return scrub_paths(str(value)[:limit])
+
+
 def _short(value, limit: int = 64):
     if isinstance(value, bool):
         return value
     if isinstance(value, int | float):
         return _number(value)
-    return str(value)[:limit]
+    return _text(value, limit)
 
 
 def _strings(values, limit: int = 10_000) -> list[str] | None:
     if not isinstance(values, list):
         return None
-    return [str(v)[:200] for v in values[:limit]]
+    return [_text(v, 200) for v in values[:limit]]
 
 
 def _error(section: dict) -> dict:
@@ -240,6 +297,7 @@ def _answer(answer: dict, n_rows: int) -> dict:
         return {"ok": False, "type": "a wrong number of predictions"}
     if any(isinstance(p, dict | list) for p in predictions):
         return {"ok": False, "type": "predictions that are not one value per row"}
+    predictions = [_short(p, 200) if isinstance(p, str) else p for p in predictions]
     if probabilities is not None:
         if (not isinstance(probabilities, list) or len(probabilities) != n_rows
                 or not all(isinstance(row, list) and all(_number(v) is not None for v in row)

@@ -31,6 +31,7 @@ import json
 import os
 import platform
 import resource
+import select
 import signal
 import sys
 import time
@@ -45,7 +46,7 @@ MS_NOATIME, MS_NODIRATIME, MS_REC, MS_PRIVATE, MS_RELATIME = 1024, 2048, 16384, 
 ST_TO_MS = {1: MS_RDONLY, 2: MS_NOSUID, 4: MS_NODEV, 8: MS_NOEXEC, 1024: MS_NOATIME,
             2048: MS_NODIRATIME, 4096: MS_RELATIME}
 MNT_DETACH = 2
-PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP = 38, 24
+PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 38, 24, 1, 4
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "arm64": 41}
 NOBODY = 65534
 SCRATCH_MB = 64
@@ -157,11 +158,8 @@ def _build_root(libc, jail: str, files_dir: str, forbidden: list[str]) -> None:
            "size=16m,mode=1777")
     (root / "sandbox").mkdir()
     _bind_read_only(libc, files_dir, str(root / "sandbox"))
-    (root / "proc").mkdir()
-    try:
-        _mount(libc, "proc", str(root / "proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    except OSError:
-        pass  # a container may forbid a new proc; nothing the model needs lives there
+    # No /proc: nothing a model needs lives there, and it would show the kernel's and this
+    # process's memory (/proc/self/mem) to the artifact.
     (root / ".old").mkdir()
     os.chdir(jail)
     number = SYS_PIVOT_ROOT.get(platform.machine())
@@ -207,6 +205,16 @@ def _rlimits(limits: dict) -> None:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
+def _drop_rights(libc, as_root: bool) -> None:
+    if as_root:
+        os.setgroups([])
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+    else:
+        _drop_capabilities(libc)
+    _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+
+
 def isolate(job: dict) -> dict:
     """Shut this process in (see the module doc). Returns what was achieved."""
     limits = job["limits"]
@@ -235,27 +243,38 @@ def isolate(job: dict) -> dict:
         libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         return {"level": "weak", "layers": layers,
                 "missing": f"namespaces unavailable ({exc.strerror})"}
-    # The new process namespace starts with our next child, which does the work as its PID 1:
-    # it sees and signals no process outside, and its children die with it.
-    child = os.fork()
-    if child:
-        signal.signal(signal.SIGTERM, lambda *_: os.kill(child, signal.SIGKILL))
-        _, status = os.waitpid(child, 0)
+    # The new process namespace starts with our next child, its PID 1. That init runs only
+    # this code: it builds the root file system, drops its rights and waits; a grandchild
+    # does the work. When this outer process dies (the parent kills its process group at the
+    # deadline), the init gets SIGKILL (parent-death signal), and the kernel then kills every
+    # process of the namespace: nothing the artifact started, even in a session of its own,
+    # outlives the job. Signals from inside the namespace cannot kill its init.
+    alive_read, alive_write = os.pipe()
+    init = os.fork()
+    if init:
+        os.close(alive_read)
+        signal.signal(signal.SIGTERM, lambda *_: os.kill(init, signal.SIGKILL))
+        _, status = os.waitpid(init, 0)
         os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+    os.close(alive_write)
     _build_root(libc, job["jail_dir"], job["files_dir"], job.get("forbidden", []))
     layers += ["no network", "own process namespace", "own root file system (artifact, "
                "interpreter and system libraries read-only; private /tmp)"]
+    _drop_rights(libc, as_root)
+    _check(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
+    _check(libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "dumpable")  # not ptrace-able by nobody
+    if select.select([alive_read], [], [], 0)[0]:  # the outer process died before pdeathsig
+        os._exit(1)
+    worker = os.fork()
+    if worker:
+        while True:  # reap everything the worker leaves; end when the worker ends
+            pid, status = os.wait()
+            if pid == worker:
+                os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+    os.close(alive_read)
     _rlimits(limits)
-    _limit(resource.RLIMIT_NPROC, 256)
-    if as_root:
-        os.setgroups([])
-        os.setgid(NOBODY)
-        os.setuid(NOBODY)
-        layers.append("unprivileged user (nobody)")
-    else:
-        _drop_capabilities(libc)
-        layers.append("no capabilities")
-    _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    _limit(resource.RLIMIT_NPROC, 64)
+    layers.append("unprivileged user (nobody)" if as_root else "no capabilities")
     os.chdir("/sandbox")
     os.environ.clear()
     os.environ.update({"HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8",

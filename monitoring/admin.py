@@ -16,7 +16,13 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from core import roles
-from core.admin import ReadOnlyAdmin, ReadOnlyInline, ServiceAdminMixin, status_badge
+from core.admin import (
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    ServiceAdminMixin,
+    object_or_404,
+    status_badge,
+)
 from core.errors import ApplicationError
 from core.models import AuditEvent
 from governance.admin import GovernedRegisteredModelAdmin
@@ -124,7 +130,7 @@ class AlertAdmin(TeamScopedAdmin, ReadOnlyAdmin):
                      name="monitoring_alert_act"), *super().get_urls()]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        alert = get_object_or_404(selectors.alert_list(user=request.user), pk=object_id)
+        alert = object_or_404(selectors.alert_list(user=request.user), object_id)
         context = {
             **self.admin_site.each_context(request), "opts": self.model._meta,
             "title": f"Alert #{alert.pk}", "alert": alert,

@@ -32,6 +32,11 @@ V2_DATATYPES = {"BOOL", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "U
                 "UINT64", "FP16", "FP32", "FP64", "BYTES"}
 
 
+# Models compute in float32 (trees, torch, onnx): a larger magnitude overflows inside the
+# model, which would answer a 500 for what is the caller's input.
+LARGEST = float(np.finfo(np.float32).max)
+
+
 class InputError(Exception):
     """A request the model cannot take. `status` is 400 (malformed), 413 or 422."""
 
@@ -121,6 +126,10 @@ def _check_value(value, dtype: str, row: int, name: str):
     if not is_finite_number(value):
         raise InputError(f"row {row}, feature {name!r}: {_describe(value)} is not allowed "
                          "(finite numbers only)", row=row, feature=name)
+    if abs(value) > LARGEST:
+        raise InputError(f"row {row}, feature {name!r}: {_describe(value)} is beyond what a "
+                         f"model takes (at most ±{LARGEST:.4g}, a float32's range)",
+                         row=row, feature=name)
     if dtype in INTEGER and not float(value).is_integer():
         raise InputError(f"row {row}, feature {name!r}: expected a whole number, got "
                          f"{_describe(value)}", row=row, feature=name)
@@ -149,6 +158,7 @@ def _matrix(rows: list[list], signature: Signature, booleans: bool = True) -> np
         except (TypeError, ValueError):
             matrix = None  # ragged or nested: find the offending value below
         if (matrix is not None and matrix.dtype.kind in "biuf" and np.isfinite(matrix).all()
+                and (not matrix.size or np.abs(matrix).max() <= LARGEST)
                 and not _bad_integers(matrix, signature)
                 and not _bad_booleans(matrix, signature)
                 and not (booleans and _has_bool(rows, signature))):

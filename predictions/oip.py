@@ -114,8 +114,8 @@ class ModelReadyApi(OipMixin, PredictionApiView):
         try:
             target = services.serving_target(name, version, request.user)
         except NotServable as exc:
-            if exc.status != 404 or not access.servable_models(request.user).filter(
-                    name=name).exists():
+            if exc.status != 404 or version is not None or not access.servable_models(
+                    request.user).filter(name=name).exists():
                 raise
             return JsonResponse({"name": name, "ready": False}, status=400)  # none in production
         ready, _ = servable(ModelVersion.objects.get(pk=target.version_id))

@@ -160,8 +160,10 @@ def named_target(model_name: str, version: str, user) -> tuple[int, Target, bool
     require_servable(user, model_name)
     model_id, target, stage = routes.version(model_name, version)
     if stage != "production" and not roles.has_role(user, roles.PREDICT_ANY_VERSION_ROLES):
-        raise Forbidden(f"{model_name} {version} is in {stage}; only data scientists, "
-                        "approvers and admins may call versions outside production")
+        # Versions outside production are the data scientists' business: to anyone else
+        # they do not exist (a 403 would say that an unreleased version does).
+        raise NotServable(f"{model_name} has no version {version!r} in production",
+                          status=404)
     if stage != "production":
         model = RegisteredModel.objects.select_related("team").get(pk=model_id)
         access.require_action(user, model, "call its versions outside production")

@@ -1,20 +1,22 @@
 """The model registry. `load_model` is the public Python API::
 
     from registry import load_model
-    model = load_model("churn_prediction")                      # highest SemVer
-    model = load_model("churn_prediction", version="1.2.0")
-    model = load_model("churn_prediction", stage="production")  # what is serving now
+    model = load_model("churn_prediction")                      # the production version
+    model = load_model("churn_prediction", version="1.2.0", allow_unapproved=True)
     model.predict(rows)
 
-It needs Django set up (`python manage.py shell`, or `django.setup()` in a script).
+Anything but the production version runs its pickled code in the calling process, so it
+takes `allow_unapproved=True` (see registry.loaders.load_model). It needs Django set up
+(`python manage.py shell`, or `django.setup()` in a script).
 """
 
 
-def load_model(name: str, version: str = "latest", stage: str | None = None):
+def load_model(name: str, version: str | None = None, stage: str | None = None, *,
+               allow_unapproved: bool = False):
     """Load a registered version after checking every file's sha256; see registry.loaders."""
     from registry.loaders import load_model as _load_model
 
-    return _load_model(name, version=version, stage=stage)
+    return _load_model(name, version=version, stage=stage, allow_unapproved=allow_unapproved)
 
 
 __all__ = ["load_model"]

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from core import roles
-from core.admin import ReadOnlyInline, ServiceAdminMixin
+from core.admin import DateHierarchyGuard, ReadOnlyInline, ServiceAdminMixin
 from registry import access, services
 from registry.models import ArtifactFile, ModelVersion, RegisteredModel, Stage, Team
 
@@ -123,9 +123,13 @@ class TeamAdmin(ServiceAdminMixin, admin.ModelAdmin):
     def get_queryset(self, request):
         from django.db.models import Count
 
-        return super().get_queryset(request).annotate(
+        teams = super().get_queryset(request).annotate(
             member_total=Count("members", distinct=True), model_total=Count("models",
                                                                             distinct=True))
+        if roles.has_role(request.user, roles.ADMIN_ROLES):
+            return teams
+        return teams.filter(pk__in=access.team_ids(request.user))  # who is in other teams
+                                                                    # is theirs to know
 
     @admin.display(description="members", ordering="member_total")
     def member_count(self, obj):
@@ -258,7 +262,7 @@ class RegisteredModelAdmin(TeamScopedAdmin, ServiceAdminMixin, admin.ModelAdmin)
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(TeamScopedAdmin, ServiceAdminMixin, admin.ModelAdmin):
+class ModelVersionAdmin(TeamScopedAdmin, DateHierarchyGuard, ServiceAdminMixin, admin.ModelAdmin):
     view_on_site = False
     list_display = [
         "model", "version", "stage_display", "framework", "algorithm", "headline_metric",

@@ -119,12 +119,37 @@ def load_version(version: ModelVersion, payloads=None) -> LoadedModel:
     )
 
 
-def load_model(name: str, version: str = "latest", stage: str | None = None) -> LoadedModel:
+class UnapprovedVersion(LookupError):
+    """The version asked for is not in production: four eyes have not let it serve."""
+
+
+def load_model(name: str, version: str | None = None, stage: str | None = None, *,
+               allow_unapproved: bool = False) -> LoadedModel:
+    """Load a version into this process, after checking every file's sha256.
+
+    With no version and no stage: the production version, the governed one. Any other
+    version runs its pickled code in this process (with this process's secrets), so it is
+    refused unless `allow_unapproved=True` says the caller trusts it; services and the
+    prediction API never need that (an unapproved version answers from the sandbox there).
+    """
+    import warnings
+
     from core.errors import ApplicationError
+    from registry.models import Stage
     from registry.selectors import version_resolve
 
+    if version is None and stage is None:
+        stage = Stage.PRODUCTION
     try:
-        found = version_resolve(name, version, stage)
+        found = version_resolve(name, version or "latest", stage)
     except ApplicationError as exc:
         raise LookupError(exc.message) from None
+    if found.stage != Stage.PRODUCTION:
+        if not allow_unapproved:
+            raise UnapprovedVersion(
+                f"{found} is in {found.stage}: four eyes have not let it serve, and loading it "
+                "runs its code in this process. Pass allow_unapproved=True if you trust it, or "
+                "ask the prediction API, which runs it in the sandbox.")
+        warnings.warn(f"loading {found}, which is in {found.stage}, not production",
+                      stacklevel=2)
     return load_version(found)

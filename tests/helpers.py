@@ -326,3 +326,23 @@ def force_stage(version, stage: str):
         assert outcome.deployment.status == "completed", outcome.deployment.error
     version.refresh_from_db()
     return version
+
+
+class HidingModel:
+    """Unpickles to a real logistic regression, and writes `marker` where Django is loaded."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        code = (f"(__import__('sys').modules.get('django') is not None"
+                f" and open({self.marker!r}, 'w').write('ran outside the sandbox') and None)"
+                f" or __import__('joblib').load(__import__('io').BytesIO("
+                f"{sklearn_bytes()!r}))")
+        return (eval, (code,))
+
+
+def hiding_bytes(marker) -> bytes:
+    buffer = io.BytesIO()
+    joblib.dump(HidingModel(str(marker)), buffer)
+    return buffer.getvalue()

@@ -31,6 +31,7 @@ def production_env(**extra):
         "JWT_SIGNING_KEY": secrets.token_urlsafe(64),
         "ALLOWED_HOSTS": "models.example.org",
         "AUDIT_CHAIN_KEY": secrets.token_urlsafe(48),
+        "REDIS_URL": "redis://127.0.0.1:6379/15",
         **extra,
     }
 
@@ -158,3 +159,11 @@ def test_the_store_root_and_upload_limit_come_from_the_environment(tmp_path):
     assert result.stdout.splitlines()[-1].split() == [
         str(tmp_path / "store"), "1234", "filesystem://localhost//"
     ]
+
+
+def test_production_refuses_to_start_without_redis():
+    env = production_env()
+    env.pop("REDIS_URL")
+    result = manage("check", **env)
+    assert result.returncode != 0
+    assert "REDIS_URL is required when DJANGO_ENV=production" in result.stderr

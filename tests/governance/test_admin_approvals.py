@@ -136,3 +136,23 @@ def test_audit_events_are_read_only_in_the_admin(client, admin_user, promotion):
     assert "Audit chain verified" in verify.content.decode()
     report = client.get("/admin/core/auditevent/report/?download=1&model=churn_prediction")
     assert b"audit report" in report.content
+
+
+def test_hand_made_admin_urls_get_a_404_or_the_bad_filter_page_never_a_500(client, admin_user):
+    client.force_login(admin_user)
+    for url in ["/admin/monitoring/alert/abc/change/",
+                "/admin/governance/approvalrequest/abc/change/",
+                "/admin/governance/approvalrequest/99999999999999999999/change/"]:
+        assert client.get(url).status_code == 404, url
+    for url in ["/admin/monitoring/alert/?last_seen__year=99999999999999999999",
+                "/admin/registry/modelversion/?created_at__year=-1",
+                "/admin/core/auditevent/?occurred_at__year=2026&occurred_at__month=13"]:
+        response = client.get(url)
+        assert response.status_code == 302 and response["Location"].endswith("?e=1"), url
+    for query in ["since=2026-02-30", "until=9999-12-31", "since=2026-01-01T25:00:00",
+                  "since=2026-01-01T00:00:00%2B99:00"]:
+        response = client.get(f"/admin/core/auditevent/report/?download=1&{query}",
+                              follow=True)
+        assert response.status_code == 200, query
+        page = response.content.decode().lower()
+        assert '<li class="error">since:' in page or '<li class="error">until:' in page, query

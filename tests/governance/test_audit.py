@@ -21,9 +21,19 @@ from tests import helpers
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def test_a_client_cannot_choose_its_request_id_without_a_trusted_proxy(api, data_scientist,
+                                                                       churn_model):
+    response = helpers.register(api(data_scientist), "churn_prediction", "1.0.0",
+                                headers={"HTTP_X_REQUEST_ID": "someone-elses-request"})
+    assert response["X-Request-ID"] != "someone-elses-request"
+    event = AuditEvent.objects.get(action="version.registered")
+    assert event.request_id == response["X-Request-ID"]
+
+
 def test_each_change_writes_one_event_in_order_with_actor_and_request(
-    api, data_scientist, churn_model
+    api, data_scientist, churn_model, settings
 ):
+    settings.TRUSTED_PROXY_COUNT = 1  # behind a proxy that sets the request id
     response = helpers.register(api(data_scientist), "churn_prediction", "1.0.0",
                                 headers={"HTTP_X_REQUEST_ID": "req-0000001"})
     assert response.status_code == 201
@@ -343,7 +353,7 @@ def test_a_fresh_install_is_keyed_from_the_first_event_and_checkpointed_by_beat(
                  "task = PeriodicTask.objects.get(task='core.audit_checkpoint_write'); "
                  "print(task.enabled, task.interval.every, task.interval.period, "
                  "AuditChainHead.objects.get(pk=1).keyed_from_seq)")
-    assert out.splitlines()[-1].split() == ["True", "300", "seconds", "1"]
+    assert out.splitlines()[-1].split() == ["True", "60", "seconds", "1"]
     assert "checkpoint of #0" in manage("audit_checkpoint")
     assert (tmp_path / "var" / "audit-checkpoints.jsonl").exists()
     assert "intact: 0 events verified" in manage("verify_audit")

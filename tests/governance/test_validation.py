@@ -372,3 +372,71 @@ def test_only_admins_download_the_sandbox_log(api, data_scientist, viewer, admin
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain")
     assert "in my words" in response.content.decode()
+
+
+def _sandbox_processes() -> set[int]:
+    """Processes of the sandbox's user (nobody), seen from here."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == 65534:
+                    found.add(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the namespaces that hold the job need root here")
+def test_an_artifact_that_leaves_processes_behind_is_stopped_at_the_deadline_with_them(
+    data_scientist, churn_model, strict_policy
+):
+    """A new session, closed pipes and forked sleepers do not outlive the job, and do not
+    hold the worker past its deadline."""
+    strict_policy(load_timeout_seconds=2)
+    before = _sandbox_processes()
+    code = """
+import os, signal, time
+signal.alarm(0)
+os.setsid()
+for fd in range(0, 20):
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+for _ in range(3):
+    if os.fork() == 0:
+        os.setsid()
+        time.sleep(3600)
+time.sleep(3600)
+"""
+    version = _register(data_scientist, data=hostile_bytes(code))
+    started = time.monotonic()
+    run = _registration_run(version)
+    assert time.monotonic() - started < 60
+    status, detail = _checks(run)["load"]
+    assert status == "failed"
+    assert "did not finish within 9 s; killed" in detail
+    deadline = time.monotonic() + 10
+    while _sandbox_processes() - before and time.monotonic() < deadline:
+        time.sleep(0.2)  # the kernel tears the namespace down
+    assert not _sandbox_processes() - before
+
+
+def test_an_artifact_that_floods_the_report_is_cut_off(data_scientist, churn_model):
+    code = """
+import os
+block = b"x" * (1 << 20)
+for fd in range(3, 20):
+    try:
+        for _ in range(80):
+            os.write(fd, block)
+    except OSError:
+        pass
+"""
+    version = _register(data_scientist, data=hostile_bytes(code))
+    run = _registration_run(version)
+    status, detail = _checks(run)["load"]
+    assert status == "failed"
+    assert "the sandbox's answer passed 64 MB; killed" in detail
+    assert len(run.sandbox_log) < 300_000

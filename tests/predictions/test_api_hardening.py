@@ -83,3 +83,18 @@ def test_feedback_too_deep_or_too_large_records_nothing(service, served):
     assert huge.status_code == 400, huge.content[:300]
     assert list(huge.json()["errors"]) == ["feedback[0].actual"]
     assert not Feedback.objects.exists()
+
+
+def test_a_number_beyond_float32_is_the_callers_error_not_the_models(service, served):
+    """Trees, torch and onnx compute in float32: 1e308 would overflow inside the model and
+    count as its failure (an error-rate alert a caller could raise at will)."""
+    from predictions import logs
+    from predictions.models import PredictionError
+
+    served()
+    response = service.post(PREDICT, json.dumps({"inputs": [[1.0, 2.0, 3.0], [1e308, -1e308, 0]]}),
+                            content_type="application/json")
+    assert response.status_code == 422
+    assert response.json()["row"] == 1 and response.json()["feature"] == "tenure"
+    logs.flush()
+    assert not PredictionError.objects.filter(kind="failed").exists()

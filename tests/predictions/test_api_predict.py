@@ -64,7 +64,7 @@ def test_a_named_version_can_be_called_by_a_data_scientist_not_a_service(
     served("1.0.0")
     served("1.1.0", stage="staging")
     url = "/api/v1/models/churn_prediction/versions/1.1.0/predict/"
-    assert _post(service, {"inputs": ROWS}, url).status_code == 403
+    assert _post(service, {"inputs": ROWS}, url).status_code == 404
     response = _post(api(data_scientist), {"inputs": ROWS}, url)
     assert response.status_code == 200
     assert (response.json()["version"], response.json()["routed_to"]) == ("1.1.0", "direct")

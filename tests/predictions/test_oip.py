@@ -98,7 +98,7 @@ def test_a_named_version_and_an_unknown_model(service, api, data_scientist, serv
     body = {"inputs": [{"name": "input-0", "shape": [1, 3], "datatype": "FP64",
                         "data": [1, 2, 3]}]}
     staged = "/v2/models/churn_prediction/versions/1.1.0/infer"
-    assert _infer(service, body, staged).status_code == 403
+    assert _infer(service, body, staged).status_code == 404
     assert _infer(api(data_scientist), body, staged).json()["model_version"] == "1.1.0"
     missing = _infer(service, body, "/v2/models/nope/infer")
     assert missing.status_code == 404 and "nope" in missing.json()["error"]
@@ -121,6 +121,6 @@ def test_a_service_cannot_read_a_staged_versions_metadata(service, api, data_sci
     served("1.0.0")
     served("1.1.0", stage="staging")
     path = "/v2/models/churn_prediction/versions/1.1.0"
-    assert service.get(path).status_code == 403
-    assert service.get(path + "/ready").status_code == 403
+    assert service.get(path).status_code == 404
+    assert service.get(path + "/ready").status_code == 404
     assert api(data_scientist).get(path).json()["versions"] == ["1.1.0"]

@@ -17,29 +17,10 @@ import pytest
 
 from governance import services as governance
 from tests import helpers
+from tests.helpers import hiding_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)  # validation runs on commit
 ROWS = [[1.0, 2.0, 3.0], [-1.0, 0.5, 0.0]]
-
-
-class HidingModel:
-    """Unpickles to a real logistic regression, and writes `marker` where Django is loaded."""
-
-    def __init__(self, marker: str):
-        self.marker = marker
-
-    def __reduce__(self):
-        code = (f"(__import__('sys').modules.get('django') is not None"
-                f" and open({self.marker!r}, 'w').write('ran outside the sandbox') and None)"
-                f" or __import__('joblib').load(__import__('io').BytesIO("
-                f"{helpers.sklearn_bytes()!r}))")
-        return (eval, (code,))
-
-
-def hiding_bytes(marker) -> bytes:
-    buffer = io.BytesIO()
-    joblib.dump(HidingModel(str(marker)), buffer)
-    return buffer.getvalue()
 
 
 def expected_predictions():

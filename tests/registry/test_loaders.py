@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from registry import load_model
-from registry.loaders import ArtifactIntegrityError
+from registry.loaders import ArtifactIntegrityError, UnapprovedVersion
 from tests import helpers
 
 ROWS = np.array([[0.5, -1.0, 2.0], [1.5, 0.3, -0.2]])
@@ -23,7 +23,7 @@ def owner(data_scientist, churn_model):
 
 def test_a_sklearn_model_loads_and_predicts_like_the_original(owner):
     helpers.register_direct("churn_prediction", "1.0.0", actor=owner)
-    loaded = load_model("churn_prediction", version="1.0.0")
+    loaded = load_model("churn_prediction", version="1.0.0", allow_unapproved=True)
     original = joblib.load(io.BytesIO(helpers.sklearn_bytes()))
     assert loaded.version == "1.0.0"
     np.testing.assert_array_equal(loaded.predict(ROWS), original.predict(ROWS))
@@ -36,7 +36,7 @@ def test_separate_preprocessors_are_applied_in_order_before_the_model(owner):
     helpers.register_direct(
         "churn_prediction", "1.0.0", actor=owner, preprocessors=[("scaler.pkl", scaler_bytes)]
     )
-    loaded = load_model("churn_prediction")
+    loaded = load_model("churn_prediction", version="latest", allow_unapproved=True)
     scaler = joblib.load(io.BytesIO(scaler_bytes))
     model = joblib.load(io.BytesIO(helpers.sklearn_bytes()))
     expected = model.predict_proba(scaler.transform(ROWS))
@@ -48,7 +48,7 @@ def test_separate_preprocessors_are_applied_in_order_before_the_model(owner):
 def test_a_torchscript_model_loads_and_predicts(owner):
     helpers.register_direct("churn_prediction", "1.0.0", actor=owner, framework="torch",
                             data=helpers.torchscript_bytes(), filename="model.pt")
-    loaded = load_model("churn_prediction")
+    loaded = load_model("churn_prediction", version="latest", allow_unapproved=True)
     np.testing.assert_allclose(loaded.predict(ROWS), 2 * ROWS.sum(axis=1) + 1, rtol=1e-6)
     assert loaded.predict_proba(ROWS) is None
 
@@ -56,17 +56,19 @@ def test_a_torchscript_model_loads_and_predicts(owner):
 def test_an_onnx_model_loads_and_predicts(owner):
     helpers.register_direct("churn_prediction", "1.0.0", actor=owner, framework="onnx",
                             data=helpers.onnx_bytes(), filename="model.onnx")
-    loaded = load_model("churn_prediction")
+    loaded = load_model("churn_prediction", version="latest", allow_unapproved=True)
     np.testing.assert_allclose(loaded.predict(ROWS)[:, 0], ROWS @ [1, 2, 3] + 0.5, rtol=1e-6)
 
 
 def test_latest_means_highest_semver_not_newest_row(owner):
     for version in ["1.10.0", "2.0.0-rc.1", "1.9.0", "2.0.0-alpha"]:
         helpers.register_direct("churn_prediction", version, actor=owner)
-    assert load_model("churn_prediction").version == "2.0.0-rc.1"
+    assert load_model("churn_prediction", version="latest",
+                      allow_unapproved=True).version == "2.0.0-rc.1"
     helpers.register_direct("churn_prediction", "2.0.0", actor=owner)
     helpers.register_direct("churn_prediction", "1.11.0", actor=owner)
-    assert load_model("churn_prediction", version="latest").version == "2.0.0"
+    assert load_model("churn_prediction", version="latest",
+                      allow_unapproved=True).version == "2.0.0"
 
 
 def test_stage_narrows_the_choice(owner):
@@ -77,9 +79,9 @@ def test_stage_narrows_the_choice(owner):
     with pytest.raises(LookupError, match="no version '1.1.0' in production"):
         load_model("churn_prediction", version="1.1.0", stage="production")
     with pytest.raises(LookupError):
-        load_model("churn_prediction", stage="staging")
+        load_model("churn_prediction", stage="staging", allow_unapproved=True)
     with pytest.raises(LookupError):
-        load_model("no_such_model")
+        load_model("no_such_model", allow_unapproved=True)
 
 
 def test_a_tampered_file_raises_and_loads_nothing(owner, store_root, monkeypatch):
@@ -90,7 +92,7 @@ def test_a_tampered_file_raises_and_loads_nothing(owner, store_root, monkeypatch
     calls = []
     monkeypatch.setattr(joblib, "load", lambda *a, **k: calls.append(a))
     with pytest.raises(ArtifactIntegrityError, match="was registered"):
-        load_model("churn_prediction")
+        load_model("churn_prediction", version="latest", allow_unapproved=True)
     assert calls == []
 
 
@@ -102,7 +104,7 @@ def test_a_tampered_preprocessor_also_stops_the_load(owner, store_root):
     path = Path(store_root) / "experiments/churn_prediction/v1.0.0/scaler.pkl"
     path.write_bytes(path.read_bytes() + b"\0")
     with pytest.raises(ArtifactIntegrityError, match="scaler.pkl"):
-        load_model("churn_prediction")
+        load_model("churn_prediction", version="latest", allow_unapproved=True)
 
 
 def test_a_symlinked_artifact_is_not_followed(owner, store_root, tmp_path):
@@ -113,7 +115,7 @@ def test_a_symlinked_artifact_is_not_followed(owner, store_root, tmp_path):
     path.unlink()
     path.symlink_to(elsewhere)
     with pytest.raises(Exception, match="cannot be read"):
-        load_model("churn_prediction")
+        load_model("churn_prediction", version="latest", allow_unapproved=True)
 
 
 def _classifiers():
@@ -152,3 +154,20 @@ def test_predictions_with_probabilities_equal_predict_and_predict_proba(kind):
     # Only where predict is argmax by definition is the model evaluated once.
     assert (loaded._classes_by_argmax is not None) == (kind in {
         "forest", "extra_trees", "tree", "pipeline_forest"})
+
+
+def test_without_a_version_it_loads_production_and_refuses_to_run_anything_else(
+    owner, tmp_path
+):
+    """load_model runs the artifact in the caller's process: only what four eyes passed,
+    unless the caller says they trust it."""
+    marker = tmp_path / "marker"
+    released = helpers.register_direct("churn_prediction", "1.0.0", actor=owner)
+    helpers.force_stage(released, "production")
+    helpers.register_direct("churn_prediction", "9.0.0", actor=owner,
+                            data=helpers.hiding_bytes(marker))
+    assert load_model("churn_prediction").version == "1.0.0"  # not the highest SemVer
+    for how in ({"version": "9.0.0"}, {"version": "latest"}, {"stage": "experiment"}):
+        with pytest.raises(UnapprovedVersion, match="four eyes have not let it serve"):
+            load_model("churn_prediction", **how)
+    assert not marker.exists()

@@ -239,3 +239,39 @@ def test_team_membership_is_managed_by_admins_and_audited(teams, admin_user, dat
     event = AuditEvent.objects.filter(action="team.changed").get()
     assert json.loads(event.after)["members"] == ["dana"]
     assert set(json.loads(event.before)["members"]) == {"bea", "sam"}
+
+
+def test_the_admin_decide_button_of_another_team_is_a_404_that_names_nothing(client, teams):
+    client.force_login(teams["bea"])
+    with Unchanged():
+        response = client.post(
+            f"/admin/governance/approvalrequest/{teams['request'].pk}/decide/",
+            {"approve": "1", "comment": "not mine"}, follow=True)
+    assert response.status_code == 404
+    assert MODEL not in response.content.decode()
+
+
+def test_other_teams_and_the_whole_chain_are_not_shown_to_a_team_member(client, teams,
+                                                                       other_data_scientist):
+    client.force_login(other_data_scientist)
+    teams_page = client.get("/admin/registry/team/").content.decode()
+    assert "growth" in teams_page and "loans" not in teams_page
+    verify = client.get("/admin/core/auditevent/verify/", follow=True).content.decode()
+    assert "Audit chain verified" not in verify
+
+
+def test_a_service_is_told_a_version_outside_production_does_not_exist(teams, admin_user, db,
+                                                                       django_user_model):
+    from rest_framework.test import APIClient
+
+    robot = _person(django_user_model, "loans-svc", roles.SERVICE)
+    teams["loans"].members.add(robot)
+    _token, plain = predictions.api_token_create(user=robot, name="l", actor=admin_user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
+    staging = client.post(f"/api/v1/models/{MODEL}/versions/1.1.0/predict/", ROWS,
+                          format="json")
+    missing = client.post(f"/api/v1/models/{MODEL}/versions/7.7.7/predict/", ROWS,
+                          format="json")
+    assert staging.status_code == missing.status_code == 404
+    assert "staging" not in staging.json()["detail"]

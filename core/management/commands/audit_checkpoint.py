@@ -6,7 +6,7 @@ from core.audit import audit_checkpoint_write
 
 class Command(BaseCommand):
     help = ("Append a signed checkpoint of the audit chain's head (seq and hash) to "
-            "AUDIT_CHECKPOINT_FILE and the log, as the beat task does every five minutes.")
+            "AUDIT_CHECKPOINT_FILE and the log, as the beat task does every minute.")
 
     def handle(self, *args, **options):
         checkpoint = audit_checkpoint_write()

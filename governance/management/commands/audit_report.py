@@ -1,8 +1,8 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils.dateparse import parse_datetime
 
+from core.errors import ApplicationError
 from governance import reports
 from registry.models import RegisteredModel
 
@@ -14,8 +14,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--model", help="Only this registered model.")
-        parser.add_argument("--since", help="ISO date-time, e.g. 2026-11-01T00:00:00Z")
-        parser.add_argument("--until", help="ISO date-time (exclusive)")
+        parser.add_argument("--since", help="ISO date-time or date, e.g. 2026-11-01")
+        parser.add_argument("--until", help="ISO date-time (exclusive), or a date (included)")
         parser.add_argument("--format", choices=["html", "csv"], default="html")
         parser.add_argument("--output", "-o", help="File to write (default: standard output)")
 
@@ -23,12 +23,10 @@ class Command(BaseCommand):
                **options):
         if model and not RegisteredModel.objects.filter(name=model).exists():
             raise CommandError(f"no registered model named {model!r}")
-        bounds = {}
-        for name, text in (("since", since), ("until", until)):
-            if text:
-                bounds[name] = parse_datetime(text)
-                if bounds[name] is None:
-                    raise CommandError(f"--{name}: not an ISO date-time: {text!r}")
+        try:
+            bounds = reports.period(since, until)
+        except ApplicationError as exc:
+            raise CommandError(f"--{exc.field}: {exc.message}") from None
         scope = reports.Scope(model=model, **bounds)
         text = reports.html(scope) if format == "html" else reports.csv_text(scope)
         if output:
