@@ -43,7 +43,7 @@ def _models():
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
 
-    from registry import demo
+    from demo import training as demo
 
     rng = np.random.default_rng(demo.RNG_SEED)
     data = demo.overdue_dataset(rng)

@@ -7,10 +7,10 @@ their retirement metadata. One promotion is left waiting in the approvals queue.
 
 from __future__ import annotations
 
+from demo import training
+from demo.people import ensure_demo_people
 from governance import services
 from governance.models import ValidationRun
-from registry import demo as registry_demo
-from registry.accounts import ensure_demo_people
 from registry.models import RegisteredModel
 from registry.versioning import sort_key
 
@@ -51,11 +51,11 @@ def seed(*, log=print) -> int:
     people = ensure_demo_people(log=log)
     dana, april = people["dana"], people["april"]
     registered = 0
-    for spec_model in registry_demo.catalogue():
+    for spec_model in training.catalogue():
         if RegisteredModel.objects.filter(name=spec_model.name).exists():
             log(f"  {spec_model.name}: already registered, left as it is")
             continue
-        versions = registry_demo.register_versions(spec_model, actor=dana, log=log)
+        versions = training.register_versions(spec_model, actor=dana, log=log)
         registered += len(versions)
         for _spec, version in versions:
             run = _validate(version)

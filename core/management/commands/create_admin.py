@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from registry.accounts import ensure_admin
+from core.accounts import ensure_admin
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""Demo and first-run accounts. Passwords are random and printed once, never stored."""
+"""The demo's people. Passwords are random and printed once, never stored."""
 
 from __future__ import annotations
 
@@ -47,17 +47,3 @@ def ensure_demo_people(log=print) -> dict:
         user.groups.add(Group.objects.get(name=role))
         people[username] = user
     return people
-
-
-def ensure_admin(username: str = "admin", log=print) -> None:
-    User = get_user_model()
-    roles.ensure_groups()
-    if User.objects.filter(username=username).exists():
-        log(f"The admin account {username!r} exists; its password was printed when it was "
-            f"created (reset it with: python manage.py changepassword {username}).")
-        return
-    password = _password()
-    user = User.objects.create_superuser(username=username, email=f"{username}@localhost",
-                                         password=password)
-    user.groups.add(Group.objects.get(name=roles.ADMIN))
-    log(f"Created the admin account {username!r} with password: {password}")

@@ -2,7 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from governance import demo
+from demo import seeding as demo
 
 
 class Command(BaseCommand):

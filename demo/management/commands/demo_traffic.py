@@ -17,10 +17,10 @@ import numpy as np
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from demo import training as demo
 from predictions import logs, services
 from predictions.inputs import InputError
 from predictions.serving import NotServable
-from registry import demo
 
 
 class Command(BaseCommand):
