@@ -162,7 +162,7 @@ def exception_handler(exc, context):
         exc = ApplicationError(f"the request was refused: {exc}", code="bad_request")
     elif isinstance(exc, OperationalError) and \
             getattr(exc.__cause__, "sqlstate", None) in RACE_SQLSTATES:
-        # A net: changes lock rows in one order (governance.services._lock_for_change), so a
+        # A net: changes lock rows in one order (governance.services.common.lock_for_change), so a
         # deadlock here is a lock-order bug to fix, but still not the client's 500.
         logger.warning("%s lost a race: %s", context.get("view").__class__.__name__, exc)
         exc = Conflict("another change to the same thing happened at the same moment; "

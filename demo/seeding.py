@@ -11,6 +11,7 @@ from demo import training
 from demo.people import ensure_demo_people
 from governance import services
 from governance.models import ValidationRun
+from governance.selectors import latest_validation
 from registry.models import RegisteredModel
 from registry.versioning import sort_key
 
@@ -24,7 +25,7 @@ def _validate(version) -> ValidationRun:
     run = ValidationRun.objects.filter(version=version, status="pending").first()
     if run is not None:
         services.validation_execute(run.pk)
-    return services.latest_validation(version)
+    return latest_validation(version)
 
 
 def _deploy(outcome):

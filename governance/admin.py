@@ -25,7 +25,7 @@ from core.admin import (
 )
 from core.errors import ApplicationError
 from core.models import AuditEvent
-from governance import policies, reports, selectors, services, validation
+from governance import policies, reports, rules, selectors, services, validation
 from governance.login import AdminLoginForm
 from governance.models import (
     ApprovalRequest,
@@ -33,7 +33,6 @@ from governance.models import (
     Policy,
     RequestStatus,
     Rollout,
-    RolloutMode,
     ValidationCheck,
     ValidationRun,
 )
@@ -147,7 +146,7 @@ class ApprovalRequestAdmin(TeamScopedAdmin, ReadOnlyAdmin):
             rows = validation.metrics_comparison(version.metrics, production.metrics, policy)
             comparison = [{"name": name, **row} for name, row in rows.items()]
         run = obj.validation_run
-        latest = services.latest_validation(version)
+        latest = selectors.latest_validation(version)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -165,7 +164,8 @@ class ApprovalRequestAdmin(TeamScopedAdmin, ReadOnlyAdmin):
             "decisions": obj.decisions.all(),
             "can_decide": obj.status == RequestStatus.PENDING
             and roles.has_role(request.user, roles.APPROVE_ROLES),
-            "four_eyes_block": request.user.pk in (obj.requested_by_id, version.created_by_id),
+            # The same rule the service applies (governance.rules): shown before a click.
+            "refusal": rules.decision_refusal(request.user, obj),
             "deployment": deployment,
         }
         return TemplateResponse(request, "admin/governance/approvalrequest/review.html", context)
@@ -311,7 +311,7 @@ class RolloutAdmin(TeamScopedAdmin, ServiceAdminMixin, admin.ModelAdmin):
         return False
 
     def has_add_permission(self, request):
-        return roles.has_role(request.user, services.ROLLOUT_ROLES[RolloutMode.CANARY])
+        return roles.has_role(request.user, rules.ROLLOUT_ROLES)
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data

@@ -8,21 +8,21 @@ from django.core.mail import send_mass_mail
 from django.db.models import Q
 
 from core import roles
+from governance import rules
 from governance.models import ApprovalRequest
-from registry import access
 
 
 def approvers_notify(request_id: int) -> int:
-    """Tell every approver who may decide (not the requester, not the author). Returns count."""
+    """Tell every approver who may decide (governance.rules: of the model's team, neither the
+    requester nor the author). Returns how many were told."""
     request = ApprovalRequest.objects.select_related(
         "version__model__team", "version__created_by", "requested_by").get(pk=request_id)
     User = get_user_model()
     people = (User.objects.filter(is_active=True)
               .filter(Q(groups__name__in=sorted(roles.APPROVE_ROLES)) | Q(is_superuser=True))
-              .exclude(pk__in=[request.requested_by_id, request.version.created_by_id])
               .exclude(email="").distinct())
+    people = [person for person in people if rules.decision_refusal(person, request) is None]
     version = request.version
-    people = [person for person in people if access.may_act(person, version.model)]
     subject = (f"[model governance] approval needed: {version.model.name} {version.version} "
                f"→ {request.to_stage}")
     link = f"{settings.APP_BASE_URL}/admin/governance/approvalrequest/{request.pk}/change/"

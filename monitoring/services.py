@@ -27,7 +27,7 @@ from core.queue import enqueue_on_commit
 from governance import profiles
 from governance.models import ReferenceProfile, Rollout, RolloutStatus
 from governance.services import serving_changed, system_user
-from monitoring import notifications, statistics, webhook_targets
+from monitoring import notifications, rules, statistics, webhook_targets
 from monitoring.models import (
     ACTIVE_ALERT,
     SEVERITY_ORDER,
@@ -43,7 +43,6 @@ from monitoring.models import (
     Webhook,
 )
 from predictions import traffic
-from registry import access
 from registry.models import ModelVersion, RegisteredModel, Stage
 
 logger = logging.getLogger(__name__)
@@ -131,16 +130,10 @@ def alert_rule_save(*, actor, rule: AlertRule | None = None, **changes) -> Alert
     """Create a rule (rule=None) or change one. Project defaults are the admins'; a model's
     rules its owner's, the approvers' and the admins'."""
     model = changes.get("model", rule.model if rule else None)
-    allowed = (roles.ADMIN_ROLES if model is None
-               else roles.APPROVE_ROLES)
-    owner = model is not None and model.owner_id == actor.pk
-    if not (roles.has_role(actor, allowed) or owner):
+    refusal = rules.rule_edit_refusal(actor, model)
+    if refusal:
         raise audit.denied(actor=actor, subject=rule or model, attempted="alert_rule.change",
-                    message="Project default rules are the admins'; a model's rules its owner's, "
-                    "the approvers' and the admins'.")
-    if model is not None:
-        access.require_action(actor, model, "do this", subject=rule or model,
-                          attempted="alert_rule.change")
+                           message=refusal)
     unknown = set(changes) - set(RULE_FIELDS)
     if unknown:
         raise ApplicationError("not a rule field", field=sorted(unknown)[0])
@@ -446,19 +439,11 @@ def _alert_close(alert: Alert, *, actor, reason: str) -> None:
     _deliveries_create(alert, "resolved")
 
 
-ALERT_ROLES = roles.APPROVE_ROLES  # and each model's owner, for its own alerts
-
-
-def may_act_on_alert(actor, alert: Alert) -> bool:
-    return access.may_act(actor, alert.model) and (roles.has_role(actor, ALERT_ROLES) or (
-        roles.has_role(actor, roles.REGISTER_ROLES) and alert.model.owner_id == actor.pk))
-
-
 def alert_acknowledge(*, alert: Alert, actor, comment: str = "") -> Alert:
     """Someone is on it: the alert stays active (and updated) but stops asking for a person."""
-    if not may_act_on_alert(actor, alert):
-        raise audit.denied(actor=actor, subject=alert, attempted="alert.acknowledge",
-                    message="Alerts are acknowledged by the model's owner, approvers and admins.")
+    refusal = rules.alert_action_refusal(actor, alert)
+    if refusal:
+        raise audit.denied(actor=actor, subject=alert, attempted="alert.acknowledge", message=refusal)
     with transaction.atomic(durable=True):
         alert = Alert.objects.select_for_update(of=("self",)).select_related("model").get(
             pk=alert.pk)
@@ -475,9 +460,9 @@ def alert_acknowledge(*, alert: Alert, actor, comment: str = "") -> Alert:
 
 
 def alert_resolve(*, alert: Alert, actor, comment: str) -> Alert:
-    if not may_act_on_alert(actor, alert):
-        raise audit.denied(actor=actor, subject=alert, attempted="alert.resolve",
-                    message="Alerts are resolved by the model's owner, approvers and admins.")
+    refusal = rules.alert_action_refusal(actor, alert)
+    if refusal:
+        raise audit.denied(actor=actor, subject=alert, attempted="alert.resolve", message=refusal)
     if not comment.strip():
         raise ApplicationError("say what was done about it", field="comment")
     with transaction.atomic(durable=True):

@@ -6,6 +6,7 @@ import pytest
 
 from governance import services
 from governance.models import Policy
+from governance.selectors import latest_validation
 from tests import helpers
 
 
@@ -24,7 +25,7 @@ def validated(data_scientist, churn_model):
         row = helpers.register_direct("churn_prediction", version, actor=data_scientist,
                                       meta=helpers.metadata(**meta))
         # Transactional tests ran the registration's own validation on commit.
-        run = services.latest_validation(row) or services.validation_request_now(
+        run = latest_validation(row) or services.validation_request_now(
             row, trigger="registration")
         assert run.status == "passed", [(c.name, c.status, c.detail) for c in run.checks.all()]
         if stage != "experiment":

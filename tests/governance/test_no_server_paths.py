@@ -11,6 +11,7 @@ import pytest
 from django.conf import settings
 
 from governance import services
+from governance.selectors import latest_validation
 from tests import helpers
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,7 +29,7 @@ def test_a_crashed_validation_names_no_server_path(api, client, data_scientist, 
     blocker.write_text("a file where the sandbox folder should be")
     settings.VALIDATION_SANDBOX_DIR = blocker  # making the sandbox folder fails, with its path
     version = helpers.register_direct("churn_prediction", "1.0.0", actor=data_scientist)
-    run = services.latest_validation(version)
+    run = latest_validation(version)
     assert run.status == "failed"
     details = json.dumps([[c.name, c.detail] for c in run.checks.all()]) + run.summary
     assert "crashed" in details

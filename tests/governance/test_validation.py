@@ -300,8 +300,11 @@ def test_a_late_result_does_not_overturn_a_run_that_recovery_failed(data_scienti
     before = verdicts.count()
     # The worker that looked dead was only slow: its passing result arrives now.
     late = [validation.CheckResult("checksum", "passed", "ok")]
-    services._validation_record(run, validation.Outcome(late),
-                                services.policies.effective_policy(version.model))
+    from governance import policies
+    from governance.services import validations
+
+    validations.validation_record(run, validation.Outcome(late),
+                                  policies.effective_policy(version.model))
     run.refresh_from_db()
     assert run.status == "failed"
     assert [c.name for c in run.checks.all()] == ["internal"]

@@ -15,7 +15,7 @@ import joblib
 import numpy as np
 import pytest
 
-from governance import services as governance
+from governance.selectors import latest_validation
 from tests import helpers
 from tests.helpers import hiding_bytes
 
@@ -33,7 +33,7 @@ def hiding(tmp_path, data_scientist, churn_model):
     marker = tmp_path / "marker"
     version = helpers.register_direct("churn_prediction", "1.0.0", actor=data_scientist,
                                       data=hiding_bytes(marker))
-    run = governance.latest_validation(version)
+    run = latest_validation(version)
     assert run.status == "passed", [(c.name, c.detail) for c in run.checks.all()]
     return version, marker
 

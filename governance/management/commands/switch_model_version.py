@@ -19,7 +19,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import ApplicationError
-from governance import services
+from governance import selectors, services
 from registry import store
 from registry.models import ModelVersion, RegisteredModel, Stage
 from registry.selectors import SEMVER_DESC
@@ -90,7 +90,7 @@ class Command(BaseCommand):
         raise CommandError(f"{env!r}: use production, staging or archive/<version>")
 
     def _info(self, version: ModelVersion):
-        latest = services.latest_validation(version)
+        latest = selectors.latest_validation(version)
         folder = store.locate_version_dir(version.model.name, version.version, version.stage)
         info = {
             "model": version.model.name,

@@ -1,0 +1,38 @@
+"""Changing a policy (admins; audited with old and new values)."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+from core import audit, roles
+from core.errors import ApplicationError
+from governance import policies
+from governance.models import (
+    Policy,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def policy_save(*, policy: Policy, actor, changes: dict) -> Policy:
+    """Create or change a policy (the admin's form), audited with old and new values."""
+    if not roles.has_role(actor, roles.ADMIN_ROLES):
+        raise audit.denied(actor=actor, subject=policy if policy.pk else None, attempted="policy.change",
+                    message="Only admins change policies.")
+    with transaction.atomic(durable=True):
+        before = policies.policy_snapshot(Policy.objects.get(pk=policy.pk)) if policy.pk else None
+        for key, value in changes.items():
+            if key not in policies.POLICY_FIELDS + ["model"]:
+                raise ApplicationError("not a policy field", field=key)
+            setattr(policy, key, value)
+        policy.save()
+        after = policies.policy_snapshot(policy)
+        changed_before = {k: v for k, v in (before or {}).items() if after.get(k) != v}
+        changed_after = {k: v for k, v in after.items() if (before or {}).get(k) != v}
+        audit.record(action="policy.created" if before is None else "policy.changed",
+                     actor=actor, subject=policy,
+                     model_name=policy.model.name if policy.model_id else "",
+                     before=changed_before or None, after=changed_after)
+    return policy
