@@ -136,6 +136,9 @@ class ModelVersion(models.Model):
     # What governance records in metadata.json about deployment and retirement
     # (deployed_at/by, retired_at/by, reason, replaced_by, metrics_comparison).
     lifecycle = models.JSONField(default=dict, blank=True)
+    # The deployment (governance) moving this version's folder right now, if any: reconcile
+    # and a reference upload leave the folder alone meanwhile.
+    moving_by_deployment = models.PositiveBigIntegerField(null=True, blank=True)
     # Set when a file no longer matches its registered sha256 (or is gone): the version is
     # not served, downloaded or deployed until a check finds it intact again.
     integrity_failed_at = models.DateTimeField(null=True, blank=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,14 +39,6 @@ class Finding:
             "detail": self.detail,
             "repaired": self.repaired,
         }
-
-
-# Hooks run before the comparison, e.g. governance finishing interrupted deployments, so that
-# a folder mid-move is completed by the rules that started the move, not put back.
-pre_reconcile_hooks: list[Callable[[bool], list[Finding]]] = []
-# Hooks that name a change in flight that is moving a version's folder right now (called with
-# the version row locked), e.g. governance's deployments: reconcile leaves that folder alone.
-in_flight_hooks: list[Callable[[ModelVersion], str | None]] = []
 
 
 def _older_than_grace(path: Path) -> bool:
@@ -82,10 +73,12 @@ def _check_version(version: ModelVersion, repair: bool, findings: list[Finding])
                 # The row lock orders this against a deployment planning a move of the same
                 # version; one that already planned is reported, not undone.
                 ModelVersion.objects.select_for_update().filter(pk=version.pk).first()
-                busy = next(filter(None, (hook(version) for hook in in_flight_hooks)), None)
-                if busy:
+                moving = ModelVersion.objects.values_list(
+                    "moving_by_deployment", flat=True).get(pk=version.pk)
+                if moving:
                     findings.append(Finding("move_in_progress", subject,
-                                            f"{finding.detail}; {busy} is moving it"))
+                                            f"{finding.detail}; deployment #{moving} is "
+                                            "moving it"))
                     return
                 store.move_dir(found, expected)
                 audit.record(
@@ -133,7 +126,9 @@ def _check_version(version: ModelVersion, repair: bool, findings: list[Finding])
             subject, f"{store.METADATA_FILENAME} does not match the database row",
         )
         if repair:
-            store.atomic_write_bytes(metadata_path, wanted)
+            from registry.services import write_version_metadata
+
+            write_version_metadata(version)
             finding.repaired = True
         findings.append(finding)
 
@@ -215,8 +210,6 @@ def _duplicate_folders(findings: list[Finding]) -> None:
 def reconcile(*, repair: bool = True) -> list[Finding]:
     store.ensure_layout()
     findings: list[Finding] = []
-    for hook in pre_reconcile_hooks:
-        findings.extend(hook(repair))
     rows = set()
     versions = ModelVersion.objects.select_related("model", "created_by").prefetch_related(
         "files"

@@ -392,8 +392,27 @@ def version_update(*, version: ModelVersion, actor, **changes) -> ModelVersion:
     return version
 
 
+def version_moving_set(*, versions: list[ModelVersion], deployment_id: int | None) -> None:
+    """Mark the versions whose folders a deployment is about to move (inside the deployment's
+    planning transaction), or clear the mark of a deployment that failed."""
+    ModelVersion.objects.filter(pk__in=[v.pk for v in versions]).update(
+        moving_by_deployment=deployment_id)
+
+
+def version_stage_set(*, version: ModelVersion, stage: str, lifecycle: dict, at) -> None:
+    """Record that a version's folder now is in `stage` (a deployment moved it): the row's
+    stage fields and its metadata.json. Governance calls it inside the transaction that
+    completes the deployment, with the row locked; its audit event is the deployment's."""
+    version.stage, version.stage_changed_at, version.lifecycle = stage, at, lifecycle
+    version.moving_by_deployment = None
+    version.save(update_fields=["stage", "stage_changed_at", "lifecycle",
+                                "moving_by_deployment", "updated_at"])
+    write_version_metadata(version)
+
+
 def write_version_metadata(version: ModelVersion) -> None:
-    """Rewrite the version's metadata.json from its row, wherever its folder now is."""
+    """Rewrite the version's metadata.json from its row, wherever its folder now is: the one
+    place that writes it after registration."""
     folder = store.locate_version_dir(version.model.name, version.version, version.stage)
     if folder is None:
         raise ApplicationError(
@@ -413,8 +432,6 @@ def version_reference_add(*, version: ModelVersion, incoming: store.IncomingFile
     The file is renamed into the version's folder, wherever its stage is; a version whose
     folder a deployment is moving right now is refused (409), so ask again in a moment.
     """
-    from registry.reconcile import in_flight_hooks
-
     incoming.role = FileRole.REFERENCE
     try:
         store.validate_filename(incoming.name)
@@ -438,10 +455,9 @@ def version_reference_add(*, version: ModelVersion, incoming: store.IncomingFile
             if any(f.filename.lower() == incoming.name.lower() for f in files):
                 raise Conflict(f"{version} already has a file named {incoming.name!r}",
                                field="reference")
-            busy = next(filter(None, (hook(version) for hook in in_flight_hooks)), None)
-            if busy:
-                raise Conflict(f"{busy} is moving {version}'s folder; try again in a moment",
-                               code="busy")
+            if version.moving_by_deployment:
+                raise Conflict(f"deployment #{version.moving_by_deployment} is moving "
+                               f"{version}'s folder; try again in a moment", code="busy")
             before = _version_snapshot(version)
             folder = store.locate_version_dir(version.model.name, version.version,
                                               version.stage)

@@ -15,9 +15,8 @@ from governance.services.common import (  # noqa: F401
 from governance.services.deployments import (  # noqa: F401
     DeploymentBlocked,
     deployment_execute,
-    deployment_moving,
     deployment_recover,
-    reconcile_hook,
+    reconcile,
 )
 from governance.services.integrity import (  # noqa: F401
     integrity_sweep,

@@ -26,8 +26,8 @@ from governance.models import (
 )
 from governance.rules import ARCHIVED, PRODUCTION
 from governance.services import common, rollouts
+from registry import services as registry_services
 from registry import store
-from registry.metadata import document_bytes, version_document
 from registry.models import ModelVersion, RegisteredModel
 
 logger = logging.getLogger(__name__)
@@ -96,6 +96,9 @@ def deployment_execute(deployment_id: int, *, checkpoint=None) -> Deployment:
         deployment.status = DeploymentStatus.MOVING
         deployment.started_at = timezone.now()
         deployment.save(update_fields=["plan", "status", "started_at", "replaced"])
+        registry_services.version_moving_set(
+            versions=[v for v in (deployment.replaced, version) if v is not None],
+            deployment_id=deployment.pk)
         audit.record(action="deployment.started", actor=deployment.requested_by,
                      subject=deployment, model_name=version.model.name,
                      after={"plan": [f"{s['version']}: {s['from']} → {s['to']}" for s in plan]})
@@ -154,6 +157,9 @@ def _fail(deployment: Deployment, error: str) -> Deployment:
     deployment.error = error[:2000]
     deployment.completed_at = timezone.now()
     deployment.save(update_fields=["status", "error", "completed_at"])
+    registry_services.version_moving_set(
+        versions=list(ModelVersion.objects.filter(moving_by_deployment=deployment.pk)),
+        deployment_id=None)
     audit.record(action="deployment.failed", actor=common.system_user(), subject=deployment,
                  model_name=deployment.model.name, reason=error,
                  after={"status": "failed"})
@@ -182,21 +188,14 @@ def _finish(deployment_id: int) -> Deployment:
             version = ModelVersion.objects.select_for_update(of=("self",)).select_related(
                 "model", "created_by").get(pk=step["version_id"])
             before = version.stage
-            version.stage = step["to"]
-            version.stage_changed_at = now
-            version.lifecycle = _lifecycle(version, step, deployment, now, successor, policy)
-            version.save(update_fields=["stage", "stage_changed_at", "lifecycle", "updated_at"])
+            registry_services.version_stage_set(
+                version=version, stage=step["to"], at=now,
+                lifecycle=_lifecycle(version, step, deployment, now, successor, policy))
             audit.record(action="version.stage_changed", actor=deployment.requested_by,
                          subject=version, reason=deployment.reason,
                          before={"stage": before},
                          after={"stage": step["to"], "deployment": deployment.pk})
             moved.append(version)
-        for version in moved:
-            store.atomic_write_bytes(
-                store.version_dir(version.model.name, version.version, version.stage)
-                / store.METADATA_FILENAME,
-                document_bytes(version_document(version)),
-            )
         deployment.status = DeploymentStatus.COMPLETED
         deployment.completed_at = now
         deployment.save(update_fields=["status", "completed_at"])
@@ -252,27 +251,24 @@ def deployment_recover(*, older_than_seconds: int = 0) -> list[Deployment]:
     return handled
 
 
-def deployment_moving(version: ModelVersion) -> str | None:
-    """The deployment moving this version's folder right now, if any (reconcile asks)."""
-    for deployment in Deployment.objects.filter(model_id=version.model_id,
-                                                status=DeploymentStatus.MOVING):
-        if any(step["version_id"] == version.pk for step in deployment.plan):
-            return f"deployment #{deployment.pk}"
-    return None
-
-
-def reconcile_hook(repair: bool) -> list:
-    """Run by `manage.py reconcile` before it compares folders with rows."""
+def reconcile(*, repair: bool = True) -> list:
+    """`manage.py reconcile`: first finish (or undo) what deployments a crash interrupted, so
+    that a folder mid-move is completed by the rules that started the move, not put back;
+    then the registry compares every folder with its row."""
+    from registry import reconcile as registry_reconcile
     from registry.reconcile import Finding
 
     if not repair:
-        return [Finding("deployment_in_progress", str(d), f"{d.status} since "
-                        f"{(d.started_at or d.created_at):%Y-%m-%d %H:%M:%S}")
-                for d in Deployment.objects.filter(
-                    status__in=[DeploymentStatus.PENDING, DeploymentStatus.MOVING])]
-    return [
-        Finding("interrupted_deployment", f"deployment #{d.pk}",
-                f"{d.version} → {d.to_stage}: {d.status}" + (f" ({d.error})" if d.error else ""),
-                repaired=d.status == DeploymentStatus.COMPLETED)
-        for d in deployment_recover(older_than_seconds=0)
-    ]
+        findings = [Finding("deployment_in_progress", str(d), f"{d.status} since "
+                            f"{(d.started_at or d.created_at):%Y-%m-%d %H:%M:%S}")
+                    for d in Deployment.objects.filter(
+                        status__in=[DeploymentStatus.PENDING, DeploymentStatus.MOVING])]
+    else:
+        findings = [
+            Finding("interrupted_deployment", f"deployment #{d.pk}",
+                    f"{d.version} → {d.to_stage}: {d.status}"
+                    + (f" ({d.error})" if d.error else ""),
+                    repaired=d.status == DeploymentStatus.COMPLETED)
+            for d in deployment_recover(older_than_seconds=0)
+        ]
+    return findings + registry_reconcile.reconcile(repair=repair)

@@ -17,7 +17,7 @@ from governance import services
 from governance.models import Deployment
 from registry import load_model
 from registry.models import ModelVersion
-from registry.reconcile import reconcile
+from governance.services import reconcile
 from tests import helpers
 from tests.processes import ROOT, process_env
 
@@ -93,20 +93,19 @@ def test_reconcile_finishes_a_deployment_killed_mid_way(validated, admin_user, s
 
 
 def test_reconcile_leaves_alone_a_folder_that_a_live_deployment_is_moving(
-    validated, admin_user, store_root, tmp_path, monkeypatch
+    validated, admin_user, store_root, tmp_path
 ):
-    from registry import reconcile as reconcile_module
+    from registry import reconcile as registry_reconcile
 
     deployment = _pending_promotion(validated, admin_user)
     _kill_deployment_at(deployment, 0, store_root, tmp_path)  # 1.0.0 archived, 1.1.0 not yet
-    # As if the deployment started just after reconcile's own recovery hook had run.
-    monkeypatch.setattr(reconcile_module, "pre_reconcile_hooks", [])
-    findings = reconcile()
+    # As if the deployment started just after reconcile's own recovery had run: the registry's
+    # comparison alone sees the versions marked as moving.
+    findings = registry_reconcile.reconcile()
     assert [(f.kind, f.subject, f.repaired) for f in findings] == [
         ("move_in_progress", "churn_prediction 1.0.0", False)]
     assert (Path(store_root) / "archived/churn_prediction/v1.0.0").is_dir()  # not moved back
 
-    monkeypatch.undo()
     assert services.deployment_recover(older_than_seconds=0)[0].status == "completed"
     assert dict(ModelVersion.objects.values_list("version", "stage")) == {
         "1.0.0": "archived", "1.1.0": "production"}

@@ -2,13 +2,14 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from registry.reconcile import reconcile
+from governance.services import reconcile
 
 
 class Command(BaseCommand):
     help = (
-        "Compare every version row with the store on disk and repair or report each difference. "
-        "Exits 1 when a difference remains (with --check: when there is any)."
+        "Finish or undo deployments a crash interrupted, then compare every version row with "
+        "the store on disk and repair or report each difference. Exits 1 when a difference "
+        "remains (with --check: when there is any)."
     )
 
     def add_arguments(self, parser):
