@@ -1,4 +1,5 @@
-"""The first admin account: a random password, printed once, never stored."""
+"""Accounts the project itself needs: the system actor of automatic changes, and the first
+admin (a random password, printed once, never stored)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,14 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from core import roles
+
+SYSTEM = "system"
+
+
+def system_user():
+    """Who acts when nothing human does (a monitoring pass, a recovery): an inactive account
+    that a migration creates (core/0002)."""
+    return get_user_model().objects.get(username=SYSTEM)
 
 
 def ensure_admin(username: str = "admin", log=print) -> None:

@@ -90,11 +90,7 @@ def record(
     if not connection.in_atomic_block:
         raise RuntimeError("audit.record must run inside the transaction of the change")
     # The head row serialises writers (SQLite's IMMEDIATE transactions already do).
-    head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
-    if head is None:
-        # A migration creates the head; only a flushed database (tests) lacks it.
-        AuditChainHead.objects.get_or_create(pk=1, defaults={"seq": 0, "hash": GENESIS_HASH})
-        head = AuditChainHead.objects.select_for_update().get(pk=1)
+    head = AuditChainHead.objects.select_for_update().get(pk=1)  # a migration made it
     event = AuditEvent(
         seq=head.seq + 1,
         occurred_at=timezone.now(),

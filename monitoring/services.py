@@ -21,12 +21,13 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core import audit, roles
+from core.accounts import system_user
 from core.errors import ApplicationError, Conflict, scrub_paths
 from core.limits import MAX_INT, MAX_SMALLINT
 from core.queue import enqueue_on_commit
 from governance import profiles
 from governance.models import ReferenceProfile, Rollout, RolloutStatus
-from governance.services import serving_changed, system_user
+from governance.services import serving_changed
 from monitoring import notifications, rules, statistics, webhook_targets
 from monitoring.models import (
     ACTIVE_ALERT,
@@ -79,6 +80,7 @@ RULE_FIELDS = ["model", "metric", "statistic", "threshold", "severity", "window_
 
 
 def ensure_default_rules(**_kwargs) -> None:
+    """The project's default rules (migrate runs it, after monitoring's migrations)."""
     for spec in DEFAULT_RULES:
         AlertRule.objects.get_or_create(model=None, metric=spec["metric"],
                                         statistic=spec["statistic"], defaults=spec)
@@ -86,7 +88,6 @@ def ensure_default_rules(**_kwargs) -> None:
 
 def effective_rules(model: RegisteredModel) -> list[AlertRule]:
     """The model's own rules, and the project defaults it has not replaced or switched off."""
-    ensure_default_rules()
     merged = {}
     for rule in AlertRule.objects.filter(Q(model__isnull=True) | Q(model=model)).order_by(
             F("model").asc(nulls_first=True), "id"):
@@ -558,7 +559,6 @@ def integrity_alert_sync(*, version_id: int) -> Alert | None:
     notice at once (the serving generation) and stop serving a flagged version."""
     version = ModelVersion.objects.select_related("model").get(pk=version_id)
     model = version.model
-    ensure_default_rules()
     with transaction.atomic(durable=True):
         RegisteredModel.objects.select_for_update().get(pk=model.pk)
         rule = next((r for r in effective_rules(model) if r.metric == AlertMetric.INTEGRITY),

@@ -147,9 +147,29 @@ def migrated_rows(request):
     if not (marker or transactional or "db" in request.fixturenames):
         return
     request.getfixturevalue("transactional_db" if transactional else "db")
+    ensure_migrated_rows()
+
+
+def ensure_migrated_rows() -> None:
+    """What migrate creates besides tables: reads never create rows (they would write), so a
+    flushed test database gets them back here."""
+    from django.contrib.auth import get_user_model
+
+    from core import audit
+    from core.accounts import SYSTEM
+    from core.models import AuditChainHead
+    from governance.models import Policy
+    from monitoring.services import ensure_default_rules
     from registry.models import DEFAULT_TEAM, Team
 
     Team.objects.get_or_create(name=DEFAULT_TEAM)
+    if not Policy.objects.filter(model__isnull=True).exists():
+        Policy.objects.create(model=None)
+    AuditChainHead.objects.get_or_create(pk=1, defaults={"seq": 0, "hash": audit.GENESIS_HASH,
+                                                         "keyed_from_seq": 1})
+    get_user_model().objects.get_or_create(username=SYSTEM, defaults={"is_active": False})
+    ensure_default_rules()
+    roles.ensure_groups()
 
 
 @pytest.fixture(autouse=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from django.contrib.auth import get_user_model
 from django.db.models import F
 from django.utils import timezone
 
+from core.accounts import system_user  # noqa: F401  (shared by the families)
 from governance.models import (
     ApprovalRequest,
     Deployment,
@@ -17,13 +17,6 @@ from governance.models import (
 from registry.models import ModelVersion, RegisteredModel
 
 logger = logging.getLogger(__name__)
-
-
-def system_user():
-    user, _ = get_user_model().objects.get_or_create(
-        username="system", defaults={"is_active": False, "first_name": "System"}
-    )
-    return user
 
 
 def lock_for_change(version: ModelVersion) -> ModelVersion:

@@ -15,9 +15,9 @@ from django.db import connection
 
 from governance import services
 from governance.models import Deployment
+from governance.services import reconcile
 from registry import load_model
 from registry.models import ModelVersion
-from governance.services import reconcile
 from tests import helpers
 from tests.processes import ROOT, process_env
 
