@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from core import roles
 from core.errors import ApplicationError
 from core.permissions import AuditedDoorMixin
-from governance import reports, selectors, services
+from governance import policies, reports, selectors, services
 from governance.filters import (
     ApprovalRequestFilter,
     AuditEventFilter,
@@ -49,7 +49,11 @@ class GovernanceApiMixin(AuditedDoorMixin):
 
 
 def _production_context(requests) -> dict:
-    return {"production": selectors.production_versions(r.version.model_id for r in requests)}
+    """What a page of requests is compared with: each model's production version and policy,
+    fetched once for the page."""
+    model_ids = {r.version.model_id for r in requests}
+    return {"production": selectors.production_versions(model_ids),
+            "policies": policies.effective_policies(model_ids)}
 
 
 def _transition_body(outcome, request) -> dict:

@@ -79,13 +79,12 @@ class ApprovalRequestSerializer(serializers.ModelSerializer):
         production = self.context.get("production", {}).get(obj.version.model_id)
         if production is None or production.pk == obj.version_id:
             return None
-        from governance.policies import effective_policy
-
+        policy = self.context["policies"][obj.version.model_id]
         return {
             "version": production.version,
             "metrics": production.metrics,
             "comparison": validation.metrics_comparison(
-                obj.version.metrics, production.metrics, effective_policy(obj.version.model)),
+                obj.version.metrics, production.metrics, policy),
         }
 
     @extend_schema_field(OpenApiTypes.OBJECT)

@@ -373,3 +373,36 @@ def test_a_viewer_rejecting_without_a_comment_is_refused_and_audited(api, viewer
                                 {"comment": ""}, format="json")
     assert response.status_code == 403
     assert AuditEvent.objects.filter(action="permission.denied").count() == before + 1
+
+
+def test_the_approvals_list_costs_the_same_queries_for_one_request_or_six(
+    api, data_scientist, approver
+):
+    """Each request shows production's metrics and the comparison under its model's policy:
+    fetched once for the page, not per row."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from governance import services as governance
+
+    def request_for(name):
+        helpers.create_model(owner=data_scientist, name=name)
+        old = helpers.register_direct(name, "1.0.0", actor=data_scientist)
+        helpers.force_stage(old, "production")
+        new = helpers.register_direct(name, "1.1.0", actor=data_scientist)
+        helpers.force_stage(new, "staging")
+        helpers.mark_validated(new)
+        governance.transition_request(version=new, to_stage="production",
+                                      actor=data_scientist, reason="better")
+
+    client = api(approver)
+    counts = []
+    for total in (1, 3, 6):
+        while ApprovalRequest.objects.count() < total:
+            request_for(f"model_{ApprovalRequest.objects.count()}")
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get("/api/v1/approvals/?status=pending")
+        assert response.json()["count"] == total
+        assert all(r["production"]["comparison"] for r in response.json()["results"])
+        counts.append(len(queries))
+    assert counts[0] == counts[1] == counts[2], counts
