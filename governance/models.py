@@ -13,7 +13,9 @@ def default_regression_metrics() -> list[str]:
 
 
 def default_lower_is_better() -> list[str]:
-    return ["mae", "mse", "rmse", "mape", "loss", "log_loss", "inertia", "error_rate"]
+    from registry.metadata import LOWER_IS_BETTER
+
+    return list(LOWER_IS_BETTER)
 
 
 class Policy(models.Model):

@@ -16,9 +16,10 @@ import numpy as np
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
+from registry.metadata import LOWER_IS_BETTER
+
 EPSILON = 1e-4  # floor of a bin's share in PSI, so that an empty bin is not infinite
 KS_ALPHA = 0.01
-LOWER_IS_BETTER = {"mae", "rmse", "mse", "mape", "log_loss"}
 
 
 # --- drift ------------------------------------------------------------------------------------

@@ -31,6 +31,9 @@ FRAMEWORK_ALIASES = {
     "onnx": "onnx",
 }
 METRIC_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# Metrics where a smaller value is better (errors and losses); every other is higher-better.
+# Policies start from this list (and may extend it); live monitoring judges drops with it.
+LOWER_IS_BETTER = ("mae", "mse", "rmse", "mape", "loss", "log_loss", "inertia", "error_rate")
 # Keys taken from the form fields or set by the registry; a client's value is checked, not stored.
 IDENTITY_KEYS = {"name", "model_name", "version", "framework"}
 # Keys the registry writes itself into metadata.json.
