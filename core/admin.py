@@ -51,6 +51,17 @@ def status_badge(value: str):
     )
 
 
+def badge_column(badge=None, *, field: str = "status", description: str | None = None,
+                 ordering: str | None = "status"):
+    """A list or inline column that shows `field` as a badge (a status by default)."""
+
+    @admin.display(description=description or field, ordering=ordering)
+    def column(self, obj):
+        return (badge or status_badge)(getattr(obj, field))
+
+    return column
+
+
 class ReadOnlyAdmin(DateHierarchyGuard, admin.ModelAdmin):
     def has_add_permission(self, request, obj=None):
         return False
@@ -76,7 +87,8 @@ class ReadOnlyInline(admin.TabularInline):
 
 
 class ServiceAdminMixin:
-    """Saves go through a service, which opens its own durable transaction.
+    """Saves go through a service, which opens its own durable transaction and writes the
+    audit event: a subclass says which in `save_through_service` and returns the saved row.
 
     Django's admin wraps the change form in `transaction.atomic()`; a service that places
     files must not run nested in another transaction (it could not tell when its rows
@@ -85,3 +97,19 @@ class ServiceAdminMixin:
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         return self._changeform_view(request, object_id, form_url, extra_context)
+
+    def save_through_service(self, request, obj, form, change):
+        raise NotImplementedError
+
+    def save_model(self, request, obj, form, change):
+        saved = self.save_through_service(request, obj, form, change)
+        # The admin goes on to log and redirect using this object.
+        obj.pk = saved.pk
+        obj._state.adding = False
+        obj._state.db = saved._state.db
+
+    def save_related(self, request, form, formsets, change):
+        # No form.save_m2m(): the service saved the relations too, with its audit event. The
+        # inlines are read-only; saving them changes nothing but lets the admin log the change.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)

@@ -329,6 +329,14 @@ def verify_chain(batch_size: int = 5000) -> ChainReport:
     )
 
 
+def changes(before: dict | None, after: dict) -> tuple[dict | None, dict]:
+    """What changed between two snapshots, as the (before, after) an event records: only the
+    keys whose value differs (a new object: no before, everything after)."""
+    before = before or {}
+    return ({k: v for k, v in before.items() if after.get(k) != v} or None,
+            {k: v for k, v in after.items() if before.get(k) != v})
+
+
 def record_on_commit_safe(**kwargs) -> AuditEvent:
     """`record` in its own transaction, for events with no other write (a refused request)."""
     with transaction.atomic():

@@ -20,6 +20,7 @@ from core.admin import (
     ReadOnlyAdmin,
     ReadOnlyInline,
     ServiceAdminMixin,
+    badge_column,
     object_or_404,
     status_badge,
 )
@@ -115,9 +116,7 @@ class ApprovalRequestAdmin(TeamScopedAdmin, ReadOnlyAdmin):
         given = sum(1 for d in obj.decisions.all() if d.decision == "approve")
         return f"{given} / {obj.approvals_required}"
 
-    @admin.display(description="status", ordering="status")
-    def status_display(self, obj):
-        return status_badge(obj.status)
+    status_display = badge_column()
 
     def get_urls(self):
         return [
@@ -202,9 +201,7 @@ class CheckInline(ReadOnlyInline):
     readonly_fields = fields
     show_change_link = False
 
-    @admin.display(description="status")
-    def status_display(self, obj):
-        return status_badge(obj.status)
+    status_display = badge_column(ordering=None)
 
     @admin.display(description="measured")
     def measured_display(self, obj):
@@ -224,9 +221,7 @@ class ValidationRunAdmin(TeamScopedAdmin, ReadOnlyAdmin):
     readonly_fields = fields
     inlines = [CheckInline]
 
-    @admin.display(description="status", ordering="status")
-    def status_display(self, obj):
-        return status_badge(obj.status)
+    status_display = badge_column()
 
     @admin.display(description="sandbox log")
     def sandbox_log_link(self, obj):
@@ -275,9 +270,7 @@ class DeploymentAdmin(TeamScopedAdmin, ReadOnlyAdmin):
     def move(self, obj):
         return move_badges(obj.from_stage, obj.to_stage)
 
-    @admin.display(description="status", ordering="status")
-    def status_display(self, obj):
-        return status_badge(obj.status)
+    status_display = badge_column()
 
 
 @admin.register(Rollout)
@@ -313,16 +306,13 @@ class RolloutAdmin(TeamScopedAdmin, ServiceAdminMixin, admin.ModelAdmin):
     def has_add_permission(self, request):
         return roles.has_role(request.user, rules.ROLLOUT_ROLES)
 
-    def save_model(self, request, obj, form, change):
+    def save_through_service(self, request, obj, form, change):
         data = form.cleaned_data
         rollout = services.rollout_start(version=data["candidate"], mode=data["mode"],
                                          steps=data["steps"], reason=data["reason"],
                                          actor=request.user)
-        obj.pk = rollout.pk
-        obj._state.adding = False
+        return rollout
 
-    def save_related(self, request, form, formsets, change):
-        pass
 
     @admin.action(description="Advance the canary to its next step")
     def advance(self, request, queryset):
@@ -365,13 +355,10 @@ class PolicyAdmin(TeamScopedAdmin, ServiceAdminMixin, admin.ModelAdmin):
     def has_add_permission(self, request):
         return roles.has_role(request.user, roles.ADMIN_ROLES)
 
-    def save_model(self, request, obj, form, change):
+    def save_through_service(self, request, obj, form, change):
         changes = {field: form.cleaned_data[field] for field in form.changed_data}
-        saved = services.policy_save(policy=obj, actor=request.user, changes=changes)
-        obj.pk = saved.pk
+        return services.policy_save(policy=obj, actor=request.user, changes=changes)
 
-    def save_related(self, request, form, formsets, change):
-        pass
 
 
 @admin.register(AuditEvent)
@@ -461,9 +448,7 @@ class ValidationRunInline(ReadOnlyInline):
     readonly_fields = fields
     verbose_name_plural = "validation runs"
 
-    @admin.display(description="status")
-    def status_display(self, obj):
-        return status_badge(obj.status)
+    status_display = badge_column(ordering=None)
 
 
 class ApprovalRequestInline(ReadOnlyInline):
@@ -473,9 +458,7 @@ class ApprovalRequestInline(ReadOnlyInline):
     readonly_fields = fields
     verbose_name_plural = "approval requests"
 
-    @admin.display(description="status")
-    def status_display(self, obj):
-        return status_badge(obj.status)
+    status_display = badge_column(ordering=None)
 
 
 class DeploymentInline(ReadOnlyInline):
@@ -486,9 +469,7 @@ class DeploymentInline(ReadOnlyInline):
     readonly_fields = fields
     verbose_name_plural = "deployments"
 
-    @admin.display(description="status")
-    def status_display(self, obj):
-        return status_badge(obj.status)
+    status_display = badge_column(ordering=None)
 
 
 class GovernedModelVersionAdmin(ModelVersionAdmin):

@@ -20,6 +20,7 @@ from core.admin import (
     ReadOnlyAdmin,
     ReadOnlyInline,
     ServiceAdminMixin,
+    badge_column,
     object_or_404,
     status_badge,
 )
@@ -110,13 +111,9 @@ class AlertAdmin(TeamScopedAdmin, ReadOnlyAdmin):
     def get_queryset(self, request):
         return selectors.alert_list(user=request.user)
 
-    @admin.display(description="severity", ordering="severity_rank")
-    def severity_display(self, obj):
-        return severity_badge(obj.severity)
+    severity_display = badge_column(severity_badge, field="severity", ordering="severity_rank")
 
-    @admin.display(description="status", ordering="status")
-    def status_display(self, obj):
-        return status_badge(obj.status)
+    status_display = badge_column()
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -207,15 +204,12 @@ class AlertRuleAdmin(TeamScopedAdmin, ServiceAdminMixin, admin.ModelAdmin):
             return self.has_add_permission(request)
         return rules.rule_edit_refusal(request.user, obj.model) is None
 
-    def save_model(self, request, obj, form, change):
+    def save_through_service(self, request, obj, form, change):
         changes = {field: form.cleaned_data[field] for field in form.changed_data}
         saved = services.alert_rule_save(actor=request.user, rule=obj if change else None,
                                          **(changes if change else form.cleaned_data))
-        obj.pk = saved.pk
-        obj._state.adding = False
+        return saved
 
-    def save_related(self, request, form, formsets, change):
-        pass
 
 
 class WebhookForm(forms.ModelForm):
@@ -266,17 +260,14 @@ class WebhookAdmin(TeamScopedAdmin, ServiceAdminMixin, admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return roles.has_role(request.user, roles.ADMIN_ROLES)
 
-    def save_model(self, request, obj, form, change):
+    def save_through_service(self, request, obj, form, change):
         changes = {field: form.cleaned_data[field] for field in form.changed_data
                    if field != "secret" or form.cleaned_data["secret"]}
         saved = services.webhook_save(actor=request.user,
                                       webhook=Webhook.objects.get(pk=obj.pk) if change else None,
                                       **changes)
-        obj.pk = saved.pk
-        obj._state.adding = False
+        return saved
 
-    def save_related(self, request, form, formsets, change):
-        pass
 
 
 @admin.register(MonitoringRun)
@@ -290,9 +281,7 @@ class MonitoringRunAdmin(TeamScopedAdmin, ReadOnlyAdmin):
                        "duration_ms", "created_at", "figures_display"]
     exclude = ["figures"]
 
-    @admin.display(description="status", ordering="status")
-    def run_status(self, obj):
-        return status_badge(obj.status)
+    run_status = badge_column()
 
     @admin.display(description="figures")
     def figures_display(self, obj):

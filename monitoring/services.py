@@ -159,12 +159,11 @@ def alert_rule_save(*, actor, rule: AlertRule | None = None, **changes) -> Alert
         except IntegrityError:
             raise Conflict("there is already such a rule for this scope; change it instead",
                            field="metric") from None
-        after = _rule_snapshot(rule)
+        changed_before, changed_after = audit.changes(before, _rule_snapshot(rule))
         audit.record(action="alert_rule.created" if before is None else "alert_rule.changed",
                      actor=actor, subject=rule,
                      model_name=rule.model.name if rule.model_id else "",
-                     before={k: v for k, v in (before or {}).items() if after[k] != v} or None,
-                     after={k: v for k, v in after.items() if (before or {}).get(k) != v})
+                     before=changed_before, after=changed_after)
     return rule
 
 

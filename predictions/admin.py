@@ -26,17 +26,13 @@ class ApiTokenAdmin(ServiceAdminMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    def save_model(self, request, obj, form, change):
+    def save_through_service(self, request, obj, form, change):
         token, plain = services.api_token_create(
             user=form.cleaned_data["user"], name=form.cleaned_data["name"],
             expires_at=form.cleaned_data.get("expires_at"), actor=request.user)
-        obj.pk = token.pk
-        obj._state.adding = False
         self.message_user(request, f"The token for {token.user}: {plain} — copy it now, it "
                           "is not shown again.", level=messages.WARNING)
-
-    def save_related(self, request, form, formsets, change):
-        pass
+        return token
 
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request, queryset):
@@ -55,17 +51,14 @@ class RateLimitAdmin(ServiceAdminMixin, admin.ModelAdmin):
 
     list_display = ["__str__", "user", "group", "requests_per_hour"]
 
-    def save_model(self, request, obj, form, change):
+    def save_through_service(self, request, obj, form, change):
         saved = services.rate_limit_save(
             actor=request.user, user=form.cleaned_data.get("user"),
             group=form.cleaned_data.get("group"),
             requests_per_hour=form.cleaned_data["requests_per_hour"],
             limit=RateLimit.objects.get(pk=obj.pk) if change else None)
-        obj.pk = saved.pk
-        obj._state.adding = False
+        return saved
 
-    def save_related(self, request, form, formsets, change):
-        pass
 
     def delete_model(self, request, obj):
         services.rate_limit_delete(limit=obj, actor=request.user)

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from core import roles
-from core.admin import DateHierarchyGuard, ReadOnlyInline, ServiceAdminMixin
+from core.admin import DateHierarchyGuard, ReadOnlyInline, ServiceAdminMixin, badge_column
 from registry import access, services
 from registry.models import ArtifactFile, ModelVersion, RegisteredModel, Stage, Team
 
@@ -87,9 +87,7 @@ class VersionInline(ReadOnlyInline):
     readonly_fields = fields
     ordering = ["-major", "-minor", "-patch", "-prerelease_key"]
 
-    @admin.display(description="stage")
-    def stage_display(self, obj):
-        return stage_badge(obj.stage)
+    stage_display = badge_column(stage_badge, field="stage", ordering=None)
 
 
 class FileInline(ReadOnlyInline):
@@ -151,17 +149,14 @@ class TeamAdmin(ServiceAdminMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ["name"] if obj else []
 
-    def save_model(self, request, obj, form, change):
+    def save_through_service(self, request, obj, form, change):
         data = form.cleaned_data
         saved = services.team_save(team=obj if change else None, actor=request.user,
                                    name=data.get("name", obj.name),
                                    description=data["description"],
                                    members=list(data["members"]))
-        obj.pk = saved.pk
-        obj._state.adding = False
+        return saved
 
-    def save_related(self, request, form, formsets, change):
-        pass  # the service saved the members, with its audit event
 
 
 @admin.register(RegisteredModel)
@@ -219,7 +214,7 @@ class RegisteredModelAdmin(TeamScopedAdmin, ServiceAdminMixin, admin.ModelAdmin)
     def has_delete_permission(self, request, obj=None):
         return False
 
-    def save_model(self, request, obj, form, change):
+    def save_through_service(self, request, obj, form, change):
         data = form.cleaned_data
         tags = data.get("tags", [])
         # The form has already checked the name, choices and uniqueness; the service
@@ -249,16 +244,8 @@ class RegisteredModelAdmin(TeamScopedAdmin, ServiceAdminMixin, admin.ModelAdmin)
             if data.get("readers"):
                 services.model_update(model=saved, actor=request.user,
                                       readers=list(data["readers"]))
-        # The admin goes on to log and redirect using this object.
-        obj.pk = saved.pk
-        obj._state.adding = False
-        obj._state.db = saved._state.db
+        return saved
 
-    def save_related(self, request, form, formsets, change):
-        # No form.save_m2m(): the service saved everything, with its audit event. The inlines
-        # are read-only; saving them changes nothing but lets the admin log the change.
-        for formset in formsets:
-            self.save_formset(request, form, formset, change=change)
 
 
 @admin.register(ModelVersion)
@@ -305,9 +292,7 @@ class ModelVersionAdmin(TeamScopedAdmin, DateHierarchyGuard, ServiceAdminMixin, 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("files")
 
-    @admin.display(description="stage", ordering="stage")
-    def stage_display(self, obj):
-        return stage_badge(obj.stage)
+    stage_display = badge_column(stage_badge, field="stage", ordering="stage")
 
     @admin.display(description="metric")
     def headline_metric(self, obj):
@@ -350,15 +335,12 @@ class ModelVersionAdmin(TeamScopedAdmin, DateHierarchyGuard, ServiceAdminMixin, 
     def has_delete_permission(self, request, obj=None):
         return False
 
-    def save_model(self, request, obj, form, change):
+    def save_through_service(self, request, obj, form, change):
         data = form.cleaned_data
-        services.version_update(
+        return services.version_update(
             version=obj,
             actor=request.user,
             description=data["description"],
             tags=data.get("tags", []),
         )
 
-    def save_related(self, request, form, formsets, change):
-        for formset in formsets:
-            self.save_formset(request, form, formset, change=change)

@@ -147,13 +147,9 @@ def model_update(*, model: RegisteredModel, actor, **changes) -> RegisteredModel
             model.readers.set(changes["readers"])
         after = _model_snapshot(model)
         if after != before:
-            audit.record(
-                action="model.updated",
-                actor=actor,
-                subject=model,
-                before={k: v for k, v in before.items() if after[k] != v},
-                after={k: v for k, v in after.items() if before[k] != v},
-            )
+            changed_before, changed_after = audit.changes(before, after)
+            audit.record(action="model.updated", actor=actor, subject=model,
+                         before=changed_before, after=changed_after)
             _rewrite_catalogue_on_commit()
     return model
 
@@ -185,11 +181,9 @@ def team_save(*, team: Team | None, actor, name: str, description: str = "",
         team.members.set(members)
         after = snapshot(team)
         if after != before:
+            changed_before, changed_after = audit.changes(before, after)
             audit.record(action="team.created" if before is None else "team.changed",
-                         actor=actor, subject=team,
-                         before={k: v for k, v in (before or {}).items() if after[k] != v}
-                         or None,
-                         after={k: v for k, v in after.items() if (before or {}).get(k) != v})
+                         actor=actor, subject=team, before=changed_before, after=changed_after)
     return team
 
 
@@ -381,13 +375,9 @@ def version_update(*, version: ModelVersion, actor, **changes) -> ModelVersion:
         after = _version_snapshot(version)
         if after != before:
             write_version_metadata(version)
-            audit.record(
-                action="version.updated",
-                actor=actor,
-                subject=version,
-                before={k: v for k, v in before.items() if after[k] != v},
-                after={k: v for k, v in after.items() if before[k] != v},
-            )
+            changed_before, changed_after = audit.changes(before, after)
+            audit.record(action="version.updated", actor=actor, subject=version,
+                         before=changed_before, after=changed_after)
             _rewrite_catalogue_on_commit()
     return version
 

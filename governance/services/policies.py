@@ -28,11 +28,9 @@ def policy_save(*, policy: Policy, actor, changes: dict) -> Policy:
                 raise ApplicationError("not a policy field", field=key)
             setattr(policy, key, value)
         policy.save()
-        after = policies.policy_snapshot(policy)
-        changed_before = {k: v for k, v in (before or {}).items() if after.get(k) != v}
-        changed_after = {k: v for k, v in after.items() if (before or {}).get(k) != v}
+        changed_before, changed_after = audit.changes(before, policies.policy_snapshot(policy))
         audit.record(action="policy.created" if before is None else "policy.changed",
                      actor=actor, subject=policy,
                      model_name=policy.model.name if policy.model_id else "",
-                     before=changed_before or None, after=changed_after)
+                     before=changed_before, after=changed_after)
     return policy
