@@ -1,0 +1,164 @@
+"""The approvers' desk: a queue of requests, and a review page with the evidence to decide on."""
+
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from core import roles
+from core.admin import (
+    ReadOnlyAdmin,
+    badge_column,
+    object_or_404,
+    status_badge,
+)
+from core.errors import ApplicationError
+from governance import policies, rules, selectors, services, validation
+from governance.admin.common import move_badges
+from governance.models import (
+    ApprovalRequest,
+    RequestStatus,
+)
+from registry.admin import (
+    TeamScopedAdmin,
+    scoped_filter,
+)
+
+
+class StatusFilter(admin.SimpleListFilter):
+    """Pending requests unless another status is chosen: the queue is the default view."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [*RequestStatus.choices, ("all", "All")]
+
+    def choices(self, changelist):
+        value = self.value() or RequestStatus.PENDING
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": value == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value() or RequestStatus.PENDING
+        return queryset if value == "all" else queryset.filter(status=value)
+
+
+@admin.register(ApprovalRequest)
+class ApprovalRequestAdmin(TeamScopedAdmin, ReadOnlyAdmin):
+    list_display = ["request", "version_label", "move", "requested_by", "created_at",
+                    "validation_status", "approvals", "status_display"]
+    list_filter = [StatusFilter, "to_stage", scoped_filter("version__model")]
+    search_fields = ["version__model__name", "version__version", "requested_by__username"]
+    list_select_related = ["version__model", "requested_by", "validation_run"]
+    list_display_links = ["request"]
+
+    team_scope = "version__model"
+
+    def get_queryset(self, request):
+        return selectors.request_list(user=request.user)
+
+    @admin.display(description="request", ordering="id")
+    def request(self, obj):
+        return f"#{obj.pk}"
+
+    @admin.display(description="version", ordering="version__model__name")
+    def version_label(self, obj):
+        return f"{obj.version.model.name} {obj.version.version}"
+
+    @admin.display(description="move")
+    def move(self, obj):
+        return move_badges(obj.from_stage, obj.to_stage)
+
+    @admin.display(description="validation")
+    def validation_status(self, obj):
+        run = obj.validation_run
+        return status_badge(run.status) if run else "—"
+
+    @admin.display(description="approvals")
+    def approvals(self, obj):
+        given = sum(1 for d in obj.decisions.all() if d.decision == "approve")
+        return f"{given} / {obj.approvals_required}"
+
+    status_display = badge_column()
+
+    def get_urls(self):
+        return [
+            path("<id:pk>/decide/", self.admin_site.admin_view(self.decide_view),
+                 name="governance_approvalrequest_decide"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = object_or_404(selectors.request_list(user=request.user), object_id)
+        if not self.has_view_permission(request, obj):
+            return HttpResponseRedirect(reverse("admin:index"))
+        version = obj.version
+        deployment = getattr(obj, "deployment", None)
+        # Compare with what production was when the request was decided, if it was deployed.
+        if deployment is not None and deployment.status == "completed":
+            production, baseline_label = deployment.replaced, "the version it replaced"
+        else:
+            production = selectors.production_versions([version.model_id]).get(version.model_id)
+            baseline_label = "production"
+        if production is not None and production.pk == version.pk:
+            production = None
+        policy = policies.effective_policy(version.model)
+        comparison = []
+        if production is not None:
+            rows = validation.metrics_comparison(version.metrics, production.metrics, policy)
+            comparison = [{"name": name, **row} for name, row in rows.items()]
+        run = obj.validation_run
+        latest = selectors.latest_validation(version)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Approval request #{obj.pk}: {version} → {obj.to_stage}",
+            "original": obj,
+            "req": obj,
+            "version": version,
+            "production": production,
+            "baseline_label": baseline_label,
+            "comparison": comparison,
+            "candidate_only": [(name, version.metrics[name]) for name in
+                               sorted(set(version.metrics) - {r["name"] for r in comparison})],
+            "run": run,
+            "latest": latest if latest and (run is None or latest.pk != run.pk) else None,
+            "decisions": obj.decisions.all(),
+            "can_decide": obj.status == RequestStatus.PENDING
+            and roles.has_role(request.user, roles.APPROVE_ROLES),
+            # The same rule the service applies (governance.rules): shown before a click.
+            "refusal": rules.decision_refusal(request.user, obj),
+            "deployment": deployment,
+        }
+        return TemplateResponse(request, "admin/governance/approvalrequest/review.html", context)
+
+    def decide_view(self, request, pk):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = get_object_or_404(selectors.request_list(user=request.user), pk=pk)
+        decision = next((d for d in ("approve", "reject") if d in request.POST), None)
+        if decision is None:
+            self.message_user(request, "Choose Approve or Reject.", level=messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:governance_approvalrequest_change",
+                                                args=[pk]))
+        try:
+            services.approval_decide(request=obj, actor=request.user, decision=decision,
+                                     comment=request.POST.get("comment", ""))
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, level=messages.ERROR)
+        else:
+            obj.refresh_from_db()
+            verb = "Approved" if decision == "approve" else "Rejected"
+            self.message_user(request, f"{verb} request #{obj.pk} ({obj.version}). "
+                              f"Status: {obj.status}.", level=messages.SUCCESS)
+        return HttpResponseRedirect(
+            reverse("admin:governance_approvalrequest_change", args=[pk]))

@@ -1,0 +1,133 @@
+"""The registry's pages with their governance history, a rollback action, and the throttled login form."""
+
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.utils.html import format_html, format_html_join
+
+from core.admin import (
+    ReadOnlyInline,
+    badge_column,
+)
+from core.errors import ApplicationError
+from core.models import AuditEvent
+from governance import services
+from governance.login import AdminLoginForm
+from governance.models import (
+    ApprovalRequest,
+    Deployment,
+    ValidationRun,
+)
+from registry.admin import (
+    FileInline,
+    ModelVersionAdmin,
+    RegisteredModelAdmin,
+)
+from registry.models import ModelVersion, RegisteredModel
+
+
+class ValidationRunInline(ReadOnlyInline):
+    model = ValidationRun
+    fields = ["trigger", "status_display", "summary", "created_at", "finished_at"]
+    readonly_fields = fields
+    verbose_name_plural = "validation runs"
+
+    status_display = badge_column(ordering=None)
+
+
+class ApprovalRequestInline(ReadOnlyInline):
+    model = ApprovalRequest
+    fields = ["from_stage", "to_stage", "requested_by", "reason", "status_display",
+              "created_at"]
+    readonly_fields = fields
+    verbose_name_plural = "approval requests"
+
+    status_display = badge_column(ordering=None)
+
+
+class DeploymentInline(ReadOnlyInline):
+    model = Deployment
+    fk_name = "version"
+    fields = ["kind", "from_stage", "to_stage", "replaced", "requested_by", "status_display",
+              "completed_at"]
+    readonly_fields = fields
+    verbose_name_plural = "deployments"
+
+    status_display = badge_column(ordering=None)
+
+
+class GovernedModelVersionAdmin(ModelVersionAdmin):
+    inlines = [FileInline, ValidationRunInline, ApprovalRequestInline, DeploymentInline]
+    fieldsets = [
+        *ModelVersionAdmin.fieldsets,
+        ("Lifecycle", {"fields": ["lifecycle_display", "audit_history"]}),
+    ]
+    readonly_fields = [*ModelVersionAdmin.readonly_fields, "lifecycle_display", "audit_history"]
+
+    @admin.display(description="deployment and retirement")
+    def lifecycle_display(self, obj):
+        shown = {k: v for k, v in obj.lifecycle.items() if k != "history"}
+        if not shown:
+            return "—"
+        return format_html("<pre>{}</pre>", json.dumps(shown, indent=2))
+
+    @admin.display(description="audit history")
+    def audit_history(self, obj):
+        events = AuditEvent.objects.filter(
+            object_type="registry.modelversion", object_id=str(obj.pk)).order_by("seq")
+        # (The page itself is only reachable for a version the person may see.)
+        if not events:
+            return "—"
+        return format_html(
+            "<table><thead><tr><th>#</th><th>when</th><th>who</th><th>action</th>"
+            "<th>change</th><th>reason</th></tr></thead><tbody>{}</tbody></table>",
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+                             "<td><code>{} {}</code></td><td>{}</td></tr>",
+                             ((e.seq, e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"), e.actor_name,
+                               e.action, e.before, e.after[:200], e.reason[:200])
+                              for e in events)),
+        )
+
+
+@admin.action(description="Roll back to the previous production version")
+def rollback_action(modeladmin, request, queryset):
+    if "apply" not in request.POST:
+        return TemplateResponse(request, "admin/governance/rollback_confirm.html", {
+            **modeladmin.admin_site.each_context(request),
+            "opts": modeladmin.model._meta,
+            "title": "Roll back production",
+            "models": [(model, services.rollback_target(model)) for model in queryset],
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+        })
+    reason = request.POST.get("reason", "").strip()
+    for model in queryset:
+        try:
+            outcome = services.rollback_request(model=model, actor=request.user, reason=reason)
+        except ApplicationError as exc:
+            modeladmin.message_user(request, f"{model.name}: {exc.message}", messages.ERROR)
+            continue
+        if outcome.request is not None:
+            modeladmin.message_user(request, f"{model.name}: rollback to "
+                                    f"{outcome.version.version} waits for approval "
+                                    f"(request #{outcome.request.pk}).", messages.WARNING)
+        else:
+            modeladmin.message_user(request, f"{model.name}: rolling back to "
+                                    f"{outcome.version.version} (deployment "
+                                    f"#{outcome.deployment.pk}).", messages.SUCCESS)
+    return None
+
+
+class GovernedRegisteredModelAdmin(RegisteredModelAdmin):
+    actions = [rollback_action]
+
+
+# Failed admin logins are throttled like the token endpoint's (governance/login.py).
+admin.site.login_form = AdminLoginForm
+admin.site.unregister(ModelVersion)
+admin.site.register(ModelVersion, GovernedModelVersionAdmin)
+admin.site.unregister(RegisteredModel)
+admin.site.register(RegisteredModel, GovernedRegisteredModelAdmin)
