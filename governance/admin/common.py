@@ -1,13 +1,10 @@
 """What the governance admin pages share."""
 
-
 from __future__ import annotations
 
 from django.utils.html import format_html
 
-from registry.admin import (
-    stage_badge,
-)
+from registry.admin import stage_badge
 
 
 def move_badges(source: str, target: str):
