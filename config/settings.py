@@ -304,6 +304,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # `<id:pk>` (core.limits.IdConverter) is an integer, as `<int:pk>` was.
+    "PATH_CONVERTER_OVERRIDES": {"id": int},
     "ENUM_NAME_OVERRIDES": {
         "StageEnum": "registry.models.Stage",
         "FrameworkEnum": "registry.models.Framework",

@@ -23,8 +23,9 @@ class HasRole(BasePermission):
 
 
 class AuditedDoorMixin:
-    """A request refused at the door (HasRole) is audited, in its own transaction: the
-    request fails, the record of the attempt must not."""
+    # A request refused at the door (HasRole) is audited, in its own transaction: the request
+    # fails, the record of the attempt must not. (A comment, not a docstring: the OpenAPI
+    # schema would show it as every view's description.)
 
     def permission_denied(self, request, message=None, code=None):
         user = getattr(request, "user", None)
