@@ -1,5 +1,5 @@
-"""Every write to the registry goes through one of these functions. (Stages are the
-governance app's: `governance.services` moves versions between stage folders.)
+"""Every write to the registry goes through one of these functions. (Governance decides
+when a version changes stage and moves its folder; `version_stage_set` records the result.)
 
 Each runs in one durable transaction (it may not be nested in another, because it places
 files on disk and must know when its rows commit), emits its audit event inside that
