@@ -129,34 +129,44 @@ def store_snapshot() -> dict[str, int | str]:
     }
 
 
-def row_counts(allow_actions: tuple[str, ...] = ()) -> dict[str, int]:
-    from django.contrib.auth import get_user_model
+# Every table of these apps is watched, m2m through tables included: a refusal must not leave
+# an alert, a delivery, a prediction log, a team membership or a role behind.
+WATCHED_APPS = ("core", "registry", "governance", "predictions", "monitoring", "auth")
 
-    from core.models import AuditEvent
-    from governance.models import (
-        Approval,
-        ApprovalRequest,
-        Deployment,
-        Policy,
-        ValidationCheck,
-        ValidationRun,
-    )
-    from registry.models import ArtifactFile, ModelVersion, RegisteredModel
 
-    counts = {
-        model.__name__: model.objects.count()
-        for model in (RegisteredModel, ModelVersion, ArtifactFile, get_user_model(),
-                      ApprovalRequest, Approval, Deployment, ValidationRun, ValidationCheck,
-                      Policy)
-    }
-    counts["AuditEvent"] = AuditEvent.objects.exclude(action__in=allow_actions).count()
-    counts["stages"] = sorted(ModelVersion.objects.values_list("version", "stage"))
-    counts["requests"] = sorted(ApprovalRequest.objects.values_list("pk", "status"))
-    return counts
+def row_counts(allow_actions: tuple[str, ...] = ()) -> dict[str, list[tuple]]:
+    """Every row of every watched table (db_table -> rows in primary-key order), audit events
+    of `allow_actions` left out."""
+    from django.apps import apps
+
+    from core.models import AuditChainHead, AuditEvent
+
+    tables = {}
+    for label in WATCHED_APPS:
+        for model in apps.get_app_config(label).get_models(include_auto_created=True):
+            rows = model._base_manager.order_by("pk")
+            if model is AuditEvent:
+                rows = rows.exclude(action__in=allow_actions)
+            elif model is AuditChainHead:
+                continue  # it moves with each allowed event; the events themselves are compared
+            tables[model._meta.db_table] = list(rows.values_list())
+    return tables
+
+
+def _differences(before: dict[str, list[tuple]], after: dict[str, list[tuple]]) -> list[str]:
+    found = []
+    for table in sorted(before.keys() | after.keys()):
+        old, new = before.get(table, []), after.get(table, [])
+        if old != new:
+            gone = [row for row in old if row not in new][:3]
+            added = [row for row in new if row not in old][:3]
+            found.append(f"{table}: {len(old)} -> {len(new)} rows; gone {gone}; new {added}")
+    return found
 
 
 class Unchanged:
-    """`with Unchanged():` asserts that no row and no file was added, changed or removed.
+    """`with Unchanged():` asserts that no row and no file was added, changed or removed, also
+    when the block raises (a refused service call inside `pytest.raises`).
 
     `allow_actions` names audit events the refusal itself may write (a refused governance
     action is audited as `permission.denied`).
@@ -171,8 +181,10 @@ class Unchanged:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            assert row_counts(self.allow_actions) == self.rows, "rows changed"
+        if exc_type is None or (issubclass(exc_type, Exception)
+                                and not issubclass(exc_type, AssertionError)):
+            changed_rows = _differences(self.rows, row_counts(self.allow_actions))
+            assert not changed_rows, "rows changed:\n" + "\n".join(changed_rows)
             after = store_snapshot()
             changed = {k: (self.files.get(k), after.get(k)) for k in self.files.keys() | after
                        if self.files.get(k) != after.get(k)}
