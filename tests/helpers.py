@@ -158,9 +158,9 @@ def _differences(before: dict[str, list[tuple]], after: dict[str, list[tuple]]) 
     for table in sorted(before.keys() | after.keys()):
         old, new = before.get(table, []), after.get(table, [])
         if old != new:
-            gone = [row for row in old if row not in new][:3]
-            added = [row for row in new if row not in old][:3]
-            found.append(f"{table}: {len(old)} -> {len(new)} rows; gone {gone}; new {added}")
+            gone = [repr(row)[:200] for row in old if row not in new][:3]
+            added = [repr(row)[:200] for row in new if row not in old][:3]
+            found.append(f"{table}: {len(old)} -> {len(new)} rows; was {gone}; now {added}")
     return found
 
 
