@@ -74,12 +74,27 @@ def test_a_promotion_is_approved_deployed_and_the_old_version_archived(
                     "version.stage_changed", "deployment.completed"]
 
 
-def test_the_requester_cannot_approve_and_the_attempt_is_audited(api, data_scientist,
-                                                                 promotion):
+def test_the_requester_cannot_approve_and_the_attempt_is_audited(api, approver, validated):
+    """Four eyes for the requester alone: april, an approver of the model's team who did not
+    register the version, asks for the move; only the requester rule can refuse her."""
+    from django.contrib.auth.models import Group
+
+    version = validated("1.0.0", stage="staging")  # registered by dana
+    assert version.created_by.username == "dana"
+    approver.groups.add(Group.objects.get(name="data_scientist"))  # april may also ask
+    response = api(approver).post(f"{BASE}/versions/1.0.0/transitions/",
+                                  {"to_stage": "production", "reason": "ready"}, format="json")
+    assert response.status_code == 202, response.json()
+    request_id = response.json()["request"]["id"]
     with Unchanged():
-        response = _approve(api(data_scientist), promotion["request_id"])
-    assert response.status_code == 403
-    assert "Four eyes" in response.json()["detail"] or "approvers" in response.json()["detail"]
+        refused = _approve(api(approver), request_id)
+    assert refused.status_code == 403, refused.json()
+    said = "Four eyes: you asked for this move, so someone else must decide."
+    assert refused.json()["detail"] == said
+    event = AuditEvent.objects.filter(action="permission.denied").order_by("seq").last()
+    assert (event.actor_name, event.reason) == ("april", said)
+    assert json.loads(event.after) == {"attempted": "request.approve"}
+    assert ApprovalRequest.objects.get(pk=request_id).status == "pending"
 
 
 def test_the_versions_author_cannot_approve_even_as_an_approver(api, data_scientist, promotion,
@@ -330,25 +345,6 @@ def test_approvers_are_emailed_but_not_the_requester_or_author(
     assert "churn_prediction 1.1.0 → production" in message.subject
     assert f"/admin/governance/approvalrequest/{promotion['request_id']}/change/" in message.body
     assert "dana@example.org" not in recipients
-
-
-def test_the_requester_cannot_approve_even_as_an_approver(api, approver, other_data_scientist,
-                                                          validated):
-    """Four eyes for a requester who is not the author: april asks, april may not decide."""
-    from django.contrib.auth.models import Group
-
-    validated("1.0.0", stage="staging")  # registered by dana
-    approver.groups.add(Group.objects.get(name="data_scientist"))  # april may also ask
-    response = api(approver).post(f"{BASE}/versions/1.0.0/transitions/",
-                                  {"to_stage": "production", "reason": "ready"}, format="json")
-    assert response.status_code == 202, response.json()
-    request_id = response.json()["request"]["id"]
-    before = AuditEvent.objects.filter(action="permission.denied").count()
-    refused = _approve(api(approver), request_id)
-    assert refused.status_code == 403
-    assert "you asked for this move" in refused.json()["detail"]
-    assert AuditEvent.objects.filter(action="permission.denied").count() == before + 1
-    assert ApprovalRequest.objects.get(pk=request_id).status == "pending"
 
 
 def test_a_request_whose_own_validation_fails_is_stale_at_once(api, data_scientist, approver,
