@@ -20,9 +20,9 @@ from django.conf import settings
 from tests.governance.conftest import (  # noqa: F401  (fixtures)
     policy,
     promotion,
-    receiver,
     validated,
 )
+from tests.monitoring.conftest import receiver  # noqa: F401  (a fixture)
 from tests.processes import ROOT, process_env, reset_connection_pools
 
 

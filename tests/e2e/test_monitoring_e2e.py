@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from monitoring.models import Alert, AlertDelivery, MonitoringRun
 from tests.e2e.conftest import worker
-from tests.governance.traffic import log_window, make_monitored
+from tests.monitoring.traffic import log_window, make_monitored
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e"),
               pytest.mark.django_db(transaction=True)]

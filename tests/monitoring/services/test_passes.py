@@ -15,7 +15,7 @@ from governance import services
 from monitoring import services as monitoring_services
 from monitoring.models import Alert, AlertRule, MonitoringRun
 from predictions.models import Feedback, PredictionError
-from tests.governance.traffic import WINDOW_ROWS, log_window
+from tests.monitoring.traffic import WINDOW_ROWS, log_window
 
 
 def _alerts(**filters):

@@ -26,8 +26,8 @@ from monitoring import services as monitoring_services
 from monitoring import tasks, webhook_targets
 from monitoring.models import AlertDelivery, Webhook
 from tests.e2e.conftest import free_port
-from tests.governance.traffic import log_window
 from tests.helpers import Unchanged
+from tests.monitoring.traffic import log_window
 from tests.processes import ROOT
 
 ALLOW = "allow it with WEBHOOK_ALLOWED_NETWORKS"

@@ -9,7 +9,7 @@ from django.utils import timezone
 from core.models import AuditEvent
 from monitoring import services as monitoring_services
 from monitoring.models import Alert, AlertRule, Webhook
-from tests.governance.traffic import log_window
+from tests.monitoring.traffic import log_window
 
 
 def _passes(monitored, shifts=(0.0, 0.0, 1.0)):

@@ -9,8 +9,8 @@ from django.utils import timezone
 from core.models import AuditEvent
 from monitoring import services as monitoring_services
 from monitoring.models import Alert, AlertRule
-from tests.governance.traffic import log_window
 from tests.helpers import Unchanged
+from tests.monitoring.traffic import log_window
 
 ALERTS = "/api/v1/alerts/"
 RULES = "/api/v1/alert-rules/"
