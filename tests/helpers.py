@@ -6,6 +6,7 @@ import functools
 import hashlib
 import io
 import json
+import pickle
 import warnings
 from pathlib import Path
 
@@ -358,3 +359,17 @@ def hiding_bytes(marker) -> bytes:
     buffer = io.BytesIO()
     joblib.dump(HidingModel(str(marker)), buffer)
     return buffer.getvalue()
+
+
+class Hostile:
+    """A pickle that runs `code` when it is loaded."""
+
+    def __init__(self, code: str):
+        self.code = code
+
+    def __reduce__(self):
+        return (exec, (self.code,))
+
+
+def hostile_bytes(code: str) -> bytes:
+    return pickle.dumps(Hostile(code))

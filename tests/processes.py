@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from django.db import connection
@@ -45,3 +47,26 @@ def reset_connection_pools(app):
         app._pool = None
     app.amqp._producer_pool = None
     pools.reset()
+
+
+KILL_AT = """
+import os, sys, django
+django.setup()
+from governance import services
+point = int(sys.argv[2])
+def checkpoint(step):
+    if step == point:
+        os._exit(137)  # as abrupt as kill -9: no cleanup, no commit
+services.deployment_execute(int(sys.argv[1]), checkpoint=checkpoint)
+"""
+
+
+def kill_deployment_at(deployment, point: int, store_root: Path, tmp_path: Path) -> None:
+    """Run a deployment in another process and kill it at checkpoint `point` (after the plan:
+    -1, after each folder move: 0, 1), leaving it `moving`."""
+    result = subprocess.run(
+        [sys.executable, "-c", KILL_AT, str(deployment.pk), str(point)],
+        cwd=ROOT, env=process_env(store_root, tmp_path / "broker"), capture_output=True,
+        text=True, timeout=120,
+    )
+    assert result.returncode == 137, result.stderr

@@ -97,28 +97,6 @@ def test_a_restored_file_serves_again_and_the_alert_resolves(tampered, service):
     assert Alert.objects.get(rule__metric="integrity").status == "resolved"
 
 
-def test_the_sweep_finds_a_missing_file_without_any_request(served, store_root):
-    version = served()
-    Path(store_root, FILE).unlink()
-    assert governance.integrity_sweep() == [f"{version}: flagged"]
-    assert governance.integrity_sweep() == []  # flagged once, one alert
-    version.refresh_from_db()
-    assert version.integrity_problem["missing"] is True
-    assert Alert.objects.filter(rule__metric="integrity").count() == 1
-
-
-def test_a_flagged_version_is_not_deployed(served, data_scientist):
-    version = served("1.0.0", stage="staging")
-    ModelVersion.objects.filter(pk=version.pk).update(
-        integrity_failed_at=version.created_at, integrity_problem={"file": "model.joblib"})
-    outcome = governance.version_force_stage(version=version, to_stage="production",
-                                             actor=helpers.governance_admin(), reason="go")
-    assert outcome.deployment.status == "failed"
-    assert "sha256" in outcome.deployment.error
-    version.refresh_from_db()
-    assert version.stage == "staging"
-
-
 @pytest.fixture
 def linked_folder(served, store_root, tmp_path):
     """The staging folder of 1.0.0 replaced by a symbolic link to a copy elsewhere."""

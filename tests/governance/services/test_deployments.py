@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,21 +17,9 @@ from governance.services import reconcile
 from registry import load_model
 from registry.models import ModelVersion
 from tests import helpers
-from tests.processes import ROOT, process_env
+from tests.processes import kill_deployment_at
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-KILL_AT = """
-import os, sys, django
-django.setup()
-from governance import services
-point = int(sys.argv[2])
-def checkpoint(step):
-    if step == point:
-        os._exit(137)  # as abrupt as kill -9: no cleanup, no commit
-services.deployment_execute(int(sys.argv[1]), checkpoint=checkpoint)
-"""
-
 
 def _pending_promotion(validated, admin_user):
     """1.0.0 in production, 1.1.0 staged, a deployment of 1.1.0 recorded but not run."""
@@ -47,15 +33,6 @@ def _recorded(version, actor) -> Deployment:
     return Deployment.objects.create(
         model=version.model, version=version, from_stage=version.stage,
         to_stage="production", kind="forced", requested_by=actor, reason="test")
-
-
-def _kill_deployment_at(deployment, point, store_root, tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-c", KILL_AT, str(deployment.pk), str(point)],
-        cwd=ROOT, env=process_env(store_root, tmp_path / "broker"), capture_output=True,
-        text=True, timeout=120,
-    )
-    assert result.returncode == 137, result.stderr
 
 
 def _files_intact(store_root):
@@ -72,7 +49,7 @@ def _files_intact(store_root):
 def test_reconcile_finishes_a_deployment_killed_mid_way(validated, admin_user, store_root,
                                                         tmp_path, point):
     deployment = _pending_promotion(validated, admin_user)
-    _kill_deployment_at(deployment, point, store_root, tmp_path)
+    kill_deployment_at(deployment, point, store_root, tmp_path)
     deployment.refresh_from_db()
     assert deployment.status == "moving"
     # The rows have not changed yet; the production model still loads from wherever it is.
@@ -98,7 +75,7 @@ def test_reconcile_leaves_alone_a_folder_that_a_live_deployment_is_moving(
     from registry import reconcile as registry_reconcile
 
     deployment = _pending_promotion(validated, admin_user)
-    _kill_deployment_at(deployment, 0, store_root, tmp_path)  # 1.0.0 archived, 1.1.0 not yet
+    kill_deployment_at(deployment, 0, store_root, tmp_path)  # 1.0.0 archived, 1.1.0 not yet
     # As if the deployment started just after reconcile's own recovery had run: the registry's
     # comparison alone sees the versions marked as moving.
     findings = registry_reconcile.reconcile()
@@ -115,7 +92,7 @@ def test_reconcile_leaves_alone_a_folder_that_a_live_deployment_is_moving(
 
 def test_a_deployment_that_cannot_finish_is_undone(validated, admin_user, store_root, tmp_path):
     deployment = _pending_promotion(validated, admin_user)
-    _kill_deployment_at(deployment, 0, store_root, tmp_path)
+    kill_deployment_at(deployment, 0, store_root, tmp_path)
     # The candidate's folder is gone before anyone recovers: the move cannot be completed.
     candidate = Path(store_root) / "staging/churn_prediction/v1.1.0"
     hidden = Path(store_root).parent / "hidden-v1.1.0"
@@ -137,7 +114,7 @@ def test_a_deployment_that_cannot_finish_is_undone(validated, admin_user, store_
 def test_a_deployment_waits_while_another_of_the_model_is_moving(validated, admin_user,
                                                                  store_root, tmp_path):
     first = _pending_promotion(validated, admin_user)
-    _kill_deployment_at(first, 0, store_root, tmp_path)  # leaves it `moving`
+    kill_deployment_at(first, 0, store_root, tmp_path)  # leaves it `moving`
     third = validated("1.2.0", stage="staging", metrics={"accuracy": 0.9})
     second = _recorded(third, admin_user)
     assert services.deployment_execute(second.pk).status == "pending"
@@ -190,27 +167,13 @@ def test_racing_promotions_end_with_one_production_version_and_one_history(
     assert reconcile() == []
 
 
-def test_the_periodic_task_recovers_deployments_and_ends_abandoned_validations(
-    validated, admin_user, store_root, tmp_path
-):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from governance.models import ValidationRun
-    from governance.tasks import interrupted_recover
-
-    deployment = _pending_promotion(validated, admin_user)
-    _kill_deployment_at(deployment, 0, store_root, tmp_path)
-    Deployment.objects.filter(pk=deployment.pk).update(
-        started_at=timezone.now() - timedelta(minutes=5))
-    stuck = ValidationRun.objects.create(version=deployment.version, trigger="manual",
-                                         status="running",
-                                         started_at=timezone.now() - timedelta(hours=1))
-    outcome = interrupted_recover.delay(older_than_seconds=120).get()
-    assert any("completed" in line for line in outcome)
-    deployment.refresh_from_db()
-    stuck.refresh_from_db()
-    assert deployment.status == "completed"
-    assert stuck.status == "failed"
-    assert "worker stopped" in stuck.checks.get().detail
+def test_a_flagged_version_is_not_deployed(validated):
+    version = validated("1.0.0", stage="staging")
+    ModelVersion.objects.filter(pk=version.pk).update(
+        integrity_failed_at=version.created_at, integrity_problem={"file": "model.joblib"})
+    outcome = services.version_force_stage(version=version, to_stage="production",
+                                           actor=helpers.governance_admin(), reason="go")
+    assert outcome.deployment.status == "failed"
+    assert "sha256" in outcome.deployment.error
+    version.refresh_from_db()
+    assert version.stage == "staging"
