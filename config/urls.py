@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth.decorators import login_required
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from health_check.views import HealthCheckView
@@ -9,6 +9,8 @@ import governance.urls
 import monitoring.urls
 import predictions.urls
 import registry.urls
+from core.errors import not_found_body, unknown_endpoint
+from predictions.oip import error_body as oip_error_body
 
 api_v1 = [*registry.urls.urlpatterns, *governance.urls.urlpatterns,
           *predictions.urls.urlpatterns, *monitoring.urls.urlpatterns]
@@ -38,4 +40,7 @@ urlpatterns = [
         ),
         name="health",
     ),
+    # Last: any other path under the APIs is a JSON 404 in that API's error shape.
+    re_path(r"^api/", unknown_endpoint(not_found_body)),
+    re_path(r"^v2(?:/|$)", unknown_endpoint(oip_error_body)),
 ]

@@ -199,3 +199,38 @@ def exception_handler(exc, context):
             status=500,
         )
     return response
+
+
+def unknown_endpoint(body):
+    """A view for every path under an API prefix that no route matches: a JSON 404 in the API's
+    own error shape (`body(status, detail)`), never Django's HTML page.
+
+    The catch-all also stops CommonMiddleware's APPEND_SLASH redirect (the path now resolves),
+    so a GET or HEAD of a known path without its trailing slash is redirected here instead;
+    any other method is told the right path, since a redirect would lose its body.
+    """
+    from django.http import HttpResponsePermanentRedirect, JsonResponse
+    from django.urls import Resolver404, resolve
+
+    def view(request, *args, **kwargs):
+        path = request.path_info
+        if not path.endswith("/"):
+            try:
+                match = resolve(path + "/")
+            except Resolver404:
+                match = None
+            if match is not None and match.func is not view:
+                if request.method in ("GET", "HEAD"):
+                    query = request.META.get("QUERY_STRING", "")
+                    target = request.path + "/" + (f"?{query}" if query else "")
+                    return HttpResponsePermanentRedirect(target)
+                return JsonResponse(body(404, f"no endpoint at {path}; did you mean {path}/ ?"),
+                                    status=404)
+        return JsonResponse(body(404, f"no endpoint at {path}"), status=404)
+
+    view.csrf_exempt = True
+    return view
+
+
+def not_found_body(status_code: int, detail: str) -> dict:
+    return error_body(status_code, "not_found", detail)

@@ -33,6 +33,10 @@ from registry import access, health
 DATATYPES = {"b": "BOOL", "i": "INT64", "u": "UINT64", "f": "FP64"}
 
 
+def error_body(status_code: int, detail: str) -> dict:
+    return {"error": detail}
+
+
 class OipMixin:
     def handle_exception(self, exc):
         response = super().handle_exception(exc)  # PredictionApiView maps serving errors
@@ -42,7 +46,7 @@ class OipMixin:
         return response
 
 
-class LiveApi(APIView):
+class LiveApi(OipMixin, APIView):
     authentication_classes: list = []
     permission_classes: list = []
 
@@ -51,7 +55,7 @@ class LiveApi(APIView):
         return JsonResponse({"live": True})
 
 
-class ReadyApi(APIView):
+class ReadyApi(OipMixin, APIView):
     authentication_classes: list = []
     permission_classes: list = []
 
@@ -67,7 +71,7 @@ class ReadyApi(APIView):
         return JsonResponse({"ready": True, "degraded": health.degraded()})
 
 
-class ServerMetadataApi(APIView):
+class ServerMetadataApi(OipMixin, APIView):
     authentication_classes: list = []
     permission_classes: list = []
 
