@@ -41,6 +41,6 @@ urlpatterns = [
         name="health",
     ),
     # Last: any other path under the APIs is a JSON 404 in that API's error shape.
-    re_path(r"^api/", unknown_endpoint(not_found_body)),
-    re_path(r"^v2(?:/|$)", unknown_endpoint(oip_error_body)),
+    re_path(r"^api/", unknown_endpoint(not_found_body), name="api-unknown"),
+    re_path(r"^v2(?:/|$)", unknown_endpoint(oip_error_body), name="v2-unknown"),
 ]

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from core import roles
 from core.errors import ApplicationError
+from core.filters import period
 from core.permissions import AuditedDoorMixin
 from governance import policies, reports, selectors, services
 from governance.filters import (
@@ -267,9 +268,16 @@ class AuditListApi(GovernanceApiMixin, generics.ListAPIView):
         return selectors.audit_events(user=self.request.user)
 
 
+RANGE_HELP = {
+    "since": "from this moment, included: an ISO 8601 date-time, or a date (its midnight in the "
+             "project's time zone)",
+    "until": "to this moment, excluded: an ISO 8601 date-time, or a date, which includes that "
+             "whole day in the project's time zone",
+}
+
+
 def _scope(request) -> reports.Scope:
-    values = reports.period(request.query_params.get("since"),
-                            request.query_params.get("until"))
+    values = period(request.query_params.get("since"), request.query_params.get("until"))
     model = request.query_params.get("model") or None
     if model:
         registry_selectors.model_must_exist(model, user=request.user)
@@ -281,8 +289,9 @@ class AuditReportApi(GovernanceApiMixin, APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("model", str), OpenApiParameter("since", datetime),
-            OpenApiParameter("until", datetime),
+            OpenApiParameter("model", str),
+            OpenApiParameter("since", str, description=RANGE_HELP["since"]),
+            OpenApiParameter("until", str, description=RANGE_HELP["until"]),
             OpenApiParameter("output", str, enum=["html", "csv"], default="html"),
         ],
         responses={

@@ -39,7 +39,7 @@ class AuditEventFilter(django_filters.FilterSet):
                                        help_text="An action, or a prefix ending in '.' "
                                        "(e.g. `deployment.`).")
     since = DateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    until = DateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    until = DateTimeFilter(field_name="occurred_at", lookup_expr="lt", end_of_day=True)
     request_id = django_filters.CharFilter()
 
     class Meta:

@@ -52,42 +52,6 @@ class Scope:
         return ", ".join(parts) + f", times in {timezone.get_current_timezone_name()}"
 
 
-def period(since: str | None, until: str | None) -> dict:
-    """What `since` and `until` mean, for the API, the admin and the command alike: ISO 8601
-    date-times (with an offset), or dates. A date is midnight in the project's time zone
-    (TIME_ZONE), and a date-only `until` includes that whole day. A bad or out-of-range value
-    is an ApplicationError naming the bound."""
-    import datetime as dt
-
-    from django.core.exceptions import ValidationError
-    from django.utils.dateparse import parse_date
-
-    from core.errors import ApplicationError
-    from core.filters import DateTimeField
-
-    bounds = {}
-    for key, text in (("since", since), ("until", until)):
-        text = (text or "").strip()
-        if not text:
-            continue
-        try:
-            day = parse_date(text)
-        except ValueError:  # a date that does not exist (2026-02-30)
-            raise ApplicationError("not a date", field=key) from None
-        try:
-            if day is not None:
-                moment = timezone.make_aware(dt.datetime.combine(day, dt.time()))
-                if key == "until":
-                    moment += dt.timedelta(days=1)
-            else:
-                moment = DateTimeField().clean(text)
-        except (ValidationError, OverflowError) as exc:
-            message = exc.messages[0] if isinstance(exc, ValidationError) else "out of range"
-            raise ApplicationError(message, field=key) from None
-        bounds[key] = moment
-    return bounds
-
-
 class _Echo:
     def write(self, value):
         return value

@@ -14,6 +14,7 @@ from core.admin import (
     ReadOnlyAdmin,
 )
 from core.errors import ApplicationError
+from core.filters import period
 from core.models import AuditEvent
 from governance import reports, selectors
 from registry import access
@@ -67,7 +68,7 @@ class AuditEventAdmin(ReadOnlyAdmin):
                        "models": access.visible_models(request.user).order_by("name")}
             return TemplateResponse(request, "admin/governance/auditevent/report.html", context)
         try:
-            bounds = reports.period(request.GET.get("since"), request.GET.get("until"))
+            bounds = period(request.GET.get("since"), request.GET.get("until"))
         except ApplicationError as exc:
             self.message_user(request, f"{exc.field}: {exc.message}", level=messages.ERROR)
             return HttpResponseRedirect(reverse("admin:core_auditevent_report"))

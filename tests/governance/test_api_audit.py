@@ -53,3 +53,42 @@ def test_the_report_endpoint_serves_html_and_csv(api, viewer, data_scientist, ch
     bad = api(viewer).get("/api/v1/audit/report/?output=pdf")
     assert bad.status_code == 400 and "output" in bad.json()["errors"]
     assert api(viewer).get("/api/v1/audit/report/?model=nope").status_code == 404
+
+
+def test_a_date_only_until_includes_that_whole_day_in_the_list_report_and_command(
+        api, viewer, data_scientist, churn_model, tmp_path):
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    helpers.register_direct("churn_prediction", "1.0.0", actor=data_scientist)
+    today = timezone.localdate().isoformat()
+    yesterday = (timezone.localdate() - timezone.timedelta(days=1)).isoformat()
+    client = api(viewer)
+
+    listed = client.get(f"/api/v1/audit/?model=churn_prediction&until={today}").json()
+    assert [e["action"] for e in listed["results"]] == ["model.created", "version.registered"]
+    assert client.get(f"/api/v1/audit/?model=churn_prediction&until={yesterday}"
+                      ).json()["results"] == []
+    assert [e["action"] for e in client.get(
+        f"/api/v1/audit/?model=churn_prediction&since={today}").json()["results"]] == [
+        "model.created", "version.registered"]
+
+    report = client.get(f"/api/v1/audit/report/?output=csv&model=churn_prediction&until={today}")
+    assert report.status_code == 200
+    assert "version.registered" in b"".join(report.streaming_content).decode()
+
+    target = tmp_path / "events.csv"
+    call_command("audit_report", "--format", "csv", "--until", today, "--output", str(target))
+    assert "version.registered" in target.read_text()
+    call_command("audit_report", "--format", "csv", "--until", yesterday, "--output",
+                 str(target))
+    assert "version.registered" not in target.read_text()
+
+
+def test_a_date_that_does_not_exist_is_a_400_naming_the_bound(api, viewer):
+    response = api(viewer).get("/api/v1/audit/?until=2026-02-30")
+    assert response.status_code == 400
+    assert "until" in response.json()["errors"]
+    response = api(viewer).get("/api/v1/audit/report/?since=2026-02-30")
+    assert response.status_code == 400
+    assert "since" in response.json()["errors"]

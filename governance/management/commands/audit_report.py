@@ -3,6 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import ApplicationError
+from core.filters import period
 from governance import reports
 from registry.models import RegisteredModel
 
@@ -24,7 +25,7 @@ class Command(BaseCommand):
         if model and not RegisteredModel.objects.filter(name=model).exists():
             raise CommandError(f"no registered model named {model!r}")
         try:
-            bounds = reports.period(since, until)
+            bounds = period(since, until)
         except ApplicationError as exc:
             raise CommandError(f"--{exc.field}: {exc.message}") from None
         scope = reports.Scope(model=model, **bounds)
