@@ -155,6 +155,9 @@ def _check_disk(rows: set[tuple[str, str]], repair: bool, findings: list[Finding
         if not stage_path.is_dir():
             continue
         for model_path in sorted(stage_path.iterdir()):
+            if model_path.name in store.LAYOUT_FILES and model_path.is_file() \
+                    and not model_path.is_symlink():
+                continue
             if model_path.is_symlink():
                 findings.append(Finding("symlink", store.relative(model_path),
                                         "symbolic links are not followed (left in place)"))

@@ -44,6 +44,9 @@ METADATA_FOLDER = "metadata"
 CATALOGUE_NAME = "model_registry.json"
 METADATA_FILENAME = "metadata.json"
 INCOMING_FOLDER = ".incoming"
+# Files the repository itself commits into the store's folders (so that a clone has them):
+# part of the layout, never a finding of `reconcile`.
+LAYOUT_FILES = frozenset({".gitkeep", "README.md"})
 CHUNK_SIZE = 1024 * 1024
 
 MODEL_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")

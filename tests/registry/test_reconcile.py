@@ -139,3 +139,28 @@ def test_reconcile_rewrites_the_catalogue(registered, store_root):
     catalogue.unlink(missing_ok=True)
     reconcile()
     assert "1.0.0" in json.loads(catalogue.read_text())["models"]["churn_prediction"]["versions"]
+
+
+def test_the_files_the_repository_commits_into_the_store_are_not_findings(registered,
+                                                                         store_root):
+    for folder in [*store.STAGE_FOLDERS.values(), store.METADATA_FOLDER]:
+        (Path(store_root) / folder).mkdir(exist_ok=True)
+        (Path(store_root) / folder / ".gitkeep").write_bytes(b"")
+    (Path(store_root) / "README.md").write_text("the store")
+    (Path(store_root) / "experiments" / "README.md").write_text("experiments")
+    assert reconcile(repair=False) == []
+    call_command("reconcile", "--check")  # exits 0: raises SystemExit otherwise
+
+    (Path(store_root) / "staging" / "notes.txt").write_text("not ours")
+    assert _kinds(reconcile(repair=False)) == [("stray_file", False)]
+
+
+def test_the_committed_store_layout_is_clean():
+    """The checkout's own models/ folder, as cloned, is what the test above assumes."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    committed = subprocess.run(["git", "ls-files", "models"], cwd=root, capture_output=True,
+                               text=True, check=True).stdout.split()
+    assert committed, "the store layout is committed"
+    assert {Path(name).name for name in committed} <= store.LAYOUT_FILES
