@@ -79,6 +79,11 @@ def decision_refusal(actor, request) -> str | None:
     return None
 
 
+def already_decided(person, request) -> bool:
+    """One decision per person per request."""
+    return request.decisions.filter(approver=person).exists()
+
+
 def rollout_refusal(actor, candidate) -> str | None:
     """Who may start a rollout of a candidate, or change its share of traffic."""
     if not roles.has_role(actor, ROLLOUT_ROLES):

@@ -43,7 +43,7 @@ def approval_decide(*, request: ApprovalRequest, actor, decision: str, comment: 
         if request.status != RequestStatus.PENDING:
             raise Conflict(f"request #{request.pk} is {request.status}: no more decisions",
                            code="request_closed")
-        if Approval.objects.filter(request=request, approver=actor).exists():
+        if rules.already_decided(actor, request):
             raise Conflict(f"you have already decided on request #{request.pk}",
                            code="already_decided")
         Approval.objects.create(request=request, approver=actor, decision=decision,

@@ -402,3 +402,36 @@ def test_the_approvals_list_costs_the_same_queries_for_one_request_or_six(
         assert all(r["production"]["comparison"] for r in response.json()["results"])
         counts.append(len(queries))
     assert counts[0] == counts[1] == counts[2], counts
+
+
+def test_the_approval_email_is_composed_when_sent_and_a_decided_request_sends_nothing(
+    mailoutbox, approver, second_approver, promotion, settings, django_user_model
+):
+    """The worker may send long after the request was made (it was down, or busy): the
+    message says what holds then."""
+    from governance import notifications, services
+
+    request = ApprovalRequest.objects.get(pk=promotion["request_id"])
+    ApprovalRequest.objects.filter(pk=request.pk).update(approvals_required=2)
+    services.approval_decide(request=request, actor=approver, decision="approve",
+                             comment="fine")
+    mailoutbox.clear()
+    settings.APP_BASE_URL = "http://models.example.org:8123"
+
+    assert notifications.approvers_notify(request.pk) == 1
+    [message] = mailoutbox
+    assert message.to == ["bea@example.org"]  # april has decided already
+    assert "Approvals: 1 of 2 needed" in message.body
+    assert (f"http://models.example.org:8123/admin/governance/approvalrequest/{request.pk}"
+            "/change/") in message.body
+
+    services.approval_decide(request=request, actor=second_approver, decision="approve",
+                             comment="fine too")
+    # A third approver joins later: she may not decide a request that is already approved.
+    from core import roles
+    from tests.conftest import _person
+
+    _person(django_user_model, "cleo", roles.APPROVER, is_staff=True)
+    mailoutbox.clear()
+    assert notifications.approvers_notify(request.pk) == 0
+    assert mailoutbox == []
