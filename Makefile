@@ -8,9 +8,10 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else "Python 3.11 or newer is needed")'
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "Could not create the virtualenv $(VENV): on Debian/Ubuntu install python3-venv (apt install python3.11-venv), then run make again" >&2; exit 1; }
+	@$(PY) -m pip install --quiet --upgrade pip || { echo "pip could not upgrade itself in $(VENV): check the network or the package index (PIP_INDEX_URL), then run make again" >&2; exit 1; }
+	@echo "Installing the packages of requirements-dev.txt into $(VENV) (a few minutes the first time)"
+	@$(PY) -m pip install --quiet -r requirements-dev.txt || { echo "pip could not install requirements-dev.txt (see above): check the network or the package index (PIP_INDEX_URL), then run make again" >&2; exit 1; }
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -46,5 +47,10 @@ ci:
 bench: install
 	$(PY) bench/bench_registry.py
 
+## Back to the cloned state: the virtualenv, var/ (SQLite database, broker, logs, keys) and
+## the demo's store content in models/ go; the files the repository commits stay.
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var models/.incoming .pytest_cache
+	find models -mindepth 2 -maxdepth 2 ! -name .gitkeep -exec rm -rf {} +
+	find . -path ./.git -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+	@if [ -n "$${DATABASE_URL:-}" ]; then echo "DATABASE_URL is set: its database was left as it is (drop it yourself if you mean to start over)"; fi
