@@ -414,16 +414,25 @@ def reference_csv(features: list[str], rows) -> bytes:
 
 
 def register_versions(demo: DemoModel, *, actor, log=print) -> list:
-    """Create the model and register every version of it (in the experiments stage)."""
+    """Create the model and register the versions of it not registered yet (in the experiments
+    stage; an interrupted seeding left the others). Returns the new (spec, version) pairs."""
     import sklearn
 
     from registry import services, store
+    from registry.models import ModelVersion, RegisteredModel
 
+    if not RegisteredModel.objects.filter(name=demo.name).exists():
+        services.model_create(name=demo.name, task_type=demo.task_type,
+                              description=demo.description, tags=demo.tags, owner=actor,
+                              actor=actor)
+    have = set(ModelVersion.objects.filter(model__name=demo.name)
+               .values_list("version", flat=True))
+    missing = [spec for spec in demo.versions if spec.version not in have]
+    if not missing:
+        return []
     data = demo.dataset(np.random.default_rng(RNG_SEED))
-    services.model_create(name=demo.name, task_type=demo.task_type,
-                          description=demo.description, tags=demo.tags, owner=actor, actor=actor)
     registered = []
-    for spec in demo.versions:
+    for spec in missing:
         model_bytes, metrics, params, preprocessors, X_test = spec.train(data)
         if demo.framework == "torch":
             import torch

@@ -62,7 +62,7 @@ def test_seed_demo_registers_five_trained_models_that_predict(store_root, capsys
     _the_service_account_gets_answers_from_every_model_over_both_protocols(capsys)
 
     call_command("seed_demo")
-    assert "already registered" in capsys.readouterr().out
+    assert "already seeded" in capsys.readouterr().out
     assert RegisteredModel.objects.count() == 5
     assert ModelVersion.objects.count() == 12
 
@@ -94,3 +94,60 @@ def _the_service_account_gets_answers_from_every_model_over_both_protocols(capsy
             "data": flat}]}, format="json")
         assert v2.status_code == 200, (name, v2.content)
         assert v2.json()["outputs"][0]["shape"][0] == len(rows)
+
+
+def test_an_interrupted_seeding_is_finished_by_the_next_run_not_skipped(store_root, monkeypatch,
+                                                                        capsys):
+    """Ctrl-C in the middle of a folder move, then in the middle of a model's registrations:
+    each next run finishes the demo from where it stopped."""
+    from governance import services
+    from governance.models import ApprovalRequest, Deployment
+    from registry import services as registry_services
+
+    real_deploy = services.deployment_execute
+    deploys = []
+
+    def deploy_interrupted_at_the_fourth(pk, checkpoint=None):
+        deploys.append(pk)
+        if len(deploys) == 4:  # overdue_prediction 1.0.0 replacing 0.9.2: two folders to move
+
+            def interrupt(step):
+                if step == 0:  # after the first folder moved
+                    raise KeyboardInterrupt
+            return real_deploy(pk, checkpoint=interrupt)
+        return real_deploy(pk)
+
+    monkeypatch.setattr(services, "deployment_execute", deploy_interrupted_at_the_fourth)
+    with pytest.raises(KeyboardInterrupt):
+        call_command("seed_demo")
+    monkeypatch.undo()
+    assert Deployment.objects.filter(status="moving").count() == 1
+
+    real_register = registry_services.version_register
+    registrations = []
+
+    def register_interrupted_at_the_third(**kwargs):
+        registrations.append(kwargs["version"])
+        if len(registrations) == 3:  # the second model's second version
+            raise KeyboardInterrupt
+        return real_register(**kwargs)
+
+    monkeypatch.setattr(registry_services, "version_register", register_interrupted_at_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        call_command("seed_demo")
+    monkeypatch.undo()
+    assert not Deployment.objects.filter(status="moving").exists()
+
+    capsys.readouterr()
+    call_command("seed_demo")
+    output = capsys.readouterr().out
+    assert "finishing what an interrupted run began" in output
+    stages = {
+        name: dict(ModelVersion.objects.filter(model__name=name).values_list("version", "stage"))
+        for name in EXPECTED
+    }
+    assert stages == EXPECTED
+    pending = ApprovalRequest.objects.filter(status="pending")
+    assert [(r.version.model.name, r.version.version) for r in pending] == [
+        ("overdue_prediction", "1.1.0")]
+    assert reconcile(repair=False) == []

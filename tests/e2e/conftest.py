@@ -69,7 +69,7 @@ def worker(store_root, broker_dir, tmp_path, *options, **env):
         cwd=ROOT, env=process_env(store_root, broker_dir, **env), stdout=log,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 600
     while "ready." not in log_path.read_text():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
@@ -112,7 +112,7 @@ def live_app(transactional_db, store_root, broker_dir, tmp_path):
     url = f"http://127.0.0.1:{port}"
     import requests
 
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 600
     while True:
         try:
             # The first request of a worker imports the app: slow on a busy machine.

@@ -18,7 +18,7 @@ from tests import helpers
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
 
-def _wait(fetch, predicate, timeout=90):
+def _wait(fetch, predicate, timeout=600):
     deadline = time.monotonic() + timeout
     value = None
     while time.monotonic() < deadline:

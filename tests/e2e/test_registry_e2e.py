@@ -17,7 +17,7 @@ from tests import helpers
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
 
-def _wait_for(predicate, timeout=30):
+def _wait_for(predicate, timeout=600):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
