@@ -189,3 +189,22 @@ def test_the_dashboards_alert_links_filter_the_alert_list(client, approver, flee
     response = client.get("/admin/monitoring/alert/?status__in=open,acknowledged"
                           "&severity__exact=critical")
     assert response.status_code == 200  # not the "incorrect filter" redirect
+
+
+def test_the_number_of_queries_does_not_grow_with_the_fleet(client, approver, data_scientist,
+                                                            fleet):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            _home(client, approver)
+        return len(captured)
+
+    queries()  # the first page of a session also loads what Django caches (content types)
+    before = queries()
+    old, _request = _model_with_request("overdue_prediction", "loans", data_scientist)
+    MonitoringRun.objects.create(model=old.model, version=old, route="production",
+                                 status="ok", created_at=timezone.now())
+    assert len(_requests_shown(_home(client, approver))) == 2
+    assert queries() == before
