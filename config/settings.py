@@ -108,7 +108,7 @@ AUDIT_CHECKPOINT_FILE = Path(
 )
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.admin_site.GovernanceAdminConfig",  # django.contrib.admin, with our home page
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -150,7 +150,8 @@ WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        # The admin's home page and base, and the 404 and 500 pages.
+        "DIRS": [BASE_DIR / "config" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

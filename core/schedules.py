@@ -46,6 +46,11 @@ SCHEDULES = (
         "AUDIT_CHECKPOINT_FILE and the log, when it moved since the last checkpoint. "
         "verify_audit compares the chain with every checkpoint: a cut tail or a re-written "
         "chain no longer passes.", formerly=("governance: checkpoint the audit chain",)),
+    Schedule(
+        "audit: verify the chain", "core.audit_chain_verify", 24 * 60 * 60,
+        "Walks the whole audit chain as `manage.py verify_audit` does and records the result "
+        "as an audit.verified event (the admin's home page shows the last one); a broken "
+        "chain is also logged as an error."),
 )
 
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.db.models import QuerySet
 
+from core import audit
 from core.errors import ApplicationError
 from core.models import AuditEvent
-from governance.models import ApprovalRequest, Deployment, ValidationRun
+from governance import rules
+from governance.models import ApprovalRequest, Deployment, RequestStatus, ValidationRun
 from registry import access
 from registry.models import ModelVersion, Stage
 
@@ -17,6 +23,15 @@ def request_list(*, user) -> QuerySet[ApprovalRequest]:
     ).select_related(
         "version__model__team", "requested_by", "validation_run", "deployment"
     ).prefetch_related("decisions__approver")
+
+
+def requests_to_decide(*, user) -> list[ApprovalRequest]:
+    """The pending requests `user` may decide (governance.rules.decision_refusal), oldest
+    first, leaving out those they have already decided (a second approval is needed from
+    someone else)."""
+    pending = (request_list(user=user).filter(status=RequestStatus.PENDING)
+               .exclude(decisions__approver=user).order_by("created_at", "id"))
+    return [request for request in pending if rules.decision_refusal(user, request) is None]
 
 
 def request_get(pk: int, *, user) -> ApprovalRequest:
@@ -41,6 +56,12 @@ def deployment_list(*, user) -> QuerySet[Deployment]:
         "model", "version", "replaced", "requested_by")
 
 
+def recent_deployments(*, user, limit: int = 8) -> list[Deployment]:
+    """The newest deployments of the models `user` sees: promotions, rollbacks,
+    retirements."""
+    return list(deployment_list(user=user).order_by("-created_at", "-id")[:limit])
+
+
 def validation_runs(version: ModelVersion) -> QuerySet[ValidationRun]:
     return (ValidationRun.objects.filter(version=version)
             .select_related("version__model", "requested_by").prefetch_related("checks"))
@@ -53,6 +74,31 @@ def audit_events(*, user) -> QuerySet[AuditEvent]:
     if access.reads_everything(user):
         return events
     return events.filter(model_name__in=access.visible_models(user).values("name"))
+
+
+@dataclass(frozen=True)
+class ChainVerification:
+    at: datetime
+    by: str
+    intact: bool
+    # For those who read the whole trail only (they count and name every team's events):
+    event_id: int | None = None
+    events: int | None = None
+    problem: str = ""
+
+
+def last_chain_verification(*, user) -> ChainVerification | None:
+    """When the audit chain was last verified, by whom, and whether it held; its counts,
+    findings and event for those who read every team's events."""
+    event = AuditEvent.objects.filter(action=audit.VERIFIED).order_by("-seq").first()
+    if event is None:
+        return None
+    found = json.loads(event.after or "{}")
+    seen = {"at": event.occurred_at, "by": event.actor_name,
+            "intact": found.get("result") == "intact"}
+    if access.reads_everything(user):
+        seen.update(event_id=event.pk, events=found.get("events"), problem=event.reason)
+    return ChainVerification(**seen)
 
 
 def latest_validation(version: ModelVersion) -> ValidationRun | None:

@@ -1,7 +1,9 @@
 """Small line charts as inline SVG, drawn on the server: no JavaScript, no CDN.
 
 One function, `line_chart`, for the monitoring page: time on x, a value on y, a line per
-series, an optional dashed threshold, and a legend.
+series, an optional dashed threshold, and a legend below the chart as an HTML list, so that
+every label shows in full and wraps (a legend inside the SVG cut long names and overflowed
+past a dozen series).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from datetime import datetime
 from html import escape
 
 WIDTH, HEIGHT = 760, 220
-LEFT, RIGHT, TOP, BOTTOM = 56, 180, 14, 28
+LEFT, RIGHT, TOP, BOTTOM = 56, 16, 14, 28
 PALETTE = ["#1565c0", "#c62828", "#2e7d32", "#ef6c00", "#6a1b9a", "#00838f", "#ad1457",
            "#4e342e", "#558b2f", "#283593"]
 
@@ -63,6 +65,7 @@ def line_chart(series: dict[str, list[tuple[datetime, float]]], *, title: str,
                      f'y2="{y(threshold):.1f}" stroke="#b71c1c" stroke-dasharray="5,4"/>'
                      f'<text x="{LEFT + 4}" y="{y(threshold) - 4:.1f}" font-size="11" '
                      f'fill="#b71c1c">alert above {_fmt(threshold)}{escape(unit)}</text>')
+    legend = []
     for index, (label, values) in enumerate(series.items()):
         colour = PALETTE[index % len(PALETTE)]
         shown = [(t, v) for t, v in values if v is not None]
@@ -73,11 +76,12 @@ def line_chart(series: dict[str, list[tuple[datetime, float]]], *, title: str,
                      f'stroke="{colour}" stroke-width="2" points="{path}"/>')
         for t, v in shown[-1:]:
             parts.append(f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="3" fill="{colour}"/>')
-        legend_y = TOP + 12 + index * 15
-        parts.append(f'<rect x="{LEFT + plot_w + 8}" y="{legend_y - 8}" width="10" '
-                     f'height="3" fill="{colour}"/><text x="{LEFT + plot_w + 22}" '
-                     f'y="{legend_y - 3}" font-size="11" fill="#333">'
-                     f'{escape(label[:24])}</text>')
+        legend.append(f'<li style="list-style:none;padding:0;overflow-wrap:anywhere">'
+                      f'<span style="display:inline-block;width:12px;height:3px;'
+                      f'vertical-align:middle;margin-right:4px;background:{colour}"></span>'
+                      f'{escape(label)}</li>')
     parts.append("</svg>")
     return (f'<figure class="chart"><figcaption>{escape(title)}</figcaption>'
-            f'{"".join(parts)}</figure>')
+            f'{"".join(parts)}<ul class="chart-legend" style="display:flex;flex-wrap:wrap;'
+            f'gap:2px 14px;max-width:{WIDTH}px;margin:4px 0 0;padding:0;font-size:11px">'
+            f'{"".join(legend)}</ul></figure>')

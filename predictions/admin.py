@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.utils.html import format_html
 
 from core.admin import ReadOnlyAdmin, ServiceAdminMixin
 from core.errors import ApplicationError
@@ -70,12 +71,21 @@ class RateLimitAdmin(ServiceAdminMixin, admin.ModelAdmin):
 
 @admin.register(PredictionLog)
 class PredictionLogAdmin(TeamScopedAdmin, ReadOnlyAdmin):
-    list_display = ["created_at", "request_id", "model", "version", "route", "caller_name",
+    # What fits 1366 px beside the filters; the full request id and inputs are on its page.
+    list_display = ["created_at", "short_request_id", "version_label", "route", "caller_name",
                     "n_rows", "latency_ms"]
     list_filter = ["route", "protocol", scoped_filter("model")]
     search_fields = ["request_id", "caller_name"]
     date_hierarchy = "created_at"
     list_select_related = ["model", "version__model"]
+
+    @admin.display(description="request", ordering="request_id")
+    def short_request_id(self, obj):
+        return format_html('<span title="{}">{}…</span>', obj.request_id, obj.request_id[:8])
+
+    @admin.display(description="version", ordering="model__name")
+    def version_label(self, obj):
+        return f"{obj.model.name} {obj.version.version}"
 
 
 @admin.register(Feedback)

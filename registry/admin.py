@@ -251,9 +251,10 @@ class RegisteredModelAdmin(TeamScopedAdmin, ServiceAdminMixin, admin.ModelAdmin)
 @admin.register(ModelVersion)
 class ModelVersionAdmin(TeamScopedAdmin, DateHierarchyGuard, ServiceAdminMixin, admin.ModelAdmin):
     view_on_site = False
+    # What fits 1366 px beside the filters (the framework is a filter, and on its page).
     list_display = [
-        "model", "version", "stage_display", "framework", "algorithm", "headline_metric",
-        "created_by", "created_at",
+        "model", "version", "stage_display", "algorithm", "headline_metric", "created_by",
+        "created_at",
     ]
     list_filter = ["stage", "framework", scoped_filter("model")]
     search_fields = ["model__name", "version", "algorithm", "author"]

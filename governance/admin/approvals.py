@@ -12,6 +12,7 @@ from django.urls import path, reverse
 from core import roles
 from core.admin import (
     ReadOnlyAdmin,
+    age_column,
     badge_column,
     object_or_404,
     status_badge,
@@ -54,7 +55,8 @@ class StatusFilter(admin.SimpleListFilter):
 
 @admin.register(ApprovalRequest)
 class ApprovalRequestAdmin(TeamScopedAdmin, ReadOnlyAdmin):
-    list_display = ["request", "version_label", "move", "requested_by", "created_at",
+    # What fits 1366 px beside the filters; the reason and the decisions are on the review page.
+    list_display = ["request", "version_label", "move", "requested_by", "asked",
                     "validation_status", "approvals", "status_display"]
     list_filter = [StatusFilter, "to_stage", scoped_filter("version__model")]
     search_fields = ["version__model__name", "version__version", "requested_by__username"]
@@ -89,6 +91,8 @@ class ApprovalRequestAdmin(TeamScopedAdmin, ReadOnlyAdmin):
         return f"{given} / {obj.approvals_required}"
 
     status_display = badge_column()
+
+    asked = age_column("created_at", description="asked")
 
     def get_urls(self):
         return [

@@ -7,6 +7,7 @@ from django.contrib import admin
 
 from core.admin import (
     ReadOnlyAdmin,
+    age_column,
     badge_column,
 )
 from governance.admin.common import move_badges
@@ -22,8 +23,9 @@ from registry.admin import (
 @admin.register(Deployment)
 class DeploymentAdmin(TeamScopedAdmin, ReadOnlyAdmin):
     # (Not "model": a ModelAdmin's `model` attribute is the model class.)
-    list_display = ["id", "model_name", "version", "move", "replaced", "kind", "status_display",
-                    "requested_by", "created_at", "completed_at"]
+    # What fits 1366 px beside the filters; the plan, reason and times are on its page.
+    list_display = ["id", "version_label", "move", "replaced_version", "kind",
+                    "status_display", "requested_by", "completed"]
     list_filter = ["status", "kind", "to_stage", scoped_filter("model")]
     list_select_related = ["model", "version", "replaced", "requested_by"]
     readonly_fields = ["model", "version", "from_stage", "to_stage", "replaced", "kind",
@@ -34,6 +36,16 @@ class DeploymentAdmin(TeamScopedAdmin, ReadOnlyAdmin):
     @admin.display(description="model", ordering="model__name")
     def model_name(self, obj):
         return obj.model.name
+
+    @admin.display(description="version", ordering="model__name")
+    def version_label(self, obj):
+        return f"{obj.model.name} {obj.version.version}"
+
+    @admin.display(description="replaced", ordering="replaced__major")
+    def replaced_version(self, obj):
+        return obj.replaced.version if obj.replaced else "—"
+
+    completed = age_column("completed_at", description="completed")
 
     @admin.display(description="move")
     def move(self, obj):

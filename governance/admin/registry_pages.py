@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
+from core import audit
 from core.admin import (
     ReadOnlyInline,
     badge_column,
@@ -86,9 +87,9 @@ class GovernedModelVersionAdmin(ModelVersionAdmin):
             "<table><thead><tr><th>#</th><th>when</th><th>who</th><th>action</th>"
             "<th>change</th><th>reason</th></tr></thead><tbody>{}</tbody></table>",
             format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-                             "<td><code>{} {}</code></td><td>{}</td></tr>",
+                             "<td>{}</td><td>{}</td></tr>",
                              ((e.seq, e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"), e.actor_name,
-                               e.action, e.before, e.after[:200], e.reason[:200])
+                               e.action, audit.changes_html(e), e.reason[:200])
                               for e in events)),
         )
 

@@ -39,13 +39,25 @@ def _tamper(sql: str, params=()):
     helpers.audit_tamper((sql.format(table=AuditEvent._meta.db_table), list(params)))
 
 
-def test_verify_audit_passes_on_an_intact_chain(history):
+def _last_event() -> tuple[str, str, str, dict]:
+    event = AuditEvent.objects.order_by("seq").last()
+    return event.action, event.actor_name, event.reason, json.loads(event.after)
+
+
+def test_verify_audit_passes_on_an_intact_chain_and_records_the_verification(history):
+    events = AuditEvent.objects.count()
     out = run("verify_audit")
     assert "audit chain intact" in out
-    assert f"{AuditEvent.objects.count()} events" in out
+    assert f"{events} events" in out
     assert "note: no checkpoints yet" in out
+    assert _last_event() == ("audit.verified", "system", "", {
+        "result": "intact", "events": events, "checkpoints": 0, "first_bad_seq": None})
     run("audit_checkpoint")
     assert "and against 1 checkpoints" in run("verify_audit")
+    # The first verification is itself verified by the second.
+    assert _last_event()[3] == {"result": "intact", "events": events + 1, "checkpoints": 1,
+                                "first_bad_seq": None}
+    assert AuditEvent.objects.filter(action="audit.verified").count() == 2
 
 
 def _events(actor, count: int) -> list[int]:
@@ -111,6 +123,10 @@ def test_verify_audit_names_the_first_altered_or_removed_event(history, capsys, 
     out = capsys.readouterr().out
     assert f"BROKEN at event #{target}" in out
     assert problem in out
+    action, actor, reason, found = _last_event()
+    assert (action, actor, found["result"], found["first_bad_seq"]) == (
+        "audit.verified", "system", "broken", target)
+    assert problem in reason
 
 
 def test_verify_audit_detects_reordered_events(history, capsys):
@@ -122,3 +138,24 @@ def test_verify_audit_detects_reordered_events(history, capsys):
     with pytest.raises(SystemExit):
         call_command("verify_audit")
     assert f"BROKEN at event #{first}" in capsys.readouterr().out
+
+
+def test_the_daily_task_records_its_verification_as_the_system(history):
+    from core.tasks import audit_chain_verify
+
+    assert audit_chain_verify() == {"ok": True, "checked": 5, "problem": ""}
+    assert _last_event()[:2] == ("audit.verified", "system")
+
+
+def test_a_verification_that_cannot_be_recorded_still_reports_the_break(history, capsys):
+    from core.models import AuditChainHead
+
+    # The head row moved back behind the last event: appending at head + 1 would collide.
+    last = AuditEvent.objects.order_by("seq").last()
+    AuditChainHead.objects.filter(pk=1).update(seq=last.seq - 1, hash=last.prev_hash)
+    with pytest.raises(SystemExit):
+        call_command("verify_audit")
+    out = capsys.readouterr().out
+    assert f"the chain head says #{last.seq - 1} but the last event is #{last.seq}" in out
+    assert "note: this verification could not be recorded" in out
+    assert not AuditEvent.objects.filter(action="audit.verified").exists()

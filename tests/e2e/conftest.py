@@ -6,6 +6,8 @@ test's own store, so what they do is visible to the test.
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -24,6 +26,27 @@ from tests.governance.conftest import (  # noqa: F401  (fixtures)
 )
 from tests.monitoring.conftest import receiver  # noqa: F401  (a fixture)
 from tests.processes import ROOT, process_env, reset_connection_pools
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@pytest.fixture
+def browser():
+    """Headless Chromium (Debian's package; Playwright's own download does not work here)."""
+    if not os.path.exists(CHROMIUM):
+        message = ("Chromium is not installed (apt-get install chromium, or set "
+                   "CHROMIUM_PATH); the browser test needs it")
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from governance.models import ApprovalRequest
@@ -132,8 +134,13 @@ def test_audit_events_are_read_only_in_the_admin(client, admin_user, promotion):
                        {"reason": "x"}).status_code == 403
     assert client.post(f"/admin/core/auditevent/{event.pk}/delete/",
                        {"post": "yes"}).status_code == 403
-    verify = client.get("/admin/core/auditevent/verify/", follow=True)
+    # Verifying writes (the verification is recorded): a POST, never a GET.
+    assert client.get("/admin/core/auditevent/verify/").status_code == 405
+    assert not AuditEvent.objects.filter(action="audit.verified").exists()
+    verify = client.post("/admin/core/auditevent/verify/", follow=True)
     assert "Audit chain verified" in verify.content.decode()
+    recorded = AuditEvent.objects.get(action="audit.verified")
+    assert (recorded.actor_name, json.loads(recorded.after)["result"]) == ("ada", "intact")
     report = client.get("/admin/core/auditevent/report/?download=1&model=churn_prediction")
     assert b"audit report" in report.content
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from django.utils import timezone
@@ -31,6 +32,10 @@ def test_the_alerts_list_and_an_alert_page_show_the_evidence(client, approver, m
     assert page.status_code == 200
     text = page.content.decode()
     assert 'id="alert-evidence"' in text and "reference_mean" in text
+    # A table: a row per drifting feature, a column per figure; the JSON only folded below.
+    evidence = text[text.index('id="alert-evidence"'):text.index("</details>")]
+    assert "<th>reference_mean</th>" in evidence and "<th>tenure</th>" in evidence
+    assert evidence.index("<details>") > evidence.rindex("</table>")
     assert 'name="acknowledge"' in text and 'name="resolve"' in text
 
 
@@ -74,6 +79,7 @@ def test_the_monitoring_page_draws_drift_per_feature_and_the_model_page_summaris
     assert text.count('<figure class="chart">') == 4
     for feature in ("tenure", "visits", "fines", "branch"):
         assert f'data-series="{feature}"' in text
+        assert re.search(rf'<ul class="chart-legend"[^>]*>.*?</span>{feature}</li>', text)
     assert "alert above 0.2" in text
     model_page = client.get(f"/admin/registry/registeredmodel/{monitored.model.pk}/change/")
     glance = model_page.content.decode()
