@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import fcntl
+import json
+import os
 from contextlib import contextmanager
+from pathlib import Path
 
 from django.utils import timezone
 
 from registry import store
 from registry.metadata import document_bytes
+
+# Marks the catalogues this app writes: any other is a team's own, never overwritten unkept.
+GENERATOR = "model-governance"
 
 
 @contextmanager
@@ -65,13 +71,48 @@ def catalogue_document() -> dict:
             "created_at": row["created_at"].isoformat(),
         }
     return {
+        "generator": GENERATOR,
         "generated_at": timezone.now().isoformat(),
         "model_count": len(models),
         "models": {entry["name"]: entry for entry in models.values()},
     }
 
 
-def rewrite() -> None:
+def path() -> Path:
+    return store.root() / store.METADATA_FOLDER / store.CATALOGUE_NAME
+
+
+def is_ours(target: Path) -> bool:
+    """A catalogue this app wrote: JSON carrying our `generator` mark."""
+    try:
+        document = json.loads(target.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return isinstance(document, dict) and document.get("generator") == GENERATOR
+
+
+def _keep_aside(target: Path) -> Path:
+    """Keep a catalogue we did not write under a dated name beside it (a hard link, so its
+    bytes stay as they were, and an existing name is never overwritten)."""
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    for n in range(1000):
+        kept = target.with_name(f"{target.stem}.kept-{stamp}{f'-{n}' if n else ''}.json")
+        try:
+            os.link(target, kept)
+            return kept
+        except FileExistsError:
+            continue
+    raise store.StoreError(f"could not keep {target.name} aside")
+
+
+def rewrite() -> Path | None:
+    """Write the catalogue from the database. A catalogue found there that this app did not
+    write (a team's own, from before they pointed MODEL_STORE_ROOT here) is kept aside first;
+    returns where, or None."""
     with _exclusive_lock():
-        target = store.root() / store.METADATA_FOLDER / store.CATALOGUE_NAME
+        target = path()
+        kept = None
+        if target.exists() and not is_ours(target):
+            kept = _keep_aside(target)
         store.atomic_write_bytes(target, document_bytes(catalogue_document()))
+    return kept

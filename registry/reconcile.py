@@ -223,5 +223,13 @@ def reconcile(*, repair: bool = True) -> list[Finding]:
     _check_disk(rows, repair, findings)
     _duplicate_folders(findings)
     if repair:
-        catalogue.rewrite()
+        kept = catalogue.rewrite()
+        if kept is not None:
+            findings.append(Finding(
+                "foreign_catalogue", store.relative(catalogue.path()),
+                f"a catalogue this app did not write was kept as {kept.name}; rewritten",
+                repaired=True))
+    elif catalogue.path().exists() and not catalogue.is_ours(catalogue.path()):
+        findings.append(Finding("foreign_catalogue", store.relative(catalogue.path()),
+                                "a catalogue this app did not write (kept aside when repaired)"))
     return findings

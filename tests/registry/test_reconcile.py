@@ -164,3 +164,38 @@ def test_the_committed_store_layout_is_clean():
                                text=True, check=True).stdout.split()
     assert committed, "the store layout is committed"
     assert {Path(name).name for name in committed} <= store.LAYOUT_FILES
+
+
+def test_a_catalogue_the_app_did_not_write_is_kept_aside_never_lost(registered, store_root):
+    """A team points MODEL_STORE_ROOT at the models/ it already keeps (seed 004's layout),
+    with its own metadata/model_registry.json."""
+    from registry import catalogue
+
+    theirs = Path(store_root) / store.METADATA_FOLDER / store.CATALOGUE_NAME
+    original = json.dumps({"models": {"overdue_prediction": {"production": "v1.0.0",
+                                                             "history": ["v0.9.2"]}}}).encode()
+    theirs.write_bytes(original)
+
+    with pytest.raises(SystemExit):
+        call_command("reconcile", "--check")
+    assert theirs.read_bytes() == original  # --check changes nothing
+    assert _kinds(reconcile(repair=False)) == [("foreign_catalogue", False)]
+
+    assert _kinds(reconcile()) == [("foreign_catalogue", True)]
+    (kept,) = theirs.parent.glob("model_registry.kept-*.json")
+    assert kept.read_bytes() == original
+    assert catalogue.is_ours(theirs)
+    assert "1.0.0" in json.loads(theirs.read_text())["models"]["churn_prediction"]["versions"]
+
+    assert reconcile() == []  # its own catalogue is simply rewritten
+    assert len(list(theirs.parent.glob("model_registry.kept-*.json"))) == 1
+
+
+def test_the_worker_keeps_a_foreign_catalogue_aside_too(registered, store_root):
+    from registry import catalogue
+
+    theirs = Path(store_root) / store.METADATA_FOLDER / store.CATALOGUE_NAME
+    theirs.write_text("not even JSON")
+    kept = catalogue.rewrite()
+    assert kept is not None and kept.read_text() == "not even JSON"
+    assert catalogue.is_ours(theirs)
