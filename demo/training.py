@@ -267,6 +267,7 @@ def _lstm(hidden, epochs):
 
 
 def catalogue() -> list[DemoModel]:
+    from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import (
         GradientBoostingClassifier,
         HistGradientBoostingClassifier,
@@ -289,10 +290,13 @@ def catalogue() -> list[DemoModel]:
             tags=["loans", "risk"],
             versions=[
                 DemoVersion("0.9.2", "archived", "LogisticRegression",
-                            "Baseline logistic regression.", ["Baseline"],
+                            "Baseline logistic regression on member history and book "
+                            "popularity (loan terms and season not used).", ["Baseline"],
                             _sklearn_classifier(
-                                lambda: make_pipeline(StandardScaler(),
-                                                      LogisticRegression(max_iter=500)),
+                                lambda: make_pipeline(
+                                    ColumnTransformer([("member_and_book", "passthrough",
+                                                        [0, 1, 2, 3])]),
+                                    StandardScaler(), LogisticRegression(max_iter=500)),
                                 []), tags=["baseline"]),
                 DemoVersion("1.0.0", "production", "RandomForestClassifier",
                             "Random forest on member history, popularity and season.",
@@ -302,13 +306,19 @@ def catalogue() -> list[DemoModel]:
                                 lambda: RandomForestClassifier(n_estimators=100, max_depth=8,
                                                                random_state=42, n_jobs=1),
                                 ["n_estimators", "max_depth", "random_state"])),
+                # Slightly worse than 1.0.0 on four metrics, each within the default
+                # policy's tolerance: the approvals queue shows the amber regression flag.
                 DemoVersion("1.1.0", "staging", "RandomForestClassifier",
-                            "Deeper forest with more trees, waiting for approval.",
-                            ["n_estimators 100 -> 200", "max_depth 8 -> 12"],
+                            "Deeper forest with more trees and larger leaves, waiting for "
+                            "approval.",
+                            ["n_estimators 100 -> 200", "max_depth 8 -> 16",
+                             "min_samples_leaf 1 -> 10"],
                             _sklearn_classifier(
-                                lambda: RandomForestClassifier(n_estimators=200, max_depth=12,
+                                lambda: RandomForestClassifier(n_estimators=200, max_depth=16,
+                                                               min_samples_leaf=10,
                                                                random_state=42, n_jobs=1),
-                                ["n_estimators", "max_depth", "random_state"]),
+                                ["n_estimators", "max_depth", "min_samples_leaf",
+                                 "random_state"]),
                             pending_request=True),
             ],
         ),

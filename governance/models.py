@@ -9,7 +9,11 @@ def default_transitions_requiring_approval() -> list[str]:
 
 
 def default_regression_metrics() -> list[str]:
-    return ["accuracy", "auc_roc", "r2", "mae", "rmse", "silhouette"]
+    """None named: the regression check compares every metric both versions declare.
+
+    (Until migration 0019 the default named six metrics, and a drop in any other, precision
+    for one, went unseen.)"""
+    return []
 
 
 def default_lower_is_better() -> list[str]:
@@ -41,17 +45,26 @@ class Policy(models.Model):
     )
     regression_tolerance = models.FloatField(
         default=0.02,
-        help_text="How much worse than production a shared metric may be, as a fraction "
-        "(0.02 = 2 %).",
+        help_text="How much worse than production a compared metric may be before the "
+        "regression check fails. When the production and candidate values both lie in [0, 1] "
+        "(scores: accuracy, precision, recall, F1, AUC) the tolerance is absolute: 0.02 = 2 "
+        "points (precision 0.807 to 0.787 passes, to 0.786 fails). Otherwise (a value outside "
+        "[0, 1]: an error or loss above 1, a count, a negative R²) it is relative to "
+        "production's value: 0.02 = 2 % (RMSE 10.0 to 10.2 passes, to 10.3 fails); when "
+        "production's value is 0, absolute. Worse means lower, or higher for a "
+        "lower-is-better metric (errors, losses).",
     )
     regression_metrics = models.JSONField(
         default=default_regression_metrics, blank=True,
-        help_text="Metrics compared with production (those a version declares); empty means "
-        "every metric both declare.",
+        help_text='Metrics the regression check compares with production, e.g. ["accuracy", '
+        '"recall"]. Empty (the default) means every metric both versions declare. A metric '
+        "only one of them declares is listed as not compared.",
     )
     lower_is_better = models.JSONField(
         default=default_lower_is_better, blank=True,
-        help_text="Metric names where a smaller value is better.",
+        help_text="More metric names where a smaller value is better. Errors and losses "
+        "(mae, rmse, mse, log_loss, *_loss, *_error, ...: registry.metadata.LOWER_IS_BETTER) "
+        "are lower-is-better whatever this says; every other metric is higher-is-better.",
     )
     latency_budget_ms = models.FloatField(
         default=200.0, help_text="Largest single-row prediction latency (median, ms)."

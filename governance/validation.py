@@ -19,6 +19,7 @@ from governance import sandbox
 from governance.models import CheckStatus
 from registry import store
 from registry.loaders import ArtifactError, read_verified
+from registry.metadata import is_lower_better
 from registry.models import FileRole, ModelVersion, Stage
 
 logger = logging.getLogger(__name__)
@@ -219,20 +220,149 @@ def _metrics(version, policy) -> CheckResult:
     return _passed("metrics", "declared metrics meet the policy", thresholds=thresholds)
 
 
-def metrics_comparison(candidate: dict, baseline: dict, policy) -> dict:
-    """Per shared metric: both values, the change, and whether it is worse beyond tolerance."""
-    rows = {}
-    for name in sorted(set(candidate) & set(baseline)):
-        new, old = candidate[name], baseline[name]
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (new, old)):
+# --- the regression check: a candidate's metrics against production's ---------------------
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _allowed_worsening(production: float, candidate: float, tolerance: float) -> tuple[float, str]:
+    """How much worse the candidate may be, in the metric's units, and how that was read.
+
+    Both values in [0, 1] (accuracy, precision, recall, F1, AUC: scores): `tolerance` points,
+    absolute (0.02 = 2 points), the same bar however good production already is. Otherwise
+    (an error or loss in the data's units, a count, a negative R²) a share of production's
+    value (0.02 = 2 %). A share of 0 allows nothing, so a production value of 0 (which only
+    gets here with the candidate outside [0, 1]) takes the tolerance as absolute.
+    """
+    if (0 <= production <= 1 and 0 <= candidate <= 1) or production == 0:
+        return tolerance, "absolute"
+    return abs(production) * tolerance, "relative"
+
+
+def compare_metrics(candidate: dict, production: dict, policy) -> list[dict]:
+    """One row per metric either version declares, by name: what the regression check judged.
+
+    Compared are the metrics both declare as numbers, or of those only the ones the policy
+    names (`regression_metrics`). Direction: registry.metadata.is_lower_better, and the
+    policy's `lower_is_better`. A row: name, production, candidate, change (candidate minus
+    production), direction ("higher"/"lower" is better), outcome ("better", "worse", "same";
+    None without two numbers), worsening (how much worse, in the metric's units, else 0),
+    allowed and tolerance ("absolute"/"relative"), beyond_tolerance, compared, and why_not
+    (why a metric was not compared).
+    """
+    named = [name for name in (policy.regression_metrics or []) if isinstance(name, str)]
+    extra_lower = set(policy.lower_is_better or [])
+    rows = []
+    for name in sorted(set(candidate) | set(production)):
+        new, old = candidate.get(name), production.get(name)
+        lower = is_lower_better(name) or name in extra_lower
+        row = {"name": name, "production": old, "candidate": new, "change": None,
+               "direction": "lower" if lower else "higher", "outcome": None, "worsening": 0,
+               "allowed": None, "tolerance": None, "beyond_tolerance": False,
+               "compared": False, "why_not": ""}
+        rows.append(row)
+        if name not in production:
+            row["why_not"] = "only the candidate declares it"
             continue
-        lower_better = name in policy.lower_is_better
-        allowed = abs(old) * policy.regression_tolerance
-        compared = not policy.regression_metrics or name in policy.regression_metrics
-        worse = compared and ((new > old + allowed) if lower_better else (new < old - allowed))
-        rows[name] = {"candidate": new, "baseline": old, "change": round(new - old, 6),
-                      "lower_is_better": lower_better, "compared": compared, "regressed": worse}
+        if name not in candidate:
+            row["why_not"] = "only production declares it"
+            continue
+        if not (_is_number(new) and _is_number(old)):
+            row["why_not"] = "not a number on both sides"
+            continue
+        # Rounded: 0.807 - 0.787 is 0.020000000000000018 in floating point, not past 0.02.
+        change = round(new - old, 9)
+        worsening = change if lower else -change
+        allowed, kind = _allowed_worsening(old, new, policy.regression_tolerance)
+        row.update(change=change, worsening=max(worsening, 0),
+                   outcome="worse" if worsening > 0 else "better" if worsening < 0 else "same",
+                   allowed=round(allowed, 9), tolerance=kind)
+        if named and name not in named:
+            row["why_not"] = "the policy names other metrics"
+            continue
+        row["compared"] = True
+        row["beyond_tolerance"] = round(worsening - allowed, 9) > 0
     return rows
+
+
+def metrics_comparison(candidate: dict, baseline: dict, policy) -> dict:
+    """The rows of both-declared numeric metrics in the shape metadata.json and the approvals
+    API have always had: {name: candidate, baseline, change, lower_is_better, compared,
+    regressed}."""
+    return {row["name"]: {"candidate": row["candidate"], "baseline": row["production"],
+                          "change": round(row["change"], 6),
+                          "lower_is_better": row["direction"] == "lower",
+                          "compared": row["compared"], "regressed": row["beyond_tolerance"]}
+            for row in compare_metrics(candidate, baseline, policy) if row["change"] is not None}
+
+
+def regression_flag(rows: list[dict]) -> dict:
+    """The verdict in one line, for the check's detail and the review page's flag.
+
+    level: "beyond" (red), "worse" (amber, worse within tolerance), "none" (green), or
+    "nothing" (no metric compared); names: the metrics it is about.
+    """
+    compared = [row for row in rows if row["compared"]]
+    beyond = [row["name"] for row in compared if row["beyond_tolerance"]]
+    worse = [row["name"] for row in compared if row["outcome"] == "worse"]
+    if not compared:
+        return {"level": "nothing", "names": [], "text": "No metric compared with production"}
+    if beyond:
+        return {"level": "beyond", "names": beyond,
+                "text": "Worse than production beyond tolerance on: " + ", ".join(beyond)}
+    if worse:
+        noun = "metric" if len(worse) == 1 else "metrics"
+        return {"level": "worse", "names": worse,
+                "text": f"Worse on {len(worse)} {noun}, within tolerance: " + ", ".join(worse)}
+    return {"level": "none", "names": [], "text": "No metric worse than production"}
+
+
+def worst_drop(rows: list[dict]) -> dict | None:
+    """The compared metric that used most of its tolerance (metrics differ in units), if any
+    is worse at all."""
+    worse = [row for row in rows if row["compared"] and row["worsening"] > 0]
+    return max(worse, key=lambda row: row["worsening"] / row["allowed"] if row["allowed"]
+               else float("inf"), default=None)
+
+
+def tolerance_text(tolerance: float) -> str:
+    points = tolerance * 100
+    return (f"Tolerance {tolerance:g}: {points:g} point{'' if points == 1 else 's'} for scores "
+            f"in [0, 1], {points:g} % of production's value otherwise")
+
+
+def _number(value) -> str:
+    return f"{value:.6g}" if _is_number(value) else repr(value)
+
+
+def _change_text(row) -> str:
+    text = f"{row['change']:+.6g}"
+    if row["tolerance"] == "relative":
+        text += f", {row['change'] / abs(row['production']):+.1%}"
+    if row["outcome"] == "worse":
+        text += ", worse " + ("beyond" if row["beyond_tolerance"] else "within") + " tolerance"
+    return text
+
+
+def _regression_detail(rows: list[dict], flag: dict, production, tolerance: float) -> str:
+    compared = [row for row in rows if row["compared"]]
+    parts = [f"{flag['text']} {production.version}" if flag["level"] == "none"
+             else f"{flag['text']} (production {production.version})"]
+    noun = "metric" if len(compared) == 1 else "metrics"
+    parts.append(f"Compared {len(compared)} {noun} (production → candidate, change): " + "; ".join(
+        f"{row['name']} {_number(row['production'])} → {_number(row['candidate'])} "
+        f"({_change_text(row)})" for row in compared))
+    parts.append(tolerance_text(tolerance))
+    worst = worst_drop(rows)
+    if worst is not None:
+        parts.append(f"Worst drop: {worst['name']} {worst['change']:+.6g} (allowed "
+                     f"{worst['allowed']:.6g})")
+    skipped = [f"{row['name']} ({row['why_not']})" for row in rows if not row["compared"]]
+    if skipped:
+        parts.append("Not compared: " + ", ".join(skipped))
+    return ". ".join(parts)
 
 
 def _regression(version, policy, trigger: str) -> CheckResult:
@@ -245,19 +375,20 @@ def _regression(version, policy, trigger: str) -> CheckResult:
         if version.stage == Stage.PRODUCTION:
             return _skipped("regression", "this version is the production version")
         return _skipped("regression", "no production version to compare with")
-    comparison = metrics_comparison(version.metrics, production.metrics, policy)
-    if not any(row["compared"] for row in comparison.values()):
-        return _skipped("regression", f"no metric in common with production "
-                        f"{production.version}")
-    worse = [f"{name} {row['candidate']} vs {row['baseline']}"
-             for name, row in comparison.items() if row["regressed"]]
-    tolerance = f"{policy.regression_tolerance:.0%}"
-    if worse:
-        return _failed("regression", f"worse than production {production.version} beyond "
-                       f"{tolerance}: " + "; ".join(worse), baseline=production.version,
-                       comparison=comparison)
-    return _passed("regression", f"no metric worse than production {production.version} "
-                   f"beyond {tolerance}", baseline=production.version, comparison=comparison)
+    rows = compare_metrics(version.metrics, production.metrics, policy)
+    flag = regression_flag(rows)
+    worst = worst_drop(rows)
+    measured = {"baseline": production.version, "tolerance": policy.regression_tolerance,
+                "flag": flag, "worst": worst["name"] if worst else None, "metrics": rows}
+    if flag["level"] == "nothing":
+        skipped = "; ".join(f"{row['name']}: {row['why_not']}" for row in rows)
+        return _skipped("regression", f"no metric to compare with production "
+                        f"{production.version}" + (f" ({skipped})" if skipped else ""),
+                        **measured)
+    detail = _regression_detail(rows, flag, production, policy.regression_tolerance)
+    if flag["level"] == "beyond":
+        return _failed("regression", detail, **measured)
+    return _passed("regression", detail, **measured)
 
 
 @dataclass

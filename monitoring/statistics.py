@@ -16,7 +16,7 @@ import numpy as np
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from registry.metadata import LOWER_IS_BETTER
+from registry.metadata import is_lower_better
 
 EPSILON = 1e-4  # floor of a bin's share in PSI, so that an empty bin is not infinite
 KS_ALPHA = 0.01
@@ -165,7 +165,7 @@ def _label(value):
 
 def performance_drop(metric: str, live: float, registered: float) -> float:
     """How much worse live is than registered, in the metric's units (positive = worse)."""
-    return live - registered if metric in LOWER_IS_BETTER else registered - live
+    return live - registered if is_lower_better(metric) else registered - live
 
 
 # --- latency and errors -----------------------------------------------------------------------

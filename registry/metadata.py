@@ -32,8 +32,11 @@ FRAMEWORK_ALIASES = {
 }
 METRIC_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 # Metrics where a smaller value is better (errors and losses); every other is higher-better.
-# Policies start from this list (and may extend it); live monitoring judges drops with it.
-LOWER_IS_BETTER = ("mae", "mse", "rmse", "mape", "loss", "log_loss", "inertia", "error_rate")
+# `is_lower_better` reads it (validation's regression check, live monitoring); a policy may
+# name more (`Policy.lower_is_better`).
+LOWER_IS_BETTER = ("mae", "mse", "rmse", "msle", "rmsle", "mape", "smape", "wape", "mase",
+                   "loss", "log_loss", "logloss", "error", "error_rate", "brier", "brier_score",
+                   "perplexity", "inertia", "davies_bouldin")
 # Keys taken from the form fields or set by the registry; a client's value is checked, not stored.
 IDENTITY_KEYS = {"name", "model_name", "version", "framework"}
 # Keys the registry writes itself into metadata.json.
@@ -43,6 +46,17 @@ GENERATED_KEYS = {"created_at", "created_by", "stage", "files", "sha256", "check
 LIFECYCLE_KEYS = {"deployed_at", "deployed_by", "retired_at", "retired_by", "reason",
                   "replaced_by", "metrics_comparison", "history"}
 MAX_EXAMPLE_ROWS = 100
+
+
+def is_lower_better(name: str) -> bool:
+    """Whether a smaller value of the metric `name` is better.
+
+    A name in LOWER_IS_BETTER, in any case, alone or as the first or last part of a longer
+    name: `RMSE`, `val_loss`, `test_mae`, `mean_absolute_error`, `error_rate`, `rmse_holdout`.
+    """
+    name = name.lower()
+    return any(name == known or name.endswith(f"_{known}") or name.startswith(f"{known}_")
+               for known in LOWER_IS_BETTER)
 
 
 def canonical_json(value) -> str:

@@ -30,6 +30,47 @@ from registry.admin import (
 )
 
 
+def _bars(row: dict) -> dict:
+    """Bar lengths (% of the cell) for production and the candidate: scores in [0, 1] on that
+    scale, any other metric against the larger of its two values."""
+    if row["change"] is None:  # not two numbers: nothing to draw side by side
+        return {}
+    values = row["production"], row["candidate"]
+    scale = 1.0 if all(0 <= v <= 1 for v in values) else max(abs(v) for v in values) or 1.0
+    return {side: round(max(row[side], 0) / scale * 100, 1)
+            for side in ("production", "candidate")}
+
+
+def _shown(row: dict) -> dict:
+    """A row for the page: its bars, and numbers written as the check's detail writes them."""
+    def number(value, sign=""):
+        return "—" if value is None else f"{value:{sign}.6g}" if isinstance(
+            value, (int, float)) else str(value)
+
+    return dict(row, bars=_bars(row), production_text=number(row["production"]),
+                candidate_text=number(row["candidate"]), change_text=number(row["change"], "+"),
+                allowed_text=number(row["allowed"]))
+
+
+def _regression_evidence(run, version, production) -> dict:
+    """The regression check's own rows when the request's run compared with this production
+    version (what was decided on), else the same comparison made now under today's policy."""
+    check = run.checks.filter(name="regression").first() if run and production else None
+    measured = check.measured if check else {}
+    if measured.get("metrics") is not None and measured.get("baseline") == production.version:
+        rows, tolerance = measured["metrics"], measured["tolerance"]
+        compared_by = f"by validation #{run.pk}"
+    else:
+        policy = policies.effective_policy(version.model)
+        baseline = production.metrics if production is not None else {}
+        rows = validation.compare_metrics(version.metrics, baseline, policy)
+        tolerance, compared_by = policy.regression_tolerance, f"now, under the {policy}"
+    return {"metric_rows": [_shown(row) for row in rows],
+            "flag": validation.regression_flag(rows) if production is not None else None,
+            "worst": _shown(worst) if (worst := validation.worst_drop(rows)) else None,
+            "tolerance": validation.tolerance_text(tolerance), "compared_by": compared_by}
+
+
 class StatusFilter(admin.SimpleListFilter):
     """Pending requests unless another status is chosen: the queue is the default view."""
 
@@ -115,13 +156,9 @@ class ApprovalRequestAdmin(TeamScopedAdmin, ReadOnlyAdmin):
             baseline_label = "production"
         if production is not None and production.pk == version.pk:
             production = None
-        policy = policies.effective_policy(version.model)
-        comparison = []
-        if production is not None:
-            rows = validation.metrics_comparison(version.metrics, production.metrics, policy)
-            comparison = [{"name": name, **row} for name, row in rows.items()]
         run = obj.validation_run
         latest = selectors.latest_validation(version)
+        regression = _regression_evidence(run, version, production)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -131,9 +168,7 @@ class ApprovalRequestAdmin(TeamScopedAdmin, ReadOnlyAdmin):
             "version": version,
             "production": production,
             "baseline_label": baseline_label,
-            "comparison": comparison,
-            "candidate_only": [(name, version.metrics[name]) for name in
-                               sorted(set(version.metrics) - {r["name"] for r in comparison})],
+            **regression,
             "run": run,
             "latest": latest if latest and (run is None or latest.pk != run.pk) else None,
             "decisions": obj.decisions.all(),

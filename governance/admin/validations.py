@@ -37,7 +37,8 @@ class CheckInline(ReadOnlyInline):
 
     @admin.display(description="measured")
     def measured_display(self, obj):
-        shown = {k: v for k, v in obj.measured.items() if k not in {"comparison", "sample"}}
+        shown = {k: v for k, v in obj.measured.items()
+                 if k not in {"comparison", "metrics", "sample"}}
         return format_html("<code>{}</code>", json.dumps(shown)) if shown else "—"
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from governance.models import ApprovalRequest
 from registry.models import ModelVersion
+from tests import helpers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,8 +38,96 @@ def test_the_review_page_shows_checks_and_metrics_beside_production(client, appr
     for check in ("checksum", "load", "signature", "predict", "regression", "latency"):
         assert f"<td>{check}</td>" in text
     assert "against production 1.0.0" in text
-    assert "<td>0.82</td><td>0.8</td>" in text.replace("\n", "")
+    assert '<td class="num">0.8</td><td class="num">0.82</td>' in _flat(text)
     assert 'name="approve"' in text and 'name="reject"' in text
+    assert _flag(text) == ("none", "No metric worse than production")
+    assert _delta(text, "accuracy") == ("delta better", "+0.02 better")
+
+
+def _flat(html: str) -> str:
+    return re.sub(r">\s+<", "><", html)
+
+
+def _flag(html: str) -> tuple[str, str]:
+    """The level and the headline of the regression flag at the top of the review page."""
+    found = re.search(r'<div id="regression-flag" class="flag flag-(\w+)"[^>]*>\s*<b>([^<]*)</b>',
+                      html)
+    assert found, "no regression flag"
+    return found.group(1), found.group(2)
+
+
+def _delta(html: str, metric: str) -> tuple[str, str]:
+    """The class (its colour) and the text of a metric's change cell."""
+    row = re.search(rf'<tr [^>]*data-metric="{metric}"[^>]*>(.*?)</tr>', html, re.S)
+    assert row, f"no row for {metric}"
+    cell = re.search(r'<td class="(delta[^"]*)">(.*?)</td>', row.group(1), re.S)
+    assert cell, f"no change cell for {metric}"
+    return cell.group(1).strip(), " ".join(re.sub(r"<[^>]+>", " ", cell.group(2)).split())
+
+
+def _request_promotion(api, data_scientist, production_metrics, candidate_metrics) -> int:
+    """1.0.0 in production, 1.1.0 asked for production. The candidate is registered first,
+    so its registration run (no production then) passes and the request can be made; the
+    promotion's own run compares it with production."""
+    candidate = helpers.register_direct("churn_prediction", "1.1.0", actor=data_scientist,
+                                        meta=helpers.metadata(metrics=candidate_metrics))
+    production = helpers.register_direct("churn_prediction", "1.0.0", actor=data_scientist,
+                                         meta=helpers.metadata(metrics=production_metrics))
+    helpers.force_stage(production, "production")
+    helpers.force_stage(candidate, "staging")
+    response = api(data_scientist).post(
+        "/api/v1/models/churn_prediction/versions/1.1.0/transitions/",
+        {"to_stage": "production", "reason": "New features"}, format="json")
+    assert response.status_code == 202, response.json()
+    return response.json()["request"]["id"]
+
+
+def test_the_review_page_flags_in_red_a_candidate_worse_beyond_tolerance(
+    client, api, approver, data_scientist, churn_model
+):
+    request_id = _request_promotion(
+        api, data_scientist,
+        {"accuracy": 0.85, "precision": 0.807, "recall": 0.39, "log_loss": 0.40, "kappa": 0.5},
+        {"accuracy": 0.84, "precision": 0.736, "recall": 0.41, "log_loss": 0.45, "lift": 2.0})
+    request = ApprovalRequest.objects.get(pk=request_id)
+    assert request.validation_run.status == "failed"  # the regression check failed it
+    client.force_login(approver)
+    text = client.get(f"/admin/governance/approvalrequest/{request_id}/change/").content.decode()
+
+    assert _flag(text) == ("beyond",
+                           "Worse than production beyond tolerance on: log_loss, precision")
+    assert text.index('id="regression-flag"') < text.index('id="validation-checks"')
+    assert "compared by validation #" in text  # the check's own rows, not a recomputation
+    assert "Worst drop: precision 0.807 → 0.736" in text
+    assert _delta(text, "precision") == ("delta worse beyond", "-0.071 worse, beyond tolerance")
+    # log_loss is lower-is-better: rising is worse.
+    assert _delta(text, "log_loss") == ("delta worse beyond", "+0.05 worse, beyond tolerance")
+    assert _delta(text, "accuracy") == ("delta within", "-0.01 worse, within tolerance")
+    assert _delta(text, "recall") == ("delta better", "+0.02 better")
+    for only_one_side in ("kappa", "lift"):
+        assert re.search(rf'<tr class="not-compared" data-metric="{only_one_side}"', text)
+    assert "only production declares it" in text and "only the candidate declares it" in text
+    chart = text[text.index('id="metrics-chart"'):]
+    assert chart.count('class="group"') == 4  # the four metrics both declare
+    assert 'class="bar beyond" style="height: 73.6%"' in chart  # precision, on a 0-1 scale
+    assert 'class="bar production" style="height: 80.7%"' in chart
+
+
+def test_the_review_page_flags_in_amber_a_candidate_worse_within_tolerance(
+    client, api, approver, data_scientist, churn_model
+):
+    request_id = _request_promotion(
+        api, data_scientist, {"accuracy": 0.85, "f1_score": 0.75, "rmse": 10.0},
+        {"accuracy": 0.84, "f1_score": 0.74, "rmse": 10.1})
+    assert ApprovalRequest.objects.get(pk=request_id).validation_run.status == "passed"
+    client.force_login(approver)
+    text = client.get(f"/admin/governance/approvalrequest/{request_id}/change/").content.decode()
+
+    assert _flag(text) == ("worse",
+                           "Worse on 3 metrics, within tolerance: accuracy, f1_score, rmse")
+    assert _delta(text, "rmse") == ("delta within", "+0.1 worse, within tolerance")
+    assert "0.2 (relative)" in _flat(text).replace('<span class="quiet">', "").replace(
+        "</span>", "")  # 2 % of 10.0
 
 
 def test_an_approver_approves_in_the_admin_and_the_version_is_deployed(client, approver,

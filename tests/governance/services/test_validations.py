@@ -213,11 +213,65 @@ def test_a_regression_against_production_beyond_the_tolerance_fails(
     worse = _register(data_scientist, "1.2.0", metrics={"accuracy": 0.80, "rmse": 1.0})
     lower_worse = _register(data_scientist, "1.3.0", metrics={"accuracy": 0.91, "rmse": 1.5})
 
-    assert _checks(_registration_run(within))["regression"][0] == "passed"
+    status, detail = _checks(_registration_run(within))["regression"]
+    assert status == "passed"
+    assert detail.startswith("Worse on 2 metrics, within tolerance: accuracy, rmse")
     status, detail = _checks(_registration_run(worse))["regression"]
-    assert status == "failed" and "accuracy 0.8 vs 0.9" in detail
+    assert status == "failed" and "accuracy 0.9 → 0.8 (-0.1, worse beyond tolerance)" in detail
     status, detail = _checks(_registration_run(lower_worse))["regression"]
-    assert status == "failed" and "rmse 1.5 vs 1.0" in detail
+    assert status == "failed" and "rmse 1 → 1.5 (+0.5, +50.0%, worse beyond tolerance)" in detail
+
+
+def test_a_precision_drop_from_0807_to_0736_fails_the_regression_check_under_the_default_policy(
+    data_scientist, churn_model
+):
+    """The issue's case: the old default compared six metrics, precision not among them, and
+    the check said "no metric worse than production beyond 2%"."""
+    first = _register(data_scientist, "1.0.0", metrics={
+        "accuracy": 0.836, "precision": 0.807, "recall": 0.2312, "log_loss": 0.41})
+    helpers.force_stage(first, "production")
+    candidate = _register(data_scientist, "1.1.0", metrics={
+        "accuracy": 0.851, "precision": 0.736, "recall": 0.392, "log_loss": 0.42, "lift": 2.0})
+    run = _registration_run(candidate)
+    status, detail = _checks(run)["regression"]
+
+    assert (run.status, status) == ("failed", "failed")
+    assert detail == (
+        "Worse than production beyond tolerance on: precision (production 1.0.0). "
+        "Compared 4 metrics (production → candidate, change): accuracy 0.836 → 0.851 (+0.015); "
+        "log_loss 0.41 → 0.42 (+0.01, worse within tolerance); precision 0.807 → 0.736 "
+        "(-0.071, worse beyond tolerance); "
+        "recall 0.2312 → 0.392 (+0.1608). "
+        "Tolerance 0.02: 2 points for scores in [0, 1], 2 % of production's value otherwise. "
+        "Worst drop: precision -0.071 (allowed 0.02). "
+        "Not compared: lift (only the candidate declares it)")
+    measured = run.checks.get(name="regression").measured
+    assert (measured["baseline"], measured["tolerance"], measured["worst"]) == (
+        "1.0.0", 0.02, "precision")
+    assert measured["flag"]["level"] == "beyond"
+    rows = {row["name"]: row for row in measured["metrics"]}
+    assert list(rows) == ["accuracy", "lift", "log_loss", "precision", "recall"]
+    assert {key: rows["log_loss"][key] for key in (
+        "production", "candidate", "change", "direction", "outcome", "beyond_tolerance",
+        "compared")} == {"production": 0.41, "candidate": 0.42, "change": 0.01,
+                         "direction": "lower", "outcome": "worse", "beyond_tolerance": False,
+                         "compared": True}
+    assert (rows["lift"]["compared"], rows["lift"]["why_not"]) == (
+        False, "only the candidate declares it")
+
+
+def test_a_policy_that_names_metrics_leaves_the_others_out_of_the_check(
+    data_scientist, churn_model, strict_policy
+):
+    strict_policy(regression_metrics=["accuracy"])
+    first = _register(data_scientist, "1.0.0", metrics={"accuracy": 0.836, "precision": 0.807})
+    helpers.force_stage(first, "production")
+    candidate = _register(data_scientist, "1.1.0",
+                          metrics={"accuracy": 0.851, "precision": 0.736})
+    status, detail = _checks(_registration_run(candidate))["regression"]
+    assert status == "passed"
+    assert detail.startswith("No metric worse than production 1.0.0. Compared 1 metric ")
+    assert "Not compared: precision (the policy names other metrics)" in detail
 
 
 def test_latency_over_the_budget_fails(data_scientist, churn_model, strict_policy):
