@@ -66,6 +66,14 @@ class LoadedModel:
             return len(self.estimator.get_outputs()) > 1
         return self.framework == SKLEARN and hasattr(self.estimator, "predict_proba")
 
+    def __getattr__(self, name):
+        # Only reached for what LoadedModel itself lacks: the estimator's own attributes
+        # (classes_, n_features_in_, feature_importances_...), as on the object the team saved.
+        estimator = self.__dict__.get("estimator")
+        if estimator is None or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(estimator, name)
+
     def predict_proba(self, rows) -> np.ndarray | None:
         if not self.has_probabilities:
             return None

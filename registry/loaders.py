@@ -140,6 +140,8 @@ def load_model(name: str, version: str | None = None, stage: str | None = None, 
 
     if version is None and stage is None:
         stage = Stage.PRODUCTION
+    if version and version[0] in "vV" and version[1:2].isdigit():
+        version = version[1:]  # the spelling of the model directories teams keep (v1.0.0)
     try:
         found = version_resolve(name, version or "latest", stage)
     except ApplicationError as exc:

@@ -171,3 +171,18 @@ def test_without_a_version_it_loads_production_and_refuses_to_run_anything_else(
         with pytest.raises(UnapprovedVersion, match="four eyes have not let it serve"):
             load_model("churn_prediction", **how)
     assert not marker.exists()
+
+
+def test_a_v_prefixed_version_loads_and_the_estimators_attributes_show_through(owner):
+    """As the seeds' services call it: load_model(name, version="v1.0.0"), then classes_."""
+    released = helpers.register_direct("churn_prediction", "1.0.0", actor=owner)
+    helpers.force_stage(released, "production")
+    original = joblib.load(io.BytesIO(helpers.sklearn_bytes()))
+    loaded = load_model("churn_prediction", version="v1.0.0")
+    assert loaded.version == "1.0.0"
+    np.testing.assert_array_equal(loaded.classes_, original.classes_)
+    assert loaded.n_features_in_ == original.n_features_in_
+    with pytest.raises(AttributeError):
+        loaded.no_such_attribute  # noqa: B018
+    with pytest.raises(LookupError):
+        load_model("churn_prediction", version="vx")
