@@ -26,10 +26,12 @@ class DeploymentFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=DeploymentStatus.choices)
     model = django_filters.CharFilter(field_name="model__name")
     to_stage = django_filters.ChoiceFilter(choices=Stage.choices)
+    requested_by = django_filters.CharFilter(field_name="requested_by__username")
+    deployed_by = django_filters.CharFilter(field_name="deployed_by__username")
 
     class Meta:
         model = Deployment
-        fields = ["status", "model", "to_stage"]
+        fields = ["status", "model", "to_stage", "requested_by", "deployed_by"]
 
 
 class AuditEventFilter(django_filters.FilterSet):

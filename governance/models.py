@@ -288,6 +288,11 @@ class Deployment(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
+    deployed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+        help_text="Who set the move off: the approver whose decision completed the request, "
+        "or whoever moved the version directly (a forced move, a move needing no approval).",
+    )
     request = models.OneToOneField(
         ApprovalRequest, null=True, blank=True, on_delete=models.PROTECT, related_name="deployment"
     )
@@ -320,6 +325,13 @@ class Deployment(models.Model):
     @property
     def touches_production(self) -> bool:
         return "production" in (self.from_stage, self.to_stage)
+
+    def approvals(self) -> list[Approval]:
+        """The approving decisions of its request, oldest first (none for a direct move).
+        Filtered here, not in SQL, so a prefetched `request__decisions` serves a whole page."""
+        if self.request_id is None:
+            return []
+        return [d for d in self.request.decisions.all() if d.decision == Decision.APPROVE]
 
 
 # --- rollouts: canary and shadow traffic ------------------------------------------------------

@@ -106,7 +106,9 @@ def stories(scope: Scope) -> list[VersionStory]:
         by_version[request.version_id].requests.append(request)
     for deployment in (Deployment.objects.filter(Q(version_id__in=by_version)
                                                  | Q(replaced_id__in=by_version))
-                       .select_related("version", "replaced", "requested_by")
+                       .select_related("version", "replaced", "requested_by", "deployed_by",
+                                       "request")
+                       .prefetch_related("request__decisions__approver")
                        .order_by("created_at")):
         for pk in {deployment.version_id, deployment.replaced_id} - {None}:
             if pk in by_version:

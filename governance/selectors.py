@@ -53,7 +53,8 @@ def production_versions(model_ids) -> dict:
 
 def deployment_list(*, user) -> QuerySet[Deployment]:
     return Deployment.objects.filter(model__in=access.visible_models(user)).select_related(
-        "model", "version", "replaced", "requested_by")
+        "model", "version", "replaced", "requested_by", "deployed_by", "request",
+    ).prefetch_related("request__decisions__approver")
 
 
 def recent_deployments(*, user, limit: int = 8) -> list[Deployment]:

@@ -95,17 +95,29 @@ class ApprovalRequestSerializer(serializers.ModelSerializer):
         return {"id": deployment.pk, "status": deployment.status}
 
 
+class ApprovedBySerializer(serializers.Serializer):
+    by = serializers.CharField(source="approver.username")
+    at = serializers.DateTimeField(source="created_at")
+    comment = serializers.CharField()
+
+
 class DeploymentSerializer(serializers.ModelSerializer):
     model = serializers.CharField(source="model.name")
     version = serializers.CharField(source="version.version")
     replaced = serializers.CharField(source="replaced.version", allow_null=True, default=None)
     requested_by = serializers.CharField(source="requested_by.username")
+    approved_by = ApprovedBySerializer(source="approvals", many=True, read_only=True,
+                                       help_text="Each approval of its request, oldest first "
+                                       "(empty for a move that needed none).")
+    deployed_by = serializers.CharField(
+        source="deployed_by.username",
+        help_text="Who set it off: the approver who completed the request, or who moved it.")
 
     class Meta:
         model = Deployment
         fields = ["id", "model", "version", "from_stage", "to_stage", "replaced", "kind",
-                  "status", "requested_by", "request", "reason", "plan", "error",
-                  "created_at", "started_at", "completed_at"]
+                  "status", "requested_by", "approved_by", "deployed_by", "request", "reason",
+                  "plan", "error", "created_at", "started_at", "completed_at"]
 
 
 class AuditEventSerializer(serializers.ModelSerializer):

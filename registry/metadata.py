@@ -43,8 +43,10 @@ IDENTITY_KEYS = {"name", "model_name", "version", "framework"}
 GENERATED_KEYS = {"created_at", "created_by", "stage", "files", "sha256", "checksum"}
 # Keys governance writes into metadata.json as a version moves (see governance.services):
 # a client's value would forge a deployment or a retirement, so it is dropped, not stored.
-LIFECYCLE_KEYS = {"deployed_at", "deployed_by", "retired_at", "retired_by", "reason",
-                  "replaced_by", "metrics_comparison", "history"}
+LIFECYCLE_KEYS = {"requested_by", "requested_at", "approved_by", "deployed_at", "deployed_by",
+                  "retired_at", "retired_by", "retirement_requested_by",
+                  "retirement_approved_by", "reason", "replaced_by", "metrics_comparison",
+                  "history"}
 MAX_EXAMPLE_ROWS = 100
 
 

@@ -10,7 +10,7 @@ from core.admin import (
     age_column,
     badge_column,
 )
-from governance.admin.common import move_badges
+from governance.admin.common import approvals_html, move_badges, people
 from governance.models import (
     Deployment,
 )
@@ -25,13 +25,26 @@ class DeploymentAdmin(TeamScopedAdmin, ReadOnlyAdmin):
     # (Not "model": a ModelAdmin's `model` attribute is the model class.)
     # What fits 1366 px beside the filters; the plan, reason and times are on its page.
     list_display = ["id", "version_label", "move", "replaced_version", "kind",
-                    "status_display", "requested_by", "completed"]
+                    "status_display", "people_display", "completed"]
     list_filter = ["status", "kind", "to_stage", scoped_filter("model")]
-    list_select_related = ["model", "version", "replaced", "requested_by"]
+    list_select_related = ["model", "version", "replaced", "requested_by", "deployed_by",
+                           "request"]
     readonly_fields = ["model", "version", "from_stage", "to_stage", "replaced", "kind",
-                       "status", "requested_by", "request", "reason", "plan", "error",
-                       "created_at", "started_at", "completed_at"]
+                       "status", "requested_by", "approved_by_display", "deployed_by",
+                       "request", "reason", "plan", "error", "created_at", "started_at",
+                       "completed_at"]
     fields = readonly_fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("request__decisions__approver")
+
+    @admin.display(description="requested / approved / deployed by")
+    def people_display(self, obj):
+        return people(obj)
+
+    @admin.display(description="approved by")
+    def approved_by_display(self, obj):
+        return approvals_html(obj.approvals())
 
     @admin.display(description="model", ordering="model__name")
     def model_name(self, obj):

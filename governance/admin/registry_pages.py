@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import admin, messages
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
@@ -17,6 +16,7 @@ from core.admin import (
 from core.errors import ApplicationError
 from core.models import AuditEvent
 from governance import services
+from governance.admin.common import people, when
 from governance.login import AdminLoginForm
 from governance.models import (
     ApprovalRequest,
@@ -53,12 +53,21 @@ class ApprovalRequestInline(ReadOnlyInline):
 class DeploymentInline(ReadOnlyInline):
     model = Deployment
     fk_name = "version"
-    fields = ["kind", "from_stage", "to_stage", "replaced", "requested_by", "status_display",
+    fields = ["kind", "from_stage", "to_stage", "replaced", "people_display", "status_display",
               "completed_at"]
     readonly_fields = fields
     verbose_name_plural = "deployments"
 
     status_display = badge_column(ordering=None)
+
+    def get_queryset(self, request):
+        return (super().get_queryset(request)
+                .select_related("replaced", "requested_by", "deployed_by", "request")
+                .prefetch_related("request__decisions__approver"))
+
+    @admin.display(description="requested / approved / deployed by")
+    def people_display(self, obj):
+        return people(obj)
 
 
 class GovernedModelVersionAdmin(ModelVersionAdmin):
@@ -71,10 +80,7 @@ class GovernedModelVersionAdmin(ModelVersionAdmin):
 
     @admin.display(description="deployment and retirement")
     def lifecycle_display(self, obj):
-        shown = {k: v for k, v in obj.lifecycle.items() if k != "history"}
-        if not shown:
-            return "—"
-        return format_html("<pre>{}</pre>", json.dumps(shown, indent=2))
+        return lifecycle_html(obj.lifecycle)
 
     @admin.display(description="audit history")
     def audit_history(self, obj):
@@ -92,6 +98,48 @@ class GovernedModelVersionAdmin(ModelVersionAdmin):
                                e.action, audit.changes_html(e), e.reason[:200])
                               for e in events)),
         )
+
+
+def _approvals(entries) -> list[dict]:
+    return [{"by": a.get("by", ""), "at": when(a.get("at")), "comment": a.get("comment", "")}
+            for a in entries or [] if isinstance(a, dict)]
+
+
+def lifecycle_html(lifecycle: dict):
+    """A version's lifecycle (its metadata.json's, from the row) told as sentences — who asked
+    for its deployment, who approved it, who set it off; the same of its retirement — and its
+    history as a table. Versions moved before approvals were recorded lack some of the people:
+    the sentences then name only who is known."""
+    if not lifecycle:
+        return "—"
+    deployed = retired = None
+    if lifecycle.get("deployed_at"):
+        deployed = {"requested_by": lifecycle.get("requested_by"),
+                    "requested_at": when(lifecycle.get("requested_at")),
+                    "approvals": _approvals(lifecycle.get("approved_by")),
+                    "deployed_by": lifecycle.get("deployed_by"),
+                    "deployed_at": when(lifecycle["deployed_at"])}
+    if lifecycle.get("retired_at"):
+        retired = {"retired_by": lifecycle.get("retired_by"),
+                   "retired_at": when(lifecycle["retired_at"]),
+                   "replaced_by": lifecycle.get("replaced_by"),
+                   "requested_by": lifecycle.get("retirement_requested_by"),
+                   "approvals": _approvals(lifecycle.get("retirement_approved_by")),
+                   "reason": lifecycle.get("reason", "")}
+    comparison = [
+        {"metric": metric, "retired": row.get("baseline"), "replacement": row.get("candidate"),
+         "change": row.get("change"), "regressed": row.get("regressed")}
+        for metric, row in (lifecycle.get("metrics_comparison") or {}).items()
+        if isinstance(row, dict)
+    ]
+    history = [
+        {**entry, "at": when(entry.get("at")),
+         "approved_by": ", ".join(entry.get("approved_by") or [])}
+        for entry in lifecycle.get("history", []) if isinstance(entry, dict)
+    ]
+    return render_to_string("admin/governance/version_lifecycle.html", {
+        "deployed": deployed, "retired": retired, "comparison": comparison,
+        "history": history})
 
 
 @admin.action(description="Roll back to the previous production version")

@@ -61,7 +61,7 @@ def approval_decide(*, request: ApprovalRequest, actor, decision: str, comment: 
         audit.record(action="request.approval_given", actor=actor, subject=request,
                      model_name=request.version.model.name, reason=comment,
                      after={"approvals": approvals, "required": request.approvals_required})
-        request_try_complete(request, actor=actor)
+        request_try_complete(request)
     request.refresh_from_db()
     return request
 
@@ -76,11 +76,14 @@ def request_stale(request: ApprovalRequest, why: str) -> None:
                  before={"status": "pending"}, after={"status": "stale"})
 
 
-def request_try_complete(request: ApprovalRequest, *, actor) -> None:
+def request_try_complete(request: ApprovalRequest, *, reason: str = "") -> None:
     """Inside a transaction holding the model, the version and the request (in that order):
-    deploy once approvals and validation allow."""
-    approvals = request.decisions.filter(decision=Decision.APPROVE).count()
-    if approvals < request.approvals_required:
+    deploy once approvals and validation allow. The approver whose decision completed the
+    request (the last one) is the actor of its approval and sets the deployment off, also when
+    the request's validation finished after the approvals (`reason` then says so)."""
+    approvals = list(request.decisions.filter(decision=Decision.APPROVE)
+                     .select_related("approver").order_by("created_at", "id"))
+    if len(approvals) < request.approvals_required:
         return
     if request.validation_run_id:
         run = ValidationRun.objects.get(pk=request.validation_run_id)
@@ -97,8 +100,12 @@ def request_try_complete(request: ApprovalRequest, *, actor) -> None:
     request.status = RequestStatus.APPROVED
     request.decided_at = timezone.now()
     request.save(update_fields=["status", "decided_at"])
-    audit.record(action="request.approved", actor=actor, subject=request,
-                 model_name=version.model.name, before={"status": "pending"},
-                 after={"status": "approved", "approvals": approvals})
+    completed_by = approvals[-1].approver
+    audit.record(action="request.approved", actor=completed_by, subject=request,
+                 model_name=version.model.name, reason=reason,
+                 before={"status": "pending"},
+                 after={"status": "approved", "approvals": len(approvals),
+                        "requested_by": request.requested_by.get_username(),
+                        "approved_by": [a.approver.get_username() for a in approvals]})
     deployments.deployment_create(version=version, to_stage=request.to_stage, kind=request.kind,
-                       actor=request.requested_by, reason=request.reason, request=request)
+                                  actor=completed_by, reason=request.reason, request=request)

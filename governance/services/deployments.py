@@ -34,18 +34,36 @@ logger = logging.getLogger(__name__)
 
 
 def deployment_create(*, version, to_stage, kind, actor, reason, request=None,
-                       enqueue=True) -> Deployment:
+                      enqueue=True) -> Deployment:
+    """Record a move of `version` set off by `actor` (its `deployed_by`). A move an approval
+    request started is asked for by the request's author and set off by the approver whose
+    decision completed it; any other is asked for and set off by the actor alone."""
     deployment = Deployment.objects.create(
         model=version.model, version=version, from_stage=version.stage, to_stage=to_stage,
-        kind=kind, requested_by=actor, request=request, reason=reason,
+        kind=kind, requested_by=request.requested_by if request else actor, deployed_by=actor,
+        request=request, reason=reason,
     )
     audit.record(action="deployment.requested", actor=actor, subject=deployment,
                  model_name=version.model.name, reason=reason,
                  after={"deployment": deployment.pk, "version": version.version,
-                        "from": version.stage, "to": to_stage, "kind": kind})
+                        "from": version.stage, "to": to_stage, "kind": kind,
+                        **attribution(deployment)})
     if enqueue:
         enqueue_on_commit("governance.deployment_execute", deployment.pk)
     return deployment
+
+
+def attribution(deployment: Deployment) -> dict:
+    """Who asked for, approved and set off a deployment, as the audit events name them."""
+    return {"requested_by": deployment.requested_by.get_username(),
+            "approved_by": [a.approver.get_username() for a in deployment.approvals()],
+            "deployed_by": deployment.deployed_by.get_username()}
+
+
+def _approvals_record(deployment: Deployment) -> list[dict]:
+    """Each approval of a deployment, as metadata.json records it."""
+    return [{"by": a.approver.get_username(), "at": a.created_at.isoformat(),
+             "comment": a.comment} for a in deployment.approvals()]
 
 
 class DeploymentBlocked(Exception):
@@ -99,7 +117,7 @@ def deployment_execute(deployment_id: int, *, checkpoint=None) -> Deployment:
         registry_services.version_moving_set(
             versions=[v for v in (deployment.replaced, version) if v is not None],
             deployment_id=deployment.pk)
-        audit.record(action="deployment.started", actor=deployment.requested_by,
+        audit.record(action="deployment.started", actor=deployment.deployed_by,
                      subject=deployment, model_name=version.model.name,
                      after={"plan": [f"{s['version']}: {s['from']} → {s['to']}" for s in plan]})
     if checkpoint is not None:
@@ -175,9 +193,11 @@ def _finish(deployment_id: int) -> Deployment:
     with transaction.atomic(durable=True):
         RegisteredModel.objects.select_for_update().get(pk=model_id)  # see lock_for_change
         deployment = Deployment.objects.select_for_update(of=("self",)).select_related(
-            "requested_by", "version__model").get(pk=deployment_id)
+            "requested_by", "deployed_by", "request", "version__model").prefetch_related(
+            "request__decisions__approver").get(pk=deployment_id)
         if deployment.status != DeploymentStatus.MOVING:
             return deployment
+        people = attribution(deployment)
         now = timezone.now()
         moved = []
         policy = policies.effective_policy(deployment.model)
@@ -191,10 +211,10 @@ def _finish(deployment_id: int) -> Deployment:
             registry_services.version_stage_set(
                 version=version, stage=step["to"], at=now,
                 lifecycle=_lifecycle(version, step, deployment, now, successor, policy))
-            audit.record(action="version.stage_changed", actor=deployment.requested_by,
+            audit.record(action="version.stage_changed", actor=deployment.deployed_by,
                          subject=version, reason=deployment.reason,
                          before={"stage": before},
-                         after={"stage": step["to"], "deployment": deployment.pk})
+                         after={"stage": step["to"], "deployment": deployment.pk, **people})
             moved.append(version)
         deployment.status = DeploymentStatus.COMPLETED
         deployment.completed_at = now
@@ -203,34 +223,49 @@ def _finish(deployment_id: int) -> Deployment:
         for rollout in Rollout.objects.filter(model_id=deployment.model_id,
                                               status=RolloutStatus.ACTIVE,
                                               candidate__in=moved):
-            rollouts.rollout_close(rollout, RolloutStatus.FINISHED, deployment.requested_by,
+            rollouts.rollout_close(rollout, RolloutStatus.FINISHED, deployment.deployed_by,
                            f"the candidate moved to {rollout.candidate.stage} "
                            f"(deployment #{deployment.pk})")
         common.serving_changed()
         audit.record(
-            action="deployment.completed", actor=deployment.requested_by, subject=deployment,
+            action="deployment.completed", actor=deployment.deployed_by, subject=deployment,
             model_name=deployment.model.name, reason=deployment.reason,
             after={"version": deployment.version.version, "to": deployment.to_stage,
                    "replaced": deployment.replaced.version if deployment.replaced else None,
-                   "kind": deployment.kind},
+                   "kind": deployment.kind, **people},
         )
         enqueue_on_commit("registry.catalogue_rewrite")
     return deployment
 
 
+# What a move rewrites: a version leaving the archive sheds its retirement.
+RETIREMENT_KEYS = {"retired_at", "retired_by", "retirement_requested_by",
+                   "retirement_approved_by", "reason", "replaced_by", "metrics_comparison"}
+
+
 def _lifecycle(version, step, deployment, now, successor, policy) -> dict:
-    lifecycle = {k: v for k, v in version.lifecycle.items()
-                 if k not in {"retired_at", "retired_by", "reason", "replaced_by",
-                              "metrics_comparison"}}
-    actor = deployment.requested_by.get_username()
+    """The lifecycle section of a version's metadata.json after `step` of `deployment`: who
+    asked for the move, who approved it (each approver, when, what they said) and who set it
+    off; a version it archives records the same people as those of its retirement."""
+    lifecycle = {k: v for k, v in version.lifecycle.items() if k not in RETIREMENT_KEYS}
+    deployer = deployment.deployed_by.get_username()
+    requester = deployment.requested_by.get_username()
+    approvals = _approvals_record(deployment)
     history = list(lifecycle.get("history", []))
-    history.append({"stage": step["to"], "at": now.isoformat(), "by": actor,
+    history.append({"stage": step["to"], "at": now.isoformat(), "by": deployer,
+                    "requested_by": requester, "approved_by": [a["by"] for a in approvals],
                     "deployment": deployment.pk, "reason": deployment.reason})
     lifecycle["history"] = history
     if step["to"] == PRODUCTION:
-        lifecycle.update(deployed_at=now.isoformat(), deployed_by=actor)
+        requested_at = (deployment.request.created_at if deployment.request_id
+                        else deployment.created_at)
+        lifecycle.update(requested_by=requester, requested_at=requested_at.isoformat(),
+                         approved_by=approvals, deployed_at=now.isoformat(),
+                         deployed_by=deployer)
     elif step["to"] == ARCHIVED:
-        lifecycle.update(retired_at=now.isoformat(), retired_by=actor, reason=deployment.reason)
+        lifecycle.update(retired_at=now.isoformat(), retired_by=deployer,
+                         retirement_requested_by=requester,
+                         retirement_approved_by=approvals, reason=deployment.reason)
         if successor is not None and successor.pk != version.pk:
             lifecycle["replaced_by"] = successor.version
             lifecycle["metrics_comparison"] = validation.metrics_comparison(

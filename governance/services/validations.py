@@ -124,7 +124,8 @@ def validation_record(run, outcome, policy) -> ValidationRun:
                                or request.validation_run_id == run.pk):
                 approvals.request_stale(request, f"validation #{run.pk} failed: {summary}")
             elif request.validation_run_id == run.pk:
-                approvals.request_try_complete(request, actor=common.system_user())
+                approvals.request_try_complete(
+                    request, reason=f"validation #{run.pk} passed after the approvals")
     return run
 
 

@@ -192,7 +192,7 @@ def test_the_version_page_shows_its_governance_history(client, approver, promoti
     text = client.get(f"/admin/registry/modelversion/{version.pk}/change/").content.decode()
     assert "Validation runs" in text
     assert "Deployments" in text
-    assert "replaced_by" in text  # the retirement metadata
+    assert "replaced by 1.1.0" in text  # the retirement
     assert "version.stage_changed" in text  # the audit history
 
 

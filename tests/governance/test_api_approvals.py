@@ -54,24 +54,83 @@ def test_a_promotion_is_approved_deployed_and_the_old_version_archived(
     archived = json.loads((root / "archived/churn_prediction/v1.0.0/metadata.json").read_text())
     assert archived["stage"] == "archived"
     assert archived["replaced_by"] == "1.1.0"
-    assert archived["retired_by"] == "dana"
     assert archived["reason"] == "Better on November data"
     assert archived["retired_at"]
     assert archived["metrics_comparison"]["accuracy"] == {
         "candidate": 0.82, "baseline": 0.80, "change": 0.02, "lower_is_better": False,
         "compared": True, "regressed": False,
     }
-    promoted = json.loads((root / "production/churn_prediction/v1.1.0/metadata.json").read_text())
-    assert promoted["deployed_by"] == "dana"
-
     deployment = Deployment.objects.get(request=request)
     assert (deployment.replaced.version, deployment.version.version) == ("1.0.0", "1.1.0")
-    assert deployment.requested_by.username == "dana"
-    tail = _actions(model_name="churn_prediction", seq__gt=AuditEvent.objects.get(
-        action="request.created").seq)
-    assert tail == ["validation.passed", "request.approval_given", "request.approved",
-                    "deployment.requested", "deployment.started", "version.stage_changed",
-                    "version.stage_changed", "deployment.completed"]
+    assert (deployment.requested_by.username, deployment.deployed_by.username) == (
+        "dana", "april")
+    tail = AuditEvent.objects.filter(model_name="churn_prediction", seq__gt=AuditEvent.objects.get(
+        action="request.created").seq).order_by("seq")
+    assert [(e.action, e.actor_name) for e in tail] == [
+        ("validation.passed", "dana"), ("request.approval_given", "april"),
+        ("request.approved", "april"), ("deployment.requested", "april"),
+        ("deployment.started", "april"), ("version.stage_changed", "april"),
+        ("version.stage_changed", "april"), ("deployment.completed", "april")]
+    people = {"requested_by": "dana", "approved_by": ["april"], "deployed_by": "april"}
+    for event in tail.filter(action__in=["deployment.requested", "version.stage_changed",
+                                         "deployment.completed"]):
+        assert people.items() <= json.loads(event.after).items(), event.action
+
+
+def test_the_approver_is_named_wherever_the_deployment_is_recorded(api, approver, viewer,
+                                                                   promotion, store_root):
+    """dana asks, april approves: april deployed 1.1.0 and retired 1.0.0, at dana's request."""
+    _approve(api(approver), promotion["request_id"], comment="checked the November data")
+    decision = ApprovalRequest.objects.get(pk=promotion["request_id"]).decisions.get()
+    approved_by = [{"by": "april", "at": decision.created_at.isoformat(),
+                    "comment": "checked the November data"}]
+
+    root = Path(store_root)
+    promoted = json.loads((root / "production/churn_prediction/v1.1.0/metadata.json").read_text())
+    assert (promoted["requested_by"], promoted["approved_by"], promoted["deployed_by"]) == (
+        "dana", approved_by, "april")
+    assert promoted["history"][-1]["stage"] == "production"
+    assert {k: promoted["history"][-1][k] for k in ("by", "requested_by", "approved_by")} == {
+        "by": "april", "requested_by": "dana", "approved_by": ["april"]}
+    archived = json.loads((root / "archived/churn_prediction/v1.0.0/metadata.json").read_text())
+    assert (archived["retired_by"], archived["retirement_requested_by"],
+            archived["retirement_approved_by"], archived["replaced_by"]) == (
+        "april", "dana", approved_by, "1.1.0")
+    assert {k: archived["history"][-1][k] for k in ("stage", "by", "requested_by")} == {
+        "stage": "archived", "by": "april", "requested_by": "dana"}
+
+    deployment = Deployment.objects.get(request_id=promotion["request_id"])
+    body = api(viewer).get(f"/api/v1/deployments/{deployment.pk}/").json()
+    assert (body["requested_by"], body["deployed_by"]) == ("dana", "april")
+    assert [(a["by"], a["comment"]) for a in body["approved_by"]] == [
+        ("april", "checked the November data")]
+    listed = api(viewer).get("/api/v1/deployments/?deployed_by=april").json()["results"]
+    assert [d["id"] for d in listed] == [deployment.pk]
+
+
+def test_with_two_approvals_required_both_approvers_are_named(api, approver, second_approver,
+                                                             promotion, strict_policy,
+                                                             store_root):
+    strict_policy(approvals_required=2)
+    ApprovalRequest.objects.filter(pk=promotion["request_id"]).update(approvals_required=2)
+    _approve(api(approver), promotion["request_id"], comment="fine by me")
+    _approve(api(second_approver), promotion["request_id"], comment="agreed")
+
+    promoted = json.loads((Path(store_root) / "production/churn_prediction/v1.1.0/"
+                           "metadata.json").read_text())
+    assert [(a["by"], a["comment"]) for a in promoted["approved_by"]] == [
+        ("april", "fine by me"), ("bea", "agreed")]
+    assert (promoted["requested_by"], promoted["deployed_by"]) == ("dana", "bea")
+    archived = json.loads((Path(store_root) / "archived/churn_prediction/v1.0.0/"
+                           "metadata.json").read_text())
+    assert [a["by"] for a in archived["retirement_approved_by"]] == ["april", "bea"]
+    body = api(approver).get("/api/v1/deployments/?model=churn_prediction").json()["results"]
+    promotion_row = next(d for d in body if d["kind"] == "promotion")
+    assert [a["by"] for a in promotion_row["approved_by"]] == ["april", "bea"]
+    completed = AuditEvent.objects.get(action="deployment.completed",
+                                       object_id=str(promotion_row["id"]))
+    assert (completed.actor_name, json.loads(completed.after)["approved_by"]) == (
+        "bea", ["april", "bea"])
 
 
 def test_the_requester_cannot_approve_and_the_attempt_is_audited(api, approver, validated):

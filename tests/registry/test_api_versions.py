@@ -577,12 +577,15 @@ def test_a_nul_character_in_the_url_is_a_bad_request_not_a_server_error(
 
 def test_governance_keys_in_uploaded_metadata_are_not_stored(api, data_scientist, churn_model,
                                                              store_root):
-    forged = helpers.metadata(retired_by="ada", replaced_by="9.9.9", deployed_at="2020-01-01",
-                              metrics_comparison={}, model_architecture={"type": "kept"})
+    lifecycle = {"retired_by": "ada", "replaced_by": "9.9.9", "deployed_at": "2020-01-01",
+                 "metrics_comparison": {}, "requested_by": "ada", "deployed_by": "ada",
+                 "approved_by": [{"by": "april", "at": "2020-01-01", "comment": "fine"}],
+                 "retirement_approved_by": [{"by": "april"}]}
+    forged = helpers.metadata(**lifecycle, model_architecture={"type": "kept"})
     assert register(api(data_scientist), "churn_prediction", meta=forged).status_code == 201
     written = json.loads(
         (Path(store_root) / "experiments/churn_prediction/v1.0.0/metadata.json").read_text())
-    assert not {"retired_by", "replaced_by", "deployed_at", "metrics_comparison"} & set(written)
+    assert not set(lifecycle) & set(written)
     assert written["model_architecture"] == {"type": "kept"}
 
 

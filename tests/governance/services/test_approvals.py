@@ -12,7 +12,7 @@ from core import roles
 from core.errors import ApplicationError, Conflict, Forbidden
 from core.models import AuditEvent
 from governance import services
-from governance.models import Approval
+from governance.models import Approval, Deployment
 from tests import helpers
 from tests.helpers import Unchanged
 
@@ -97,3 +97,50 @@ def test_an_approval_waits_for_the_requests_own_validation(ask, data_scientist, 
     with Unchanged(allow_actions=()), pytest.raises(Conflict) as twice:
         services.approval_decide(request=request, actor=approver, decision="approve")
     assert twice.value.get_codes() == "already_decided"
+
+
+def test_the_approver_who_completes_a_request_sets_its_deployment_off(ask, data_scientist,
+                                                                      approver):
+    """dana asks, april approves: april is the actor of the approval and of every deployment
+    event, which also name dana as the one who asked."""
+    request = ask(data_scientist)
+    services.validation_execute(request.validation_run_id)  # passes: nothing waits for it
+    first = AuditEvent.objects.order_by("seq").last().seq
+    services.approval_decide(request=request, actor=approver, decision="approve",
+                             comment="fine")
+    deployment = Deployment.objects.get(request=request)
+    assert (deployment.requested_by, deployment.deployed_by) == (data_scientist, approver)
+    assert [a.approver for a in deployment.approvals()] == [approver]
+    events = AuditEvent.objects.filter(seq__gt=first).order_by("seq")
+    assert [(e.action, e.actor_name) for e in events] == [
+        ("request.approval_given", "april"), ("request.approved", "april"),
+        ("deployment.requested", "april")]
+    assert json.loads(events.get(action="deployment.requested").after) == {
+        "deployment": deployment.pk, "version": "1.0.0", "from": "staging",
+        "to": "production", "kind": "promotion", "requested_by": "dana",
+        "approved_by": ["april"], "deployed_by": "april"}
+
+
+def test_when_validation_finishes_after_the_approval_the_approver_still_deploys(
+    ask, data_scientist, approver
+):
+    request = ask(data_scientist)
+    services.approval_decide(request=request, actor=approver, decision="approve")
+    assert not Deployment.objects.filter(request=request).exists()  # validation runs first
+    services.validation_execute(request.validation_run_id)
+    deployment = Deployment.objects.get(request=request)
+    assert (deployment.requested_by, deployment.deployed_by) == (data_scientist, approver)
+    approved = AuditEvent.objects.get(action="request.approved")
+    assert (approved.actor_name, approved.reason) == (
+        "april", f"validation #{request.validation_run_id} passed after the approvals")
+    deployed = AuditEvent.objects.filter(action="deployment.requested").order_by("seq").last()
+    assert deployed.actor_name == "april"
+
+
+def test_a_move_without_approvals_is_deployed_by_whoever_moved_it(data_scientist, churn_model):
+    version = helpers.register_direct("churn_prediction", "1.0.0", actor=data_scientist)
+    outcome = services.transition_request(version=version, to_stage="staging",
+                                          actor=data_scientist)
+    deployment = outcome.deployment
+    assert (deployment.requested_by, deployment.deployed_by, deployment.approvals()) == (
+        data_scientist, data_scientist, [])

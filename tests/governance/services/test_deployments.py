@@ -32,7 +32,8 @@ def _recorded(version, actor) -> Deployment:
     """A deployment as the approval step records it, before any worker picks it up."""
     return Deployment.objects.create(
         model=version.model, version=version, from_stage=version.stage,
-        to_stage="production", kind="forced", requested_by=actor, reason="test")
+        to_stage="production", kind="forced", requested_by=actor, deployed_by=actor,
+        reason="test")
 
 
 def _files_intact(store_root):

@@ -69,7 +69,7 @@ def test_the_periodic_task_recovers_deployments_and_ends_abandoned_validations(
     candidate = validated("1.1.0", stage="staging", metrics={"accuracy": 0.85})
     deployment = Deployment.objects.create(
         model=candidate.model, version=candidate, from_stage="staging", to_stage="production",
-        kind="forced", requested_by=admin_user, reason="test")
+        kind="forced", requested_by=admin_user, deployed_by=admin_user, reason="test")
     kill_deployment_at(deployment, 0, store_root, tmp_path)
     Deployment.objects.filter(pk=deployment.pk).update(
         started_at=timezone.now() - timedelta(minutes=5))
