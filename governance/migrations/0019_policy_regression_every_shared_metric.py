@@ -22,7 +22,7 @@ def every_shared_metric(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("governance", "0016_moving_versions_marked"),
+        ("governance", "0018_deployment_deployed_by_required"),
     ]
 
     operations = [
