@@ -24,10 +24,14 @@ EXPECTED = {
 }
 
 
-def test_seed_demo_registers_five_trained_models_that_predict(store_root, capsys):
-    call_command("seed_demo")
-    output = capsys.readouterr().out
-    assert "Registered 12 versions" in output
+def test_seed_demo_registers_five_trained_models_that_predict_even_when_interrupted(
+        store_root, capsys, monkeypatch):
+    """The demo is seeded the way `make run` may meet it: interrupted twice, then run again,
+    which finishes it (a half-seeded model is finished, not skipped). One test, since a full
+    seeding costs a minute or two."""
+    output = _seed_interrupted_twice(monkeypatch, capsys)
+    assert "finishing what an interrupted run began" in output
+    assert ModelVersion.objects.count() == 12
 
     stages = {
         name: dict(ModelVersion.objects.filter(model__name=name).values_list("version", "stage"))
@@ -96,10 +100,9 @@ def _the_service_account_gets_answers_from_every_model_over_both_protocols(capsy
         assert v2.json()["outputs"][0]["shape"][0] == len(rows)
 
 
-def test_an_interrupted_seeding_is_finished_by_the_next_run_not_skipped(store_root, monkeypatch,
-                                                                        capsys):
-    """Ctrl-C in the middle of a folder move, then in the middle of a model's registrations:
-    each next run finishes the demo from where it stopped."""
+def _seed_interrupted_twice(monkeypatch, capsys) -> str:
+    """Ctrl-C in the middle of a folder move, then in the middle of a model's registrations,
+    then a run to the end; returns what the last run printed."""
     from governance import services
     from governance.models import ApprovalRequest, Deployment
     from registry import services as registry_services
@@ -141,13 +144,7 @@ def test_an_interrupted_seeding_is_finished_by_the_next_run_not_skipped(store_ro
     capsys.readouterr()
     call_command("seed_demo")
     output = capsys.readouterr().out
-    assert "finishing what an interrupted run began" in output
-    stages = {
-        name: dict(ModelVersion.objects.filter(model__name=name).values_list("version", "stage"))
-        for name in EXPECTED
-    }
-    assert stages == EXPECTED
     pending = ApprovalRequest.objects.filter(status="pending")
     assert [(r.version.model.name, r.version.version) for r in pending] == [
         ("overdue_prediction", "1.1.0")]
-    assert reconcile(repair=False) == []
+    return output
