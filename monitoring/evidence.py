@@ -1,6 +1,6 @@
 """An alert's evidence as tables, for its admin page (the raw JSON stays below them).
 
-Evidence is nested JSON whose shape depends on the rule (services._measure): the window and
+Evidence is nested JSON whose shape depends on the rule (monitoring.services.passes._measure): the window and
 threshold, then per version a row count and the figures that breached. A mapping whose values
 are flat mappings, under `features` or `versions`, becomes a table with a row per feature or
 version and a column per figure; any other mapping a two-column table; nested values nest.
