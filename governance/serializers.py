@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -18,6 +17,9 @@ from governance.models import (
 )
 from registry.models import Stage
 from registry.serializers import RejectUnknownFieldsMixin
+
+# An object or null: generated clients must accept both.
+NULLABLE_OBJECT = {"type": "object", "nullable": True}
 
 
 class CheckSerializer(serializers.ModelSerializer):
@@ -67,14 +69,14 @@ class ApprovalRequestSerializer(serializers.ModelSerializer):
     def get_approvals(self, obj) -> int:
         return sum(1 for d in obj.decisions.all() if d.decision == "approve")
 
-    @extend_schema_field(OpenApiTypes.OBJECT)
+    @extend_schema_field(NULLABLE_OBJECT)
     def get_validation(self, obj):
         run = obj.validation_run
         if run is None:
             return None
         return {"id": run.pk, "status": run.status, "summary": run.summary}
 
-    @extend_schema_field(OpenApiTypes.OBJECT)
+    @extend_schema_field(NULLABLE_OBJECT)
     def get_production(self, obj):
         production = self.context.get("production", {}).get(obj.version.model_id)
         if production is None or production.pk == obj.version_id:
@@ -87,7 +89,7 @@ class ApprovalRequestSerializer(serializers.ModelSerializer):
                 obj.version.metrics, production.metrics, policy),
         }
 
-    @extend_schema_field(OpenApiTypes.OBJECT)
+    @extend_schema_field(NULLABLE_OBJECT)
     def get_deployment(self, obj):
         deployment = getattr(obj, "deployment", None)
         if deployment is None:
@@ -132,11 +134,11 @@ class AuditEventSerializer(serializers.ModelSerializer):
                   "object_repr", "model", "before", "after", "reason", "request_id",
                   "client_ip", "prev_hash", "hash"]
 
-    @extend_schema_field(OpenApiTypes.OBJECT)
+    @extend_schema_field(NULLABLE_OBJECT)
     def get_before(self, obj):
         return json.loads(obj.before) if obj.before else None
 
-    @extend_schema_field(OpenApiTypes.OBJECT)
+    @extend_schema_field(NULLABLE_OBJECT)
     def get_after(self, obj):
         return json.loads(obj.after) if obj.after else None
 

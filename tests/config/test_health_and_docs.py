@@ -77,3 +77,14 @@ def test_schema_generation_has_no_warnings(capsys):
     from django.core.management import call_command
 
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", "/dev/null")
+
+
+def test_the_schema_says_which_fields_may_be_null(api, viewer):
+    """Generated clients break on a null the schema does not allow (issue 12)."""
+    schema = yaml.safe_load(api(viewer).get("/api/schema/").content)
+    components = schema["components"]["schemas"]
+    for component, field in [("ApprovalRequest", "production"), ("ApprovalRequest", "deployment"),
+                             ("ApprovalRequest", "validation"), ("AuditEvent", "before"),
+                             ("AuditEvent", "after")]:
+        assert components[component]["properties"][field].get("nullable") is True, (
+            component, field)
