@@ -24,6 +24,7 @@ class ApiToken(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = "API token"
 
     def __str__(self) -> str:
         return f"{self.name} ({self.user}, mgt_{self.prefix}_…)"
@@ -108,6 +109,8 @@ class Feedback(models.Model):
 
     class Meta:
         ordering = ["request_id", "row_index"]
+        verbose_name = "outcome"
+        verbose_name_plural = "outcomes (feedback)"
         constraints = [
             models.UniqueConstraint(fields=["request_id", "row_index"],
                                     name="feedback_one_per_row"),
