@@ -22,8 +22,25 @@ def database_url() -> str:
     return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
+def e2e_redis_url() -> str:
+    """REDIS_URL's server, another database number: the e2e processes' own (see
+    tests/e2e/conftest.py's broker_dir)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        return ""
+    parts = urlsplit(settings.REDIS_URL)
+    number = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{number - 1 if number > 0 else number + 1}"))
+
+
+
 def process_env(store_root: Path, broker_dir: Path, **extra) -> dict:
     env = dict(os.environ)
+    if e2e_redis_url():
+        env["REDIS_URL"] = e2e_redis_url()
     env.update(
         DATABASE_URL=database_url(),
         MODEL_STORE_ROOT=str(store_root),

@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from tests.governance.conftest import (  # noqa: F401  (fixtures)
     policy,
@@ -25,7 +24,7 @@ from tests.governance.conftest import (  # noqa: F401  (fixtures)
     validated,
 )
 from tests.monitoring.conftest import receiver  # noqa: F401  (a fixture)
-from tests.processes import ROOT, process_env, reset_connection_pools
+from tests.processes import ROOT, e2e_redis_url, process_env, reset_connection_pools
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -50,7 +49,7 @@ def browser():
 
 
 @pytest.fixture
-def broker_dir(tmp_path, celery_eager):
+def broker_dir(tmp_path, celery_eager, settings):
     """A private broker for this test; the test process publishes to it for real."""
     app = celery_eager
     app.conf.task_always_eager = False
@@ -66,12 +65,20 @@ def broker_dir(tmp_path, celery_eager):
         for key in ("data_folder_in", "control_folder"):
             Path(options[key]).mkdir(parents=True, exist_ok=True)
     else:
-        # A stale message from an earlier run must not be mistaken for this test's.
+        # The real processes get a Redis database of their own (broker and cache): the other
+        # xdist worker's tests share REDIS_URL's, and nothing of theirs may reach this test's
+        # worker or server. Only e2e tests use it (one xdist worker runs them all, in turn),
+        # so it is emptied first: a stale message of an earlier test or run goes too.
         import redis
 
-        redis.Redis.from_url(settings.REDIS_URL).delete("celery")
+        url = e2e_redis_url()
+        redis.Redis.from_url(url).flushdb()
+        app.conf.broker_url = url
+        settings.CACHES = {**settings.CACHES,
+                           "default": {**settings.CACHES["default"], "LOCATION": url}}
     reset_connection_pools(app)
     yield directory
+    app.conf.broker_url = settings.CELERY_BROKER_URL
     reset_connection_pools(app)
 
 

@@ -65,20 +65,24 @@ def test_a_version_is_validated_approved_and_deployed_by_the_worker(
                           json={"to_stage": "production", "reason": "e2e"})
         assert asked.status_code == 202, asked.text
         request_id = asked.json()["request"]["id"]
-        _wait(lambda: april.get(f"{live_app}/api/v1/approvals/{request_id}/").json(),
-              lambda r: r["validation"]["status"] == "passed")
+        request = _wait(lambda: april.get(f"{live_app}/api/v1/approvals/{request_id}/").json(),
+                        lambda r: r["validation"]["status"] not in ("pending", "running"))
+        assert request["validation"]["status"] == "passed", request
         approved = april.post(f"{live_app}/api/v1/approvals/{request_id}/approve",
                               json={"comment": "ok"})
         assert approved.status_code == 200, approved.text
         _wait(lambda: stage(version), lambda s: s == "production")
 
+    def validated(version):
+        runs = _wait(lambda: latest_run(version),
+                     lambda r: r and r[0]["status"] not in ("pending", "running"))
+        assert runs[0]["status"] == "passed", runs[0]["checks"]
+
     register("1.0.0", 0.80)
-    runs = _wait(lambda: latest_run("1.0.0"), lambda r: r and r[0]["status"] != "pending"
-                 and r[0]["status"] != "running")
-    assert runs[0]["status"] == "passed", runs[0]["checks"]
+    validated("1.0.0")
     promote("1.0.0")
     register("1.1.0", 0.81)
-    _wait(lambda: latest_run("1.1.0"), lambda r: r and r[0]["status"] == "passed")
+    validated("1.1.0")
     promote("1.1.0")
 
     assert stage("1.0.0") == "archived"
