@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
+from core import roles
 from core.limits import MAX_BIGINT
 
 DATE_PARTS = {"year": (1, 9999), "month": (1, 12), "day": (1, 31)}
@@ -102,6 +103,20 @@ class ReadOnlyInline(admin.TabularInline):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class AdminOnlyEditMixin:
+    """Rows only admins add or change (teams, policies), and nobody deletes: their history
+    is in the audit trail, which a deletion would orphan."""
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return roles.has_role(request.user, roles.ADMIN_ROLES)
+
+    def has_add_permission(self, request):
+        return roles.has_role(request.user, roles.ADMIN_ROLES)
 
 
 class ServiceAdminMixin:

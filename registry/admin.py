@@ -14,7 +14,13 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from core import roles
-from core.admin import DateHierarchyGuard, ReadOnlyInline, ServiceAdminMixin, badge_column
+from core.admin import (
+    AdminOnlyEditMixin,
+    DateHierarchyGuard,
+    ReadOnlyInline,
+    ServiceAdminMixin,
+    badge_column,
+)
 from registry import access, services
 from registry.models import ArtifactFile, ModelVersion, RegisteredModel, Stage, Team
 
@@ -110,7 +116,7 @@ class FileInline(ReadOnlyInline):
 
 
 @admin.register(Team)
-class TeamAdmin(ServiceAdminMixin, admin.ModelAdmin):
+class TeamAdmin(AdminOnlyEditMixin, ServiceAdminMixin, admin.ModelAdmin):
     """Teams own models; admins keep their members (audited, through a service)."""
 
     list_display = ["name", "description", "member_count", "model_count"]
@@ -136,15 +142,6 @@ class TeamAdmin(ServiceAdminMixin, admin.ModelAdmin):
     @admin.display(description="models", ordering="model_total")
     def model_count(self, obj):
         return obj.model_total
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return roles.has_role(request.user, roles.ADMIN_ROLES)
-
-    def has_add_permission(self, request):
-        return roles.has_role(request.user, roles.ADMIN_ROLES)
 
     def get_readonly_fields(self, request, obj=None):
         return ["name"] if obj else []

@@ -5,35 +5,19 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from core import roles
-from core.admin import (
-    ServiceAdminMixin,
-)
+from core.admin import AdminOnlyEditMixin, ServiceAdminMixin
 from governance import policies, services
-from governance.models import (
-    Policy,
-)
-from registry.admin import (
-    TeamScopedAdmin,
-)
+from governance.models import Policy
+from registry.admin import TeamScopedAdmin
 
 
 @admin.register(Policy)
-class PolicyAdmin(TeamScopedAdmin, ServiceAdminMixin, admin.ModelAdmin):
+class PolicyAdmin(AdminOnlyEditMixin, TeamScopedAdmin, ServiceAdminMixin, admin.ModelAdmin):
     list_display = ["__str__", "approvals_required", "transitions_requiring_approval",
                     "min_metrics", "regression_tolerance", "latency_budget_ms", "updated_at"]
     fields = ["model", *policies.POLICY_FIELDS]
 
     team_scope_keeps_project_rows = True
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return roles.has_role(request.user, roles.ADMIN_ROLES)
-
-    def has_add_permission(self, request):
-        return roles.has_role(request.user, roles.ADMIN_ROLES)
 
     def save_through_service(self, request, obj, form, change):
         changes = {field: form.cleaned_data[field] for field in form.changed_data}
