@@ -14,6 +14,7 @@ from core.models import AuditEvent
 from governance import services
 from governance.admin.registry_pages import lifecycle_html
 from governance.models import ApprovalRequest, Deployment
+from registry import reconcile
 from registry.importing import plan_directory
 from registry.models import ModelVersion
 from registry.selectors import import_state
@@ -104,6 +105,8 @@ def test_an_import_keeps_stages_dates_and_retirement_and_attests_each_version(
     assert "Imported as production on " in page and "by <b>ada</b>" in page
     assert "awaiting approval to production" in page
     assert "Summary: 4 imported" in out
+    # Rows, folders and metadata.json agree: reconcile finds nothing to say about them.
+    assert reconcile.reconcile(repair=False) == []
 
 
 def test_a_second_run_imports_nothing_and_says_so(admin_user, library):
