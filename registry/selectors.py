@@ -95,3 +95,20 @@ def file_get(version: ModelVersion, filename: str) -> ArtifactFile:
     raise ApplicationError(
         f"{version} has no file named {filename!r}", status_code=404, code="not_found"
     )
+
+
+def import_state() -> tuple[dict[str, dict[str, str | None]], dict[str, str]]:
+    """For planning an import (registry.importing): every model's registered versions, with
+    the import key of those imported, and each import key's "model version". Not scoped: an
+    admin's command reads it."""
+    existing: dict[str, dict[str, str | None]] = {}
+    for name, version in ModelVersion.objects.values_list("model__name", "version"):
+        existing.setdefault(name, {})[version] = None
+    imported = {}
+    for name, version, lifecycle in ModelVersion.objects.filter(
+            lifecycle__has_key="imported").values_list("model__name", "version", "lifecycle"):
+        key = (lifecycle.get("imported") or {}).get("key")
+        if key:
+            existing[name][version] = key
+            imported[key] = f"{name} {version}"
+    return existing, imported

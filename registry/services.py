@@ -237,6 +237,69 @@ def normalise_sha256(value: str | None) -> str | None:
     return text
 
 
+def _checked_version(*, model_name: str, version: str, framework: str, metadata: dict,
+                     files: list[store.IncomingFile], actor):
+    """What registering and importing check before anything is written: the version, the
+    framework, the metadata and the files. Returns the parsed version and the row's fields."""
+    try:
+        parsed = parse_version(version)
+    except InvalidVersion as exc:
+        raise ApplicationError(str(exc), field="version") from None
+    if framework not in Framework.values:
+        raise ApplicationError(f"must be one of {', '.join(Framework.values)}", field="framework")
+    meta = VersionMetadataSerializer(
+        data=metadata, model_name=model_name, version=version, framework=framework
+    )
+    if not meta.is_valid():
+        from rest_framework.exceptions import ValidationError
+
+        raise ValidationError({"metadata": meta.errors})
+    _check_files(framework, files)
+    data = dict(meta.validated_data)
+    if not data.get("author"):
+        data["author"] = actor.get_full_name() or actor.get_username()
+    for incoming in files:
+        if incoming.role == FileRole.REFERENCE:  # its columns must be the features
+            reference.read(incoming.path, data.get("signature") or [], data.get("target", ""))
+    return parsed, data
+
+
+def _place_version(*, model: RegisteredModel, version: str, parsed, framework: str, data: dict,
+                   files: list[store.IncomingFile], actor, stage: str, created_at=None,
+                   lifecycle: dict | None = None) -> tuple[ModelVersion, Path]:
+    """Inside the caller's transaction: the version's rows and its published folder in
+    `stage`. On failure the caller removes the returned folder (see version_register)."""
+    if model.versions.filter(version=version).exists():
+        raise Conflict(f"{model.name} {version} is already registered", field="version")
+    row = ModelVersion.objects.create(
+        model=model, version=version, major=parsed.major, minor=parsed.minor,
+        patch=parsed.patch, prerelease=parsed.prerelease, prerelease_key=parsed.prerelease_key,
+        stage=stage, framework=framework, created_by=actor, lifecycle=lifecycle or {}, **data,
+    )
+    if created_at is not None:  # an import keeps the source's date
+        row.created_at = created_at
+        row.save(update_fields=["created_at"])
+    file_rows = ArtifactFile.objects.bulk_create(
+        ArtifactFile(version=row, role=incoming.role, filename=incoming.name, position=position,
+                     size=incoming.size, sha256=incoming.sha256)
+        for position, incoming in enumerate(files)
+    )
+    final = store.version_dir(model.name, version, stage)
+    tmp = store.assemble_version_dir(
+        model.name, version, stage, files, document_bytes(version_document(row, files=file_rows)))
+    try:
+        store.publish_version_dir(tmp, final)
+    except store.StoreError:
+        store.remove_own_dir(tmp)
+        raise Conflict(
+            f"a folder for {model.name} {version} already exists in the store but no "
+            "row does; an operator should run `manage.py reconcile`",
+            field="version",
+            code="store_inconsistent",
+        ) from None
+    return row, final
+
+
 def version_register(
     *,
     model_name: str,
@@ -253,20 +316,9 @@ def version_register(
     order they are applied, then other files. Nothing is unpickled here. On any failure the
     incoming files are the caller's to discard; no row and no version folder remain.
     """
-    try:
-        parsed = parse_version(version)
-    except InvalidVersion as exc:
-        raise ApplicationError(str(exc), field="version") from None
-    if framework not in Framework.values:
-        raise ApplicationError(f"must be one of {', '.join(Framework.values)}", field="framework")
-    meta = VersionMetadataSerializer(
-        data=metadata, model_name=model_name, version=version, framework=framework
-    )
-    if not meta.is_valid():
-        from rest_framework.exceptions import ValidationError
-
-        raise ValidationError({"metadata": meta.errors})
-    _check_files(framework, files)
+    parsed, data = _checked_version(model_name=model_name, version=version,
+                                    framework=framework, metadata=metadata, files=files,
+                                    actor=actor)
     declared = normalise_sha256(declared_sha256)
     if declared and declared != files[0].sha256:
         raise Unprocessable(
@@ -274,15 +326,7 @@ def version_register(
             "corrupted or the wrong file was sent",
             field="sha256",
         )
-    data = dict(meta.validated_data)
-    if not data.get("author"):
-        data["author"] = actor.get_full_name() or actor.get_username()
-    for incoming in files:
-        if incoming.role == FileRole.REFERENCE:  # its columns must be the features
-            reference.read(incoming.path, data.get("signature") or [], data.get("target", ""))
-
     published: Path | None = None
-    tmp: Path | None = None
     try:
         with transaction.atomic(durable=True):
             try:
@@ -290,50 +334,9 @@ def version_register(
             except RegisteredModel.DoesNotExist:
                 raise access.not_found(model_name) from None
             access.require_action(actor, model, "register versions")
-            if model.versions.filter(version=version).exists():
-                raise Conflict(f"{model_name} {version} is already registered", field="version")
-            row = ModelVersion.objects.create(
-                model=model,
-                version=version,
-                major=parsed.major,
-                minor=parsed.minor,
-                patch=parsed.patch,
-                prerelease=parsed.prerelease,
-                prerelease_key=parsed.prerelease_key,
-                stage=Stage.EXPERIMENT,
-                framework=framework,
-                created_by=actor,
-                **data,
-            )
-            file_rows = ArtifactFile.objects.bulk_create(
-                ArtifactFile(
-                    version=row,
-                    role=incoming.role,
-                    filename=incoming.name,
-                    position=position,
-                    size=incoming.size,
-                    sha256=incoming.sha256,
-                )
-                for position, incoming in enumerate(files)
-            )
-            final = store.version_dir(model_name, version, Stage.EXPERIMENT)
-            tmp = store.assemble_version_dir(
-                model_name,
-                version,
-                Stage.EXPERIMENT,
-                files,
-                document_bytes(version_document(row, files=file_rows)),
-            )
-            try:
-                store.publish_version_dir(tmp, final)
-            except store.StoreError:
-                raise Conflict(
-                    f"a folder for {model_name} {version} already exists in the store but no "
-                    "row does; an operator should run `manage.py reconcile`",
-                    field="version",
-                    code="store_inconsistent",
-                ) from None
-            published, tmp = final, None
+            row, published = _place_version(model=model, version=version, parsed=parsed,
+                                             framework=framework, data=data, files=files,
+                                             actor=actor, stage=Stage.EXPERIMENT)
             audit.record(
                 action="version.registered", actor=actor, subject=row,
                 after=_version_snapshot(row),
@@ -342,12 +345,76 @@ def version_register(
                                            trigger="registration", actor=actor)
             _rewrite_catalogue_on_commit()
     except BaseException:
-        if tmp is not None:
-            store.remove_own_dir(tmp)
         if published is not None:
             store.remove_own_dir(published)
         raise
     return row
+
+
+def version_import_place(
+    *,
+    model_name: str,
+    version: str,
+    framework: str,
+    metadata: dict,
+    files: list[store.IncomingFile],
+    actor,
+    stage: str,
+    reason: str,
+    key: str,
+    attestation: dict,
+    created_at=None,
+    lifecycle: dict | None = None,
+) -> tuple[ModelVersion, bool]:
+    """Register a version imported from a team's model directory straight into `stage`,
+    with its history as the source recorded it: an admin's attested import (governance's
+    `version_import` decides the stage and calls this).
+
+    `key` identifies the import (model name and the files' sha256s): a version already
+    imported under it is returned as it is, with False. `attestation` (source path, source
+    version, the files' source paths and sha256s, ...) goes into the version's lifecycle
+    (`imported`) and into its one audit event, `version.imported`.
+    """
+    if not roles.has_role(actor, roles.ADMIN_ROLES):
+        raise Forbidden("Only an admin imports versions: the import attests their stage.")
+    if not reason.strip():
+        raise ApplicationError("give a reason for the import", field="reason")
+    if stage not in Stage.values:
+        raise ApplicationError(f"must be one of {', '.join(Stage.values)}", field="stage")
+    parsed, data = _checked_version(model_name=model_name, version=version,
+                                    framework=framework, metadata=metadata, files=files,
+                                    actor=actor)
+    from django.utils import timezone
+
+    imported = {**attestation, "key": key, "by": actor.get_username(),
+                "at": timezone.now().isoformat(), "reason": reason}
+    published: Path | None = None
+    try:
+        with transaction.atomic(durable=True):
+            try:
+                model = RegisteredModel.objects.select_for_update().get(name=model_name)
+            except RegisteredModel.DoesNotExist:
+                raise access.not_found(model_name) from None
+            earlier = model.versions.filter(lifecycle__imported__key=key).first()
+            if earlier is not None:
+                return earlier, False
+            row, published = _place_version(
+                model=model, version=version, parsed=parsed, framework=framework, data=data,
+                files=files, actor=actor, stage=stage, created_at=created_at,
+                lifecycle={**(lifecycle or {}), "imported": imported})
+            audit.record(
+                action="version.imported", actor=actor, subject=row, reason=reason,
+                after={**_version_snapshot(row), **{k: v for k, v in imported.items()
+                                                    if k not in ("by", "at", "reason")}},
+            )
+            signals.validation_needed.send(sender=ModelVersion, version=row,
+                                           trigger="import", actor=actor)
+            _rewrite_catalogue_on_commit()
+    except BaseException:
+        if published is not None:
+            store.remove_own_dir(published)
+        raise
+    return row, True
 
 
 def version_update(*, version: ModelVersion, actor, **changes) -> ModelVersion:

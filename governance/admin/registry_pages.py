@@ -112,7 +112,16 @@ def lifecycle_html(lifecycle: dict):
     the sentences then name only who is known."""
     if not lifecycle:
         return "—"
-    deployed = retired = None
+    deployed = retired = imported = None
+    if isinstance(lifecycle.get("imported"), dict):
+        source = lifecycle["imported"]
+        imported = {"stage": source.get("stage"), "at": when(source.get("at")),
+                    "by": source.get("by"), "source": source.get("source"),
+                    "source_version": source.get("source_version"),
+                    "created_at": when(source.get("created_at")),
+                    "deployed_at": when(source.get("deployed_at")),
+                    "trusted": source.get("trusted"), "checksum": source.get("checksum"),
+                    "reason": source.get("reason", "")}
     if lifecycle.get("deployed_at"):
         deployed = {"requested_by": lifecycle.get("requested_by"),
                     "requested_at": when(lifecycle.get("requested_at")),
@@ -138,7 +147,8 @@ def lifecycle_html(lifecycle: dict):
         for entry in lifecycle.get("history", []) if isinstance(entry, dict)
     ]
     return render_to_string("admin/governance/version_lifecycle.html", {
-        "deployed": deployed, "retired": retired, "comparison": comparison,
+        "imported": imported, "deployed": deployed, "retired": retired,
+        "comparison": comparison,
         "history": history})
 
 

@@ -1,5 +1,5 @@
 """Every governance write, one module per family: validations, transitions, approvals,
-deployments, rollouts, policies, integrity, recovery. Each public function is one durable
+deployments, rollouts, policies, integrity, recovery, imports. Each public function is one durable
 transaction that writes its audit events; who may do what is in governance.rules, and a
 refusal is itself audited."""
 
@@ -17,6 +17,12 @@ from governance.services.deployments import (  # noqa: F401
     deployment_execute,
     deployment_recover,
     reconcile,
+)
+from governance.services.imports import (  # noqa: F401
+    ImportResult,
+    directory_import,
+    import_refusal,
+    version_import,
 )
 from governance.services.integrity import (  # noqa: F401
     integrity_sweep,

@@ -72,26 +72,36 @@ def transition_request(*, version: ModelVersion, to_stage: str, actor, reason: s
         if policy.requires_approval(from_stage, to_stage):
             run = (validations.validation_request(version=version, trigger=move.kind, actor=actor)
                    if to_stage == PRODUCTION else None)
-            try:
-                with transaction.atomic():
-                    request = ApprovalRequest.objects.create(
-                        version=version, from_stage=from_stage, to_stage=to_stage,
-                        kind=move.kind, requested_by=actor, reason=reason,
-                        approvals_required=policy.approvals_required, validation_run=run,
-                    )
-            except IntegrityError:
-                raise Conflict(f"{version} already has a pending request") from None
-            audit.record(
-                action="request.created", actor=actor, subject=version, reason=reason,
-                after={"request": request.pk, "from": from_stage, "to": to_stage,
-                       "approvals_required": request.approvals_required,
-                       "validation_run": run.pk if run else None},
-            )
-            enqueue_on_commit("governance.approvers_notify", request.pk)
+            request = request_create(version=version, to_stage=to_stage, kind=move.kind,
+                                     actor=actor, reason=reason, policy=policy, run=run)
             return common.TransitionOutcome(version=version, request=request)
         deployment = deployments.deployment_create(version=version, to_stage=to_stage, kind=move.kind,
                                         actor=actor, reason=reason)
     return common.TransitionOutcome(version=version, deployment=deployment)
+
+
+def request_create(*, version: ModelVersion, to_stage: str, kind: str, actor, reason: str,
+                   policy, run) -> ApprovalRequest:
+    """Inside the caller's transaction, with the version locked (lock_for_change): a pending
+    approval request to move it from its stage, waiting for `run` (a validation) too when
+    given; approvers are notified on commit."""
+    try:
+        with transaction.atomic():
+            request = ApprovalRequest.objects.create(
+                version=version, from_stage=version.stage, to_stage=to_stage, kind=kind,
+                requested_by=actor, reason=reason,
+                approvals_required=policy.approvals_required, validation_run=run,
+            )
+    except IntegrityError:
+        raise Conflict(f"{version} already has a pending request") from None
+    audit.record(
+        action="request.created", actor=actor, subject=version, reason=reason,
+        after={"request": request.pk, "from": version.stage, "to": to_stage,
+               "approvals_required": request.approvals_required,
+               "validation_run": run.pk if run else None},
+    )
+    enqueue_on_commit("governance.approvers_notify", request.pk)
+    return request
 
 
 def _refuse_if_busy(version: ModelVersion) -> None:
