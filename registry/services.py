@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 
 from core import audit, roles
 from core.errors import ApplicationError, Conflict, Forbidden, Unprocessable
@@ -295,6 +296,7 @@ def version_register(
             row = ModelVersion.objects.create(
                 model=model,
                 version=version,
+                number=(model.versions.aggregate(last=Max("number"))["last"] or 0) + 1,
                 major=parsed.major,
                 minor=parsed.minor,
                 patch=parsed.patch,
