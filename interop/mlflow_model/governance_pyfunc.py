@@ -63,6 +63,10 @@ class GovernedModel:
             raise AttributeError(name)
         return getattr(self.estimator, name)
 
+    def get_raw_model(self):
+        """The estimator itself (mlflow's PyFuncModel.get_raw_model asks for it)."""
+        return self.estimator
+
     def _rows(self, model_input):
         if hasattr(model_input, "columns") and hasattr(model_input, "to_numpy"):
             if self.columns and set(self.columns) <= set(map(str, model_input.columns)):
