@@ -121,7 +121,7 @@ class LatestVersionsApi(MlflowApiView):
 
     write_roles = MlflowApiView.read_roles
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def post(self, request):
         model = selectors.model_get(self.required(request, "name"), user=request.user)
         stages = None
@@ -243,7 +243,7 @@ def _artifact_target(path: str, user):
 class ArtifactListApi(MlflowApiView):
     """`GET /api/2.0/mlflow-artifacts/artifacts?path=registry/<name>/<number>[/folder]`."""
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="mlflow_artifacts_list", responses=OpenApiTypes.OBJECT)
     def get(self, request):
         version, inner = _artifact_target(self.param(request, "path") or "", request.user)
         files = model_dir.listing(model_dir.entries(version), inner)
@@ -259,7 +259,8 @@ class ArtifactDownloadApi(MlflowApiView):
 
     renderer_classes = [JSONRenderer]
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @extend_schema(operation_id="mlflow_artifacts_download",
+                   responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request, path):
         version, inner = _artifact_target(path, request.user)
         entry = model_dir.entries(version).get(inner)

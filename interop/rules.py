@@ -11,13 +11,16 @@ called, and who may download which version as an MLflow model.
   loading through it follows the download rule below like any other version.
 - Downloading a version's files as an MLflow model deserialises it in the caller's process:
   a production version, for anyone who may see the model; any other version only for the
-  model's team (and admins), who are trusting their own unapproved code.
+  people of the model's team (data scientists, approvers) and admins, who are trusting their
+  own unapproved code, as with the prediction API's non-production versions
+  (`roles.PREDICT_ANY_VERSION_ROLES`). Service accounts load production only.
 """
 
 from __future__ import annotations
 
 import re
 
+from core import roles
 from core.errors import ApplicationError
 from registry import access
 from registry.models import ModelVersion, Stage
@@ -48,7 +51,9 @@ def download_refusal(user, version: ModelVersion) -> str | None:
     if version.integrity_failed_at is not None:
         return (f"{version} is not served: a file failed its sha256 check; an operator has "
                 "been alerted")
-    if version.stage == Stage.PRODUCTION or access.may_act(user, version.model):
+    if version.stage == Stage.PRODUCTION or (
+            roles.has_role(user, roles.PREDICT_ANY_VERSION_ROLES)
+            and access.may_act(user, version.model)):
         return None
-    return (f"{version} is in {version.stage}: four eyes have not approved it, so only "
-            f"{version.model.name}'s team may download it")
+    return (f"{version} is in {version.stage}: four eyes have not approved it, so only the "
+            f"people of {version.model.name}'s team may download it")

@@ -153,7 +153,7 @@ def test_download_uri_of_production_for_a_granted_service_and_not_of_staging(
     assert body == {"artifact_uri": "mlflow-artifacts:/registry/churn_prediction/1"}
     message = _error(_get(client, "model-versions/get-download-uri", name=MODEL, version="2"),
                      403, "PERMISSION_DENIED")
-    assert "only churn_prediction's team" in message
+    assert "only the people of churn_prediction's team" in message
     event = AuditEvent.objects.filter(action="permission.denied").latest("seq")
     assert event.actor_name == "loans-service"
     assert json.loads(event.after) == {"attempted": "mlflow.download"}
