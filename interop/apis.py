@@ -116,6 +116,38 @@ class RegisteredModelGetApi(MlflowApiView):
         return Response({"registered_model": shapes.registered_model(model)})
 
 
+class RegisteredModelCreateApi(MlflowApiView):
+    """`registered-models/create`: MLflow has no task type, so the tag `task_type` names it
+    (and `team` the owning team, when the caller has several); other tags with an empty value
+    become our labels."""
+
+    write_roles = roles.REGISTER_ROLES
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    def post(self, request):
+        name = self.required(request, "name")
+        raw_tags = request.data.get("tags", []) if isinstance(request.data, dict) else []
+        if not isinstance(raw_tags, list) or not all(
+                isinstance(t, dict) and isinstance(t.get("key"), str)
+                and isinstance(t.get("value", ""), str) for t in raw_tags):
+            raise ApplicationError("a list of {key, value}", field="tags")
+        tags = {t["key"]: t.get("value", "") for t in raw_tags}
+        task_type, team = tags.pop("task_type", ""), tags.pop("team", None)
+        if not task_type:
+            raise ApplicationError("give the tag task_type (classification, regression, "
+                                   "clustering, ranking or forecasting)", field="tags")
+        valued = sorted(key for key, value in tags.items() if value)
+        if valued:
+            raise ApplicationError(f"tag {valued[0]!r}: only labels (an empty value), "
+                                   "task_type and team are kept", field="tags")
+        description = self.param(request, "description") or ""
+        model = registry_services.model_create(
+            name=name, task_type=task_type, owner=request.user, actor=request.user,
+            description=description, tags=sorted(tags), team_name=team)
+        model = selectors.model_get(model.name, user=request.user)
+        return Response({"registered_model": shapes.registered_model(model)})
+
+
 class LatestVersionsApi(MlflowApiView):
     """`registered-models/get-latest-versions` (MLflow's client POSTs it: a read all the same)."""
 

@@ -8,6 +8,8 @@ MLFLOW = "api/2.0/mlflow/"
 urlpatterns = [
     path(MLFLOW + "registered-models/search", apis.RegisteredModelsSearchApi.as_view(),
          name="mlflow-models-search"),
+    path(MLFLOW + "registered-models/create", apis.RegisteredModelCreateApi.as_view(),
+         name="mlflow-model-create"),
     path(MLFLOW + "registered-models/get", apis.RegisteredModelGetApi.as_view(),
          name="mlflow-model-get"),
     path(MLFLOW + "registered-models/get-latest-versions", apis.LatestVersionsApi.as_view(),

@@ -199,3 +199,38 @@ def test_version_rows_keep_their_numbers_unique_per_model(versions):
 
     with pytest.raises(IntegrityError), transaction.atomic():
         ModelVersion.objects.filter(pk=versions["new"].pk).update(number=1)
+
+
+def test_create_registered_model_takes_its_task_type_from_a_tag(api, data_scientist, loans):
+    from registry.models import RegisteredModel
+
+    client = api(data_scientist)
+    response = client.post(MLFLOW + "registered-models/create", {
+        "name": "loan_default", "description": "Defaults",
+        "tags": [{"key": "task_type", "value": "classification"}, {"key": "loans", "value": ""}],
+    }, format="json")
+    assert response.status_code == 200, response.json()
+    model = response.json()["registered_model"]
+    assert (model["name"], model["latest_versions"]) == ("loan_default", [])
+    assert _tags(model) == {"team": "loans", "task_type": "classification", "loans": ""}
+    row = RegisteredModel.objects.get(name="loan_default")
+    assert (row.team.name, row.owner, row.tags) == ("loans", data_scientist, ["loans"])
+    assert AuditEvent.objects.filter(action="model.created", model_name="loan_default").exists()
+
+
+def test_create_registered_model_refuses_and_changes_nothing(api, data_scientist, viewer,
+                                                             versions):
+    cases = [
+        (api(data_scientist), {"name": "loan_default"}, 400, "INVALID_PARAMETER_VALUE"),
+        (api(data_scientist), {"name": "loan_default", "tags": [
+            {"key": "task_type", "value": "classification"}, {"key": "owner", "value": "x"}]},
+         400, "INVALID_PARAMETER_VALUE"),
+        (api(data_scientist), {"name": MODEL, "tags": [
+            {"key": "task_type", "value": "classification"}]}, 409, "RESOURCE_CONFLICT"),
+        (api(viewer), {"name": "loan_default", "tags": [
+            {"key": "task_type", "value": "classification"}]}, 403, "PERMISSION_DENIED"),
+    ]
+    with helpers.Unchanged():
+        for client, body, status, code in cases:
+            _error(client.post(MLFLOW + "registered-models/create", body, format="json"),
+                   status, code)
