@@ -211,9 +211,9 @@ def _prepare(connection):
     for index in range(10_000):
         parsed = parse_version(f"{index // 1000}.{(index // 10) % 100}.{index % 10 + 10}")
         rows.append(ModelVersion(
-            model=model, version=parsed.text, major=parsed.major, minor=parsed.minor,
-            patch=parsed.patch, prerelease="", prerelease_key=parsed.prerelease_key,
-            framework="sklearn", created_by=user, algorithm="RandomForestClassifier",
+            model=model, version=parsed.text, number=index + 1, major=parsed.major,
+            minor=parsed.minor, patch=parsed.patch, prerelease="",
+            prerelease_key=parsed.prerelease_key, framework="sklearn", created_by=user, algorithm="RandomForestClassifier",
             metrics={"accuracy": 0.8, "f1_score": 0.7}, features=["a", "b", "c"],
         ))
     versions = ModelVersion.objects.bulk_create(rows, batch_size=2000)

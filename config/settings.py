@@ -128,6 +128,7 @@ INSTALLED_APPS = [
     "governance",
     "predictions",
     "monitoring",
+    "interop",
     "demo",
 ]
 

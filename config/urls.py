@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from health_check.views import HealthCheckView
 
 import governance.urls
+import interop.urls
 import monitoring.urls
 import predictions.urls
 import registry.urls
@@ -20,6 +21,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"))),
     *predictions.urls.oip_urlpatterns,
+    # MLflow's Model Registry API at MLflow's own paths (before the ^api/ catch-all).
+    *interop.urls.urlpatterns,
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # A browser that is not logged in is sent to the admin's login page, then back here.
     path(

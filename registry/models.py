@@ -102,6 +102,9 @@ class ModelVersion(models.Model):
 
     model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="versions")
     version = models.CharField(max_length=64)
+    # 1, 2, 3... in registration order within the model: the version number MLflow clients
+    # know (interop/); set by version_register under the model's lock.
+    number = models.PositiveIntegerField()
     # The parsed version, so that the database orders by SemVer precedence.
     major = models.PositiveIntegerField()
     minor = models.PositiveIntegerField()
@@ -155,6 +158,7 @@ class ModelVersion(models.Model):
         ordering = ["model__name", "-major", "-minor", "-patch", "-prerelease_key"]
         constraints = [
             models.UniqueConstraint(fields=["model", "version"], name="modelversion_unique_version"),
+            models.UniqueConstraint(fields=["model", "number"], name="modelversion_unique_number"),
             models.UniqueConstraint(
                 fields=["model"],
                 condition=Q(stage="production"),

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 
 from core import audit, roles
 from core.errors import ApplicationError, Conflict, Forbidden, Unprocessable
@@ -272,7 +273,11 @@ def _place_version(*, model: RegisteredModel, version: str, parsed, framework: s
     if model.versions.filter(version=version).exists():
         raise Conflict(f"{model.name} {version} is already registered", field="version")
     row = ModelVersion.objects.create(
-        model=model, version=version, major=parsed.major, minor=parsed.minor,
+        model=model, version=version,
+        # MLflow's integer version: the model's row is locked by the caller, so no two
+        # registrations take the same number.
+        number=(model.versions.aggregate(last=Max("number"))["last"] or 0) + 1,
+        major=parsed.major, minor=parsed.minor,
         patch=parsed.patch, prerelease=parsed.prerelease, prerelease_key=parsed.prerelease_key,
         stage=stage, framework=framework, created_by=actor, lifecycle=lifecycle or {}, **data,
     )

@@ -46,10 +46,10 @@ def test_the_database_orders_versions_by_precedence(data_scientist, churn_model)
     from registry.models import RegisteredModel
 
     model = RegisteredModel.objects.get(name="churn_prediction")
-    for text in texts:
+    for number, text in enumerate(texts, start=1):
         parsed = parse_version(text)
         ModelVersion.objects.create(
-            model=model, version=text, major=parsed.major, minor=parsed.minor,
+            model=model, version=text, number=number, major=parsed.major, minor=parsed.minor,
             patch=parsed.patch, prerelease=parsed.prerelease,
             prerelease_key=parsed.prerelease_key, framework="sklearn",
             created_by=data_scientist,
