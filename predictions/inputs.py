@@ -325,16 +325,13 @@ def parse_rest(payload, signature: Signature, max_rows: int, booleans: bool = Tr
                          "dataframe_records", status=400, field=shapes[1] if shapes else "body")
     shape = shapes[0]
     value = payload[shape]
-    if shape in ("instances", "dataframe_records"):
-        if isinstance(value, list) and value and all(isinstance(v, list) for v in value) \
-                and shape == "instances":
-            rows = value  # TF-serving style instances: rows in signature order
-        else:
-            rows = _records(value, signature, shape)
-    elif shape == "inputs":
-        if not isinstance(value, list):
-            raise InputError("inputs must be a list of rows", status=400, field="inputs")
-        rows = value
+    if payload.get("params") is not None and not isinstance(payload["params"], dict):
+        raise InputError("params must be an object of parameter values", status=400,
+                         field="params")
+    if shape == "dataframe_records":
+        rows = _records(value, signature, shape)
+    elif shape in ("instances", "inputs"):
+        rows = _tf_serving(value, signature, shape)
     else:
         if not isinstance(value, dict) or not isinstance(value.get("columns"), list) \
                 or not isinstance(value.get("data"), list):
@@ -364,6 +361,116 @@ def parse_rest(payload, signature: Signature, max_rows: int, booleans: bool = Tr
             rows.append([row[i] for i in order])
     _check_count(len(rows), max_rows, shape)
     return _located(rows, signature, booleans, shape)
+
+
+def _tf_serving(value, signature: Signature, field: str) -> list[list]:
+    """`instances` and `inputs` as MLflow's scoring server takes them (TF Serving's forms):
+    rows in signature order, records (a list of objects), columns (an object of lists, one
+    per feature), one record (an object of single values), or, for a one-feature model,
+    a list of values."""
+    if isinstance(value, dict):
+        if all(isinstance(v, list) for v in value.values()) and value:
+            return _columns(value, signature, field)
+        if not any(isinstance(v, list | dict) for v in value.values()):
+            return _records([value], signature, field)
+        raise InputError(f"{field} as an object maps each feature to a list of its values "
+                         "(all lists, of the same length)", status=400, field=field)
+    if not isinstance(value, list):
+        raise InputError(f"{field} must be a list of rows or records, or an object of "
+                         "columns", status=400, field=field)
+    if value and all(isinstance(v, dict) for v in value):
+        return _records(value, signature, field)
+    if len(signature.names) == 1 and value and not any(isinstance(v, list | dict)
+                                                       for v in value):
+        return [[v] for v in value]
+    return value
+
+
+def _columns(columns: dict, signature: Signature, field: str) -> list[list]:
+    position = signature.index()
+    for name in columns:
+        if name not in position:
+            raise InputError(_unknown(name, signature), feature=name, field=f"{field}.{name}")
+    missing = [n for n in signature.names if n not in columns]
+    if missing:
+        raise InputError(f"missing feature {missing[0]!r}", feature=missing[0],
+                         field=f"{field}.{missing[0]}")
+    lengths = {len(columns[n]) for n in signature.names}
+    if len(lengths) != 1:
+        raise InputError("the columns have different lengths", status=400, field=field)
+    return [list(row) for row in zip(*(columns[n] for n in signature.names), strict=True)]
+
+
+@dataclass(frozen=True)
+class CsvBody:
+    """A `text/csv` body, as `pandas.DataFrame.to_csv()` writes it: typed by the signature
+    when parsed (parse_mlflow)."""
+
+    text: str
+
+
+def _csv_value(text: str, dtype: str):
+    if text == "":
+        return None  # refused by the value check, naming the row and the feature
+    if dtype in TEXT:
+        return text
+    if dtype == "bool" and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text  # refused by the value check: "expected a number"
+
+
+def parse_csv(body: CsvBody, signature: Signature, max_rows: int) -> np.ndarray:
+    """A header row naming the features (in any order; an unnamed first column, pandas'
+    index, is left out), then one line per row."""
+    import csv
+
+    reader = csv.reader(body.text.splitlines())
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InputError("the CSV body is empty: a header row naming the features, then "
+                         "rows", status=400, field="body") from None
+    except csv.Error as exc:
+        raise InputError(f"the body is not valid CSV: {exc}", status=400) from None
+    skip = 1 if header and header[0] == "" else 0
+    columns = header[skip:]
+    dtypes = dict(zip(signature.names, signature.dtypes, strict=True))
+    for name in columns:
+        if name not in dtypes:
+            raise InputError(_unknown(name, signature), feature=name, field="body")
+    data = []
+    try:
+        for number, line in enumerate(reader):
+            if len(data) >= max_rows:
+                _check_count(max_rows + 1, max_rows, "body")
+            if len(line) != len(header):
+                raise InputError(f"row {number}: {len(line)} values, but the header has "
+                                 f"{len(header)}", status=400, row=number, field="body")
+            data.append([_csv_value(v, dtypes[c]) for c, v in zip(columns, line[skip:],
+                                                                   strict=True)])
+    except csv.Error as exc:
+        raise InputError(f"the body is not valid CSV: {exc}", status=400) from None
+    try:
+        return parse_rest({"dataframe_split": {"columns": columns, "data": data}}, signature,
+                          max_rows, booleans=True)
+    except InputError as exc:  # named as the body has it: a CSV, not a dataframe_split
+        exc.field = exc.field.replace("dataframe_split", "body", 1)
+        raise
+
+
+def parse_mlflow(payload, signature: Signature, max_rows: int, booleans: bool = True
+                 ) -> np.ndarray:
+    """What MLflow's scoring server takes: a CSV body, or JSON in any of parse_rest's shapes."""
+    if isinstance(payload, CsvBody):
+        return parse_csv(payload, signature, max_rows)
+    return parse_rest(payload, signature, max_rows, booleans)
 
 
 def _located(rows, signature: Signature, booleans: bool, shape: str) -> np.ndarray:

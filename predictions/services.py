@@ -17,7 +17,7 @@ from core.errors import ApplicationError, Conflict, Forbidden
 from core.limits import is_finite_number
 from predictions import logs
 from predictions.auth import TOKEN_PREFIX, digest
-from predictions.inputs import InputError, parse_rest, parse_v2
+from predictions.inputs import InputError, parse_mlflow, parse_rest, parse_v2
 from predictions.models import ApiToken, ErrorKind, Feedback, PredictionLog, RateLimit, Route
 from predictions.serving import (
     NotServable,
@@ -87,7 +87,7 @@ def predict(*, model_name: str, payload, user, request_id: str, protocol: str = 
             outputs: list[str] | None = None) -> Answer:
     """Answer one request: route it, check its rows, predict, log; shadow off the path."""
     started = time.perf_counter()
-    parse = parse_v2 if protocol == "v2" else parse_rest
+    parse = {"v2": parse_v2, "mlflow": parse_mlflow}.get(protocol, parse_rest)
     require_servable(user, model_name)
     shadow = None
     trusted = True
