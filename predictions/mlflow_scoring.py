@@ -9,8 +9,9 @@ works here with only its URL and a token changed.
 Bodies are MLflow's: JSON with one of `dataframe_split`, `dataframe_records`, `instances` or
 `inputs` (rows, records or columns; `params` is accepted and, since our models take none,
 unused), or `text/csv` with a header row. The answer is `{"predictions": [...]}` (the model's
-`predict`; the request id and the version come back in the X-Request-Id and X-Model-Version
-headers), an error MLflow's `{"error_code": ..., "message": ...}`.
+`predict`; the request id, for feedback, and the version come back in the
+X-Prediction-Request-Id and X-Model-Version headers), an error MLflow's
+`{"error_code": ..., "message": ...}`.
 
 Everything else is the prediction API's: the same token, quota, routing (canary, shadow),
 row checks and prediction log (protocol "mlflow"), through predictions.services.predict.
@@ -105,6 +106,9 @@ def _content(request, body: bytes):
                                f"{', '.join(parameters)}", status_code=415,
                                field="Content-Type")
     if mime.lower() == "text/csv":
+        if not body.strip():
+            raise InputError("the CSV body is empty: a header row naming the features, then "
+                             "rows", status=400)
         try:
             return CsvBody(body.decode())
         except UnicodeDecodeError as exc:
@@ -143,6 +147,6 @@ class InvocationsApi(MlflowMixin, PredictionApiView):
             routing_key=request.headers.get("X-Routing-Key", ""),
         )
         response = json_response({"predictions": as_list(answer.predictions)})
-        response["X-Request-Id"] = answer.request_id
+        response["X-Prediction-Request-Id"] = answer.request_id  # for feedback
         response["X-Model-Version"] = answer.version
         return response
