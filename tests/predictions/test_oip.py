@@ -126,3 +126,6 @@ def test_a_service_cannot_read_a_staged_versions_metadata(service, api, data_sci
     metadata = api(data_scientist).get(path).json()
     assert metadata["versions"] == ["1.0.0", "1.1.0"]  # what she may call
     assert metadata["parameters"]["version"] == "1.1.0"  # what this page describes
+    # Outside production it is loaded only in the sandbox, where its outputs are asked too.
+    assert [(o["name"], o["datatype"]) for o in metadata["outputs"]] == [
+        ("predict", "INT64"), ("predict_proba", "FP64")]
