@@ -11,6 +11,7 @@ import monitoring.urls
 import predictions.urls
 import registry.urls
 from core.errors import not_found_body, unknown_endpoint
+from predictions.mlflow_scoring import error_body as mlflow_error_body
 from predictions.oip import error_body as oip_error_body
 
 api_v1 = [*registry.urls.urlpatterns, *governance.urls.urlpatterns,
@@ -23,6 +24,7 @@ urlpatterns = [
     *predictions.urls.oip_urlpatterns,
     # MLflow's Model Registry API at MLflow's own paths (before the ^api/ catch-all).
     *interop.urls.urlpatterns,
+    *predictions.urls.mlflow_urlpatterns,
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # A browser that is not logged in is sent to the admin's login page, then back here.
     path(
@@ -46,4 +48,5 @@ urlpatterns = [
     # Last: any other path under the APIs is a JSON 404 in that API's error shape.
     re_path(r"^api/", unknown_endpoint(not_found_body), name="api-unknown"),
     re_path(r"^v2(?:/|$)", unknown_endpoint(oip_error_body), name="v2-unknown"),
+    re_path(r"^mlflow(?:/|$)", unknown_endpoint(mlflow_error_body), name="mlflow-unknown"),
 ]

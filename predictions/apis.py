@@ -60,14 +60,19 @@ class PredictionApiView(APIView):
                 raise Throttled(wait=reset, detail=f"More than {limit} predictions this hour.")
 
     @staticmethod
-    def payload(request) -> tuple[object, bool]:
-        """The parsed body, and whether it may hold JSON booleans."""
+    def read_body(request) -> bytes:
+        """The body's bytes, refused with a 413 over PREDICTION_MAX_BODY_BYTES."""
         length = int(request.META.get("CONTENT_LENGTH") or 0)
         if length > settings.PREDICTION_MAX_BODY_BYTES:
             raise InputError(f"the body is {length} bytes, more than the limit of "
                              f"{settings.PREDICTION_MAX_BODY_BYTES}", status=413)
         # Read the stream, not request.body: .body applies the form-data size limit.
-        body = request._request.read()
+        return request._request.read()
+
+    @classmethod
+    def payload(cls, request) -> tuple[object, bool]:
+        """The parsed body, and whether it may hold JSON booleans."""
+        body = cls.read_body(request)
         return parse_json(body), may_hold_booleans(body)
 
 

@@ -8,7 +8,10 @@ REST bodies come in the four shapes of MLflow's scoring server:
     {"dataframe_records": [{...}, ...]}
 
 Open Inference Protocol bodies carry tensors: one `[N, F]` tensor in signature order, or one
-`[N]` tensor per feature, named after it. Every refusal names the row and the feature.
+`[N]` tensor per feature, named after it, either in JSON (`data`) or as raw little-endian
+bytes after the JSON header (the binary tensor data extension: `split_binary`). A BOOL tensor
+feeds only `bool` features and a BYTES tensor only text ones (`string`, `category`); numbers
+feed any feature. Every refusal names the row and the feature.
 """
 
 from __future__ import annotations
@@ -30,6 +33,14 @@ INTEGER = {"int64", "int32"}
 TEXT = {"string", "category"}
 V2_DATATYPES = {"BOOL", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32",
                 "UINT64", "FP16", "FP32", "FP64", "BYTES"}
+# The binary tensor data extension: each datatype's little-endian element (BYTES elements are
+# a 4-byte little-endian length and that many bytes of UTF-8 text).
+BINARY_DTYPES = {"BOOL": np.dtype("u1"), "INT8": np.dtype("<i1"), "INT16": np.dtype("<i2"),
+                 "INT32": np.dtype("<i4"), "INT64": np.dtype("<i8"), "UINT8": np.dtype("<u1"),
+                 "UINT16": np.dtype("<u2"), "UINT32": np.dtype("<u4"),
+                 "UINT64": np.dtype("<u8"), "FP16": np.dtype("<f2"), "FP32": np.dtype("<f4"),
+                 "FP64": np.dtype("<f8")}
+HEADER_LENGTH = "Inference-Header-Content-Length"
 
 
 # Models compute in float32 (trees, torch, onnx): a larger magnitude overflows inside the
@@ -90,6 +101,95 @@ def parse_json(body: bytes):
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"the body is not valid JSON: {exc}", status=400) from None
     return value
+
+
+def split_binary(body: bytes, header_length: str):
+    """A request of the binary tensor data extension: `header_length` bytes of JSON, then the
+    raw bytes of each input whose `parameters.binary_data_size` says how many, in order. Each
+    such input gets its values as a flat numpy array in `data`. Sizes are checked exactly
+    (against the shape and the datatype, and the body's end): any mismatch is a 400."""
+    field = HEADER_LENGTH
+    if not header_length.isascii() or not header_length.isdigit() \
+            or not 0 < int(header_length) <= len(body):
+        raise InputError(f"{HEADER_LENGTH} must be the JSON header's length in bytes, between "
+                         f"1 and the body's {len(body)}; got {header_length[:20]!r}",
+                         status=400, field=field)
+    end = int(header_length)
+    payload = parse_json(body[:end])
+    if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list):
+        return payload  # parse_v2 says what is wrong with it
+    offset = end
+    for index, tensor in enumerate(payload["inputs"]):
+        parameters = tensor.get("parameters") if isinstance(tensor, dict) else None
+        if not isinstance(parameters, dict) or "binary_data_size" not in parameters:
+            continue
+        where = f"inputs[{index}].parameters.binary_data_size"
+        size = parameters["binary_data_size"]
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise InputError(f"{where} must be a whole number of bytes", status=400,
+                             field=where)
+        if "data" in tensor:
+            raise InputError(f"inputs[{index}] has both data and binary_data_size: send one",
+                             status=400, field=f"inputs[{index}]")
+        chunk = body[offset:offset + size]
+        if len(chunk) != size:
+            raise InputError(f"{where} is {size} bytes, but the body ends {len(chunk)} bytes "
+                             "after the previous input's: it is truncated", status=400,
+                             field=where)
+        offset += size
+        tensor["data"] = _binary_values(tensor, chunk, index, where)
+    if offset != len(body):
+        raise InputError(f"{len(body) - offset} bytes after the last binary input: the inputs' "
+                         f"binary_data_size and {HEADER_LENGTH} do not add up to the body",
+                         status=400, field=field)
+    return payload
+
+
+def _binary_values(tensor: dict, chunk: bytes, index: int, where: str) -> np.ndarray:
+    datatype, shape = tensor.get("datatype"), tensor.get("shape")
+    if datatype not in V2_DATATYPES:
+        raise InputError(f"inputs[{index}]: unknown datatype {datatype!r}", status=400,
+                         field=f"inputs[{index}].datatype")
+    if not isinstance(shape, list) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+        raise InputError(f"inputs[{index}]: shape must be a list of whole numbers",
+                         status=400, field=f"inputs[{index}].shape")
+    count = math.prod(shape)
+    if datatype == "BYTES":
+        return _bytes_elements(chunk, count, index, where)
+    dtype = BINARY_DTYPES[datatype]
+    if len(chunk) != count * dtype.itemsize:
+        raise InputError(f"{where} is {len(chunk)} bytes, but shape {shape} of {datatype} "
+                         f"takes {count * dtype.itemsize}", status=400, field=where)
+    values = np.frombuffer(chunk, dtype=dtype)
+    if datatype == "BOOL":
+        if not np.isin(values, (0, 1)).all():
+            raise InputError(f"inputs[{index}]: a BOOL element is a byte 0 or 1", status=400,
+                             field=f"inputs[{index}]")
+        values = values.astype(bool)
+    return values
+
+
+def _bytes_elements(chunk: bytes, count: int, index: int, where: str) -> np.ndarray:
+    values, offset = [], 0
+    while offset < len(chunk):
+        if len(values) == count or offset + 4 > len(chunk):
+            break
+        length = int.from_bytes(chunk[offset:offset + 4], "little")
+        element = chunk[offset + 4:offset + 4 + length]
+        if len(element) != length:
+            break
+        try:
+            values.append(element.decode())
+        except UnicodeDecodeError:
+            raise InputError(f"inputs[{index}]: element {len(values)} is not UTF-8 text",
+                             status=400, field=f"inputs[{index}]") from None
+        offset += 4 + length
+    if len(values) != count or offset != len(chunk):
+        raise InputError(f"{where}: the BYTES elements (a 4-byte length, then the bytes) do "
+                         f"not fill {len(chunk)} bytes with {count} elements", status=400,
+                         field=where)
+    return np.array(values, dtype=object)
 
 
 def _describe(value) -> str:
@@ -225,16 +325,13 @@ def parse_rest(payload, signature: Signature, max_rows: int, booleans: bool = Tr
                          "dataframe_records", status=400, field=shapes[1] if shapes else "body")
     shape = shapes[0]
     value = payload[shape]
-    if shape in ("instances", "dataframe_records"):
-        if isinstance(value, list) and value and all(isinstance(v, list) for v in value) \
-                and shape == "instances":
-            rows = value  # TF-serving style instances: rows in signature order
-        else:
-            rows = _records(value, signature, shape)
-    elif shape == "inputs":
-        if not isinstance(value, list):
-            raise InputError("inputs must be a list of rows", status=400, field="inputs")
-        rows = value
+    if payload.get("params") is not None and not isinstance(payload["params"], dict):
+        raise InputError("params must be an object of parameter values", status=400,
+                         field="params")
+    if shape == "dataframe_records":
+        rows = _records(value, signature, shape)
+    elif shape in ("instances", "inputs"):
+        rows = _tf_serving(value, signature, shape)
     else:
         if not isinstance(value, dict) or not isinstance(value.get("columns"), list) \
                 or not isinstance(value.get("data"), list):
@@ -266,6 +363,116 @@ def parse_rest(payload, signature: Signature, max_rows: int, booleans: bool = Tr
     return _located(rows, signature, booleans, shape)
 
 
+def _tf_serving(value, signature: Signature, field: str) -> list[list]:
+    """`instances` and `inputs` as MLflow's scoring server takes them (TF Serving's forms):
+    rows in signature order, records (a list of objects), columns (an object of lists, one
+    per feature), one record (an object of single values), or, for a one-feature model,
+    a list of values."""
+    if isinstance(value, dict):
+        if all(isinstance(v, list) for v in value.values()) and value:
+            return _columns(value, signature, field)
+        if not any(isinstance(v, list | dict) for v in value.values()):
+            return _records([value], signature, field)
+        raise InputError(f"{field} as an object maps each feature to a list of its values "
+                         "(all lists, of the same length)", status=400, field=field)
+    if not isinstance(value, list):
+        raise InputError(f"{field} must be a list of rows or records, or an object of "
+                         "columns", status=400, field=field)
+    if value and all(isinstance(v, dict) for v in value):
+        return _records(value, signature, field)
+    if len(signature.names) == 1 and value and not any(isinstance(v, list | dict)
+                                                       for v in value):
+        return [[v] for v in value]
+    return value
+
+
+def _columns(columns: dict, signature: Signature, field: str) -> list[list]:
+    position = signature.index()
+    for name in columns:
+        if name not in position:
+            raise InputError(_unknown(name, signature), feature=name, field=f"{field}.{name}")
+    missing = [n for n in signature.names if n not in columns]
+    if missing:
+        raise InputError(f"missing feature {missing[0]!r}", feature=missing[0],
+                         field=f"{field}.{missing[0]}")
+    lengths = {len(columns[n]) for n in signature.names}
+    if len(lengths) != 1:
+        raise InputError("the columns have different lengths", status=400, field=field)
+    return [list(row) for row in zip(*(columns[n] for n in signature.names), strict=True)]
+
+
+@dataclass(frozen=True)
+class CsvBody:
+    """A `text/csv` body, as `pandas.DataFrame.to_csv()` writes it: typed by the signature
+    when parsed (parse_mlflow)."""
+
+    text: str
+
+
+def _csv_value(text: str, dtype: str):
+    if text == "":
+        return None  # refused by the value check, naming the row and the feature
+    if dtype in TEXT:
+        return text
+    if dtype == "bool" and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text  # refused by the value check: "expected a number"
+
+
+def parse_csv(body: CsvBody, signature: Signature, max_rows: int) -> np.ndarray:
+    """A header row naming the features (in any order; an unnamed first column, pandas'
+    index, is left out), then one line per row."""
+    import csv
+
+    reader = csv.reader(body.text.splitlines())
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InputError("the CSV body is empty: a header row naming the features, then "
+                         "rows", status=400, field="body") from None
+    except csv.Error as exc:
+        raise InputError(f"the body is not valid CSV: {exc}", status=400) from None
+    skip = 1 if header and header[0] == "" else 0
+    columns = header[skip:]
+    dtypes = dict(zip(signature.names, signature.dtypes, strict=True))
+    for name in columns:
+        if name not in dtypes:
+            raise InputError(_unknown(name, signature), feature=name, field="body")
+    data = []
+    try:
+        for number, line in enumerate(reader):
+            if len(data) >= max_rows:
+                _check_count(max_rows + 1, max_rows, "body")
+            if len(line) != len(header):
+                raise InputError(f"row {number}: {len(line)} values, but the header has "
+                                 f"{len(header)}", status=400, row=number, field="body")
+            data.append([_csv_value(v, dtypes[c]) for c, v in zip(columns, line[skip:],
+                                                                   strict=True)])
+    except csv.Error as exc:
+        raise InputError(f"the body is not valid CSV: {exc}", status=400) from None
+    try:
+        return parse_rest({"dataframe_split": {"columns": columns, "data": data}}, signature,
+                          max_rows, booleans=True)
+    except InputError as exc:  # named as the body has it: a CSV, not a dataframe_split
+        exc.field = exc.field.replace("dataframe_split", "body", 1)
+        raise
+
+
+def parse_mlflow(payload, signature: Signature, max_rows: int, booleans: bool = True
+                 ) -> np.ndarray:
+    """What MLflow's scoring server takes: a CSV body, or JSON in any of parse_rest's shapes."""
+    if isinstance(payload, CsvBody):
+        return parse_csv(payload, signature, max_rows)
+    return parse_rest(payload, signature, max_rows, booleans)
+
+
 def _located(rows, signature: Signature, booleans: bool, shape: str) -> np.ndarray:
     """The matrix; a refused value is named as the body has it: `instances[3].tenure`."""
     try:
@@ -293,11 +500,12 @@ def _flatten(data) -> list:
     return flat
 
 
-def _tensor(tensor, index: int) -> tuple[str, list, list[int]]:
+def _tensor(tensor, index: int) -> tuple[str, list | np.ndarray, list[int], str]:
     if not isinstance(tensor, dict):
         raise InputError(f"inputs[{index}] must be an object", status=400, field="inputs")
     name, shape, datatype, data = (tensor.get(k) for k in ("name", "shape", "datatype", "data"))
-    if not isinstance(name, str) or not isinstance(shape, list) or not isinstance(data, list):
+    if not isinstance(name, str) or not isinstance(shape, list) \
+            or not isinstance(data, list | np.ndarray):
         raise InputError(f"inputs[{index}] needs name, shape, datatype and a data list",
                          status=400, field="inputs")
     if datatype not in V2_DATATYPES:
@@ -307,11 +515,41 @@ def _tensor(tensor, index: int) -> tuple[str, list, list[int]]:
                             for d in shape):
         raise InputError(f"inputs[{index}]: shape must be a list of whole numbers",
                          status=400, field="inputs")
-    flat = _flatten(data)
+    flat = data if isinstance(data, np.ndarray) else _flatten(data)
     if len(flat) != math.prod(shape):  # exact: numpy's product wraps around on huge shapes
         raise InputError(f"inputs[{index}] ({name}): {len(flat)} values do not fill shape "
                          f"{shape}", status=400, field="inputs")
-    return name, flat, shape
+    return name, flat, shape, datatype
+
+
+def _check_datatype(name: str, datatype: str, features, signature: Signature) -> None:
+    """BOOL tensors feed `bool` features, BYTES tensors text features; numbers feed any."""
+    allowed = {"BOOL": {"bool"}, "BYTES": TEXT}.get(datatype)
+    if allowed is None:
+        return
+    dtypes = dict(zip(signature.names, signature.dtypes, strict=True))
+    for feature in features:
+        if dtypes[feature] not in allowed:
+            kind = "numbers" if dtypes[feature] in NUMERIC else "text"
+            raise InputError(f"tensor {name!r} is {datatype}, but feature {feature!r} takes "
+                             f"{kind} ({dtypes[feature]}): send "
+                             f"{'FP64, FP32 or INT64' if kind == 'numbers' else 'BYTES'}"
+                             + (" (a tensor per feature for a model that mixes text and "
+                                "numbers)" if datatype == "BYTES" and not signature.numeric
+                                else ""),
+                             feature=feature, field="inputs")
+
+
+def _fast_matrix(values: np.ndarray, signature: Signature) -> np.ndarray | None:
+    """A binary numeric [N, F] tensor straight to float64, when every value passes the checks
+    `_matrix` makes (else None: the value-by-value path names the culprit)."""
+    if values.dtype.kind not in "iuf":
+        return None
+    matrix = values.astype(np.float64)
+    if (np.isfinite(matrix).all() and (not matrix.size or np.abs(matrix).max() <= LARGEST)
+            and not _bad_integers(matrix, signature) and not _bad_booleans(matrix, signature)):
+        return matrix
+    return None
 
 
 def parse_v2(payload, signature: Signature, max_rows: int, booleans: bool = True
@@ -323,21 +561,28 @@ def parse_v2(payload, signature: Signature, max_rows: int, booleans: bool = True
     tensors = [_tensor(t, i) for i, t in enumerate(payload["inputs"])]
     width = len(signature.names)
     if len(tensors) == 1 and tensors[0][0] not in signature.index():
-        name, flat, shape = tensors[0]
+        name, flat, shape, datatype = tensors[0]
         if len(shape) != 2 or shape[1] != width:
             raise InputError(f"tensor {name!r} has shape {shape}; the model takes [N, {width}] "
                              f"({', '.join(signature.names)})", field="inputs")
+        _check_datatype(name, datatype, signature.names, signature)
         _check_count(shape[0], max_rows, "inputs")
+        if isinstance(flat, np.ndarray):
+            matrix = _fast_matrix(flat.reshape(shape[0], width), signature)
+            if matrix is not None:
+                return matrix
+            flat = flat.tolist()
         rows = [flat[i * width:(i + 1) * width] for i in range(shape[0])]
     else:
         by_name = {}
-        for name, flat, shape in tensors:
+        for name, flat, shape, datatype in tensors:
             if name not in signature.index():
                 raise InputError(_unknown(name, signature), feature=name, field="inputs")
             if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1):
                 raise InputError(f"tensor {name!r} has shape {shape}; a per-feature tensor "
                                  "is [N] or [N, 1]", feature=name, field="inputs")
-            by_name[name] = flat
+            _check_datatype(name, datatype, [name], signature)
+            by_name[name] = flat.tolist() if isinstance(flat, np.ndarray) else flat
         missing = [n for n in signature.names if n not in by_name]
         if missing:
             raise InputError(f"missing feature {missing[0]!r}", feature=missing[0],

@@ -17,7 +17,7 @@ from core.errors import ApplicationError, Conflict, Forbidden
 from core.limits import is_finite_number
 from predictions import logs
 from predictions.auth import TOKEN_PREFIX, digest
-from predictions.inputs import InputError, parse_rest, parse_v2
+from predictions.inputs import InputError, parse_mlflow, parse_rest, parse_v2
 from predictions.models import ApiToken, ErrorKind, Feedback, PredictionLog, RateLimit, Route
 from predictions.serving import (
     NotServable,
@@ -87,7 +87,7 @@ def predict(*, model_name: str, payload, user, request_id: str, protocol: str = 
             outputs: list[str] | None = None) -> Answer:
     """Answer one request: route it, check its rows, predict, log; shadow off the path."""
     started = time.perf_counter()
-    parse = parse_v2 if protocol == "v2" else parse_rest
+    parse = {"v2": parse_v2, "mlflow": parse_mlflow}.get(protocol, parse_rest)
     require_servable(user, model_name)
     shadow = None
     trusted = True
@@ -183,6 +183,96 @@ def serving_target(model_name: str, version: str | None, user) -> Target:
     if target is None:
         raise NotServable(f"{model_name} has no production version", status=404)
     return target
+
+
+# --- what the Open Inference Protocol's model metadata says ------------------------------------
+
+# An answer's tensors by numpy kind: the datatypes `infer` answers with (predictions.oip).
+KIND_DATATYPES = {"b": "BOOL", "i": "INT64", "u": "INT64", "f": "FP64"}
+
+
+def datatype_of(kind: str) -> str:
+    return KIND_DATATYPES.get(kind, "BYTES")
+
+
+def _predict_kind(loaded) -> str | None:
+    """What `predict` answers, from the loaded model where it says (None: ask the model)."""
+    if loaded.framework == "sklearn":
+        from sklearn.base import is_clusterer, is_regressor
+
+        classes = getattr(loaded.estimator, "classes_", None)
+        if classes is not None:
+            return np.asarray(classes).dtype.kind
+        if is_regressor(loaded.estimator):
+            return "f"
+        if is_clusterer(loaded.estimator):
+            return "i"
+    if loaded.framework == "onnx":
+        declared = loaded.estimator.get_outputs()[0].type  # e.g. "tensor(int64)"
+        for words, kind in (("string", "O"), ("bool", "b"), ("uint", "u"), ("int", "i"),
+                            ("float", "f"), ("double", "f")):
+            if words in declared:
+                return kind
+    return None
+
+
+def _probe(target: Target, answer) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """The model's answer to one row of zeros (numeric models only), or None."""
+    if not target.signature.numeric:
+        return None
+    try:
+        return answer(np.zeros((1, len(target.signature.names))))
+    except Exception:  # a model that cannot take zeros: the static answer stands
+        return None
+
+
+def model_outputs(model_name: str, version: str | None, user) -> tuple[Target, list[dict]]:
+    """The outputs `infer` answers with for the version that answers `model_name` (or the
+    version named): `predict`, with the datatype its values have (a classifier's classes,
+    a regressor's numbers, a clusterer's labels...), and `predict_proba` where the model has
+    it. Worked out once per loaded version."""
+    if version is None:
+        target, trusted = serving_target(model_name, None, user), True
+    else:
+        _model_id, target, trusted = named_target(model_name, version, user)
+    if trusted:
+        loaded = models.get(target)
+        cached = getattr(loaded, "oip_outputs", None)
+        if cached is not None:
+            return target, [dict(o) for o in cached]
+        kind, has_probabilities = _predict_kind(loaded), loaded.has_probabilities
+        probe = _probe(target, loaded.predict_with_probabilities) if kind is None else None
+    else:  # loaded only in the sandbox, as infer does
+        probe = _probe(target, lambda rows: answer_in_sandbox(target, rows))
+        kind, has_probabilities = None, probe is not None and probe[1] is not None
+    shape = [-1]
+    if probe is not None:
+        predictions = np.asarray(probe[0])
+        kind, shape = predictions.dtype.kind, [-1, *predictions.shape[1:]]
+    outputs = [{"name": "predict", "datatype": datatype_of(kind or "f"), "shape": shape}]
+    if has_probabilities:
+        outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, -1]})
+    if trusted:
+        loaded.oip_outputs = tuple(outputs)  # kept with the loaded model, evicted with it
+    return target, outputs
+
+
+def reachable_versions(model_name: str, user) -> list[str]:
+    """The versions `user` may call by number (production first): production for everyone;
+    every version that may serve (its latest validation passed) for those who assess
+    candidates and may act on the model."""
+    from governance.selectors import servable
+    from registry.models import ModelVersion
+
+    require_servable(user, model_name)
+    versions = list(ModelVersion.objects.filter(model__name=model_name)
+                    .select_related("model__team").order_by("-created_at", "-pk"))
+    production = [v.version for v in versions if v.stage == "production"]
+    if not versions or not roles.has_role(user, roles.PREDICT_ANY_VERSION_ROLES) \
+            or not access.may_act(user, versions[0].model):
+        return production
+    return production + [v.version for v in versions
+                         if v.stage != "production" and servable(v)[0]]
 
 
 def servable_names(user, *, fresh: bool = False) -> frozenset[str] | None:

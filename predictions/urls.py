@@ -1,6 +1,6 @@
 from django.urls import path
 
-from predictions import apis, oip
+from predictions import apis, mlflow_scoring, oip
 
 # Mounted under /api/v1/ in the `api` namespace (see config/urls.py).
 urlpatterns = [
@@ -25,4 +25,17 @@ oip_urlpatterns = [
          name="v2-version-ready"),
     path("v2/models/<str:name>/versions/<str:version>/infer", oip.InferApi.as_view(),
          name="v2-version-infer"),
+]
+
+# MLflow's scoring protocol (`mlflow models serve`), mounted at the root.
+mlflow_urlpatterns = [
+    path("invocations", mlflow_scoring.InvocationsApi.as_view(), name="mlflow-invocations"),
+    path("ping", mlflow_scoring.PingApi.as_view(), name="mlflow-ping"),
+    path("version", mlflow_scoring.VersionApi.as_view(), name="mlflow-version"),
+    path("mlflow/<str:name>/invocations", mlflow_scoring.InvocationsApi.as_view(),
+         name="mlflow-model-invocations"),
+    path("mlflow/<str:name>/ping", mlflow_scoring.ModelPingApi.as_view(),
+         name="mlflow-model-ping"),
+    path("mlflow/<str:name>/version", mlflow_scoring.VersionApi.as_view(),
+         name="mlflow-model-version"),
 ]

@@ -53,11 +53,30 @@ def test_a_standard_oip_client_and_rest_get_answers_and_see_a_deployment(
     client = triton.InferenceServerClient(url=host)
     assert client.is_server_live()
     assert client.is_model_ready("churn_prediction", headers=headers)
+    model = joblib.load(io.BytesIO(helpers.sklearn_bytes()))
+    # The client's defaults: binary inputs, binary outputs (the binary tensor extension).
+    # (tritonclient writes Inference-Header-Content-Length into the headers dict it is given:
+    # each call gets a copy, or a later all-JSON call would carry a stale length.)
+    metadata = client.get_model_metadata("churn_prediction", headers=headers)
+    assert "binary_tensor_data" in client.get_server_metadata()["extensions"]
+    rows32 = ROWS.astype(np.float32)
+    tensor = triton.InferInput("input-0", list(ROWS.shape), "FP32")
+    tensor.set_data_from_numpy(rows32)
+    result = client.infer("churn_prediction", [tensor], headers=dict(headers))
+    np.testing.assert_array_equal(result.as_numpy("predict"), model.predict(rows32))
+    np.testing.assert_allclose(result.as_numpy("predict_proba"), model.predict_proba(rows32))
+    declared = {o["name"]: o["datatype"] for o in metadata["outputs"]}
+    assert declared == {o["name"]: o["datatype"] for o in result.get_response()["outputs"]}
+    wanted = [triton.InferRequestedOutput("predict")]
+    result = client.infer("churn_prediction", [tensor], outputs=wanted,
+                          headers=dict(headers))
+    assert result.as_numpy("predict").dtype == np.int64
+    # And all in JSON, as before.
     tensor = triton.InferInput("input-0", list(ROWS.shape), "FP64")
     tensor.set_data_from_numpy(ROWS, binary_data=False)
     wanted = [triton.InferRequestedOutput("predict", binary_data=False)]
-    result = client.infer("churn_prediction", [tensor], outputs=wanted, headers=headers)
-    model = joblib.load(io.BytesIO(helpers.sklearn_bytes()))
+    result = client.infer("churn_prediction", [tensor], outputs=wanted,
+                          headers=dict(headers))
     np.testing.assert_array_equal(result.as_numpy("predict"), model.predict(ROWS))
 
     session = requests.Session()

@@ -123,4 +123,9 @@ def test_a_service_cannot_read_a_staged_versions_metadata(service, api, data_sci
     path = "/v2/models/churn_prediction/versions/1.1.0"
     assert service.get(path).status_code == 404
     assert service.get(path + "/ready").status_code == 404
-    assert api(data_scientist).get(path).json()["versions"] == ["1.1.0"]
+    metadata = api(data_scientist).get(path).json()
+    assert metadata["versions"] == ["1.0.0", "1.1.0"]  # what she may call
+    assert metadata["parameters"]["version"] == "1.1.0"  # what this page describes
+    # Outside production it is loaded only in the sandbox, where its outputs are asked too.
+    assert [(o["name"], o["datatype"]) for o in metadata["outputs"]] == [
+        ("predict", "INT64"), ("predict_proba", "FP64")]
