@@ -27,6 +27,7 @@ from predictions.apis import (
     PredictionApiView,
     json_response,
 )
+from predictions.openapi import INFER_DOC
 from predictions.serving import NotServable
 from registry import access, health
 
@@ -134,7 +135,7 @@ def _tensor(name: str, values) -> dict:
 
 
 class InferApi(OipMixin, PredictionApiView):
-    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    @extend_schema(**INFER_DOC)
     def post(self, request, name, version=None):
         payload, booleans = self.payload(request)
         wanted = None

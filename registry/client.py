@@ -237,12 +237,16 @@ class Client:
         placed = False
         try:
             with partial, response:
-                for chunk in response.iter_content(CHUNK_SIZE):
-                    digest.update(chunk)
-                    buffer.write(chunk)
-                    partial.write(chunk)
-                    if buffer.tell() > size:
-                        break  # more than listed: the hash cannot match either
+                try:
+                    for chunk in response.iter_content(CHUNK_SIZE):
+                        digest.update(chunk)
+                        buffer.write(chunk)
+                        partial.write(chunk)
+                        if buffer.tell() > size:
+                            break  # more than listed: the hash cannot match either
+                except requests.RequestException as exc:
+                    raise ModelLoadError(f"the download of {file['filename']} broke off: "
+                                         f"{exc}") from None
                 partial.flush()
                 os.fsync(partial.fileno())
             actual = digest.hexdigest()

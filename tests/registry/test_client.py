@@ -1,8 +1,8 @@
 """registry.client: another service loads a model over the REST API, verified and cached.
 
 The client speaks HTTP through `requests`; here its session is connected to the app itself
-(Django's WSGI handler, in this test's transaction) by a transport adapter that can also play
-a man in the middle. The same client against a real gunicorn, in a process without Django,
+(Django's test client, in this test's transaction) by a transport adapter
+(tests.helpers.AppAdapter) that can also play a man in the middle. The same client against a real gunicorn, in a process without Django,
 is tests/e2e/test_client_e2e.py.
 """
 
@@ -14,12 +14,10 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import joblib
 import numpy as np
 import pytest
-import requests
 from django.test import Client as DjangoClient
 
 from core import roles
@@ -34,40 +32,9 @@ ROWS = np.array([[0.5, -1.0, 2.0], [1.5, 0.3, -0.2]])
 URL = "http://registry.test"
 
 
-class AppAdapter(requests.adapters.BaseAdapter):
-    """requests -> the Django app (WSGI, in process). `tamper(path, body)` may change a
-    response body on its way, as a compromised proxy would; `paths` lists what was asked."""
-
-    def __init__(self, tamper=None):
-        super().__init__()
-        self.django, self.tamper, self.paths = DjangoClient(), tamper, []
-
-    def send(self, request, **kwargs):
-        parts = urlsplit(request.url)
-        self.paths.append(parts.path)
-        answer = self.django.generic(
-            request.method, parts.path + (f"?{parts.query}" if parts.query else ""),
-            headers={k: v for k, v in request.headers.items() if k.lower() == "authorization"},
-        )
-        body = b"".join(answer.streaming_content) if answer.streaming else answer.content
-        if self.tamper is not None:
-            body = self.tamper(parts.path, body)
-        response = requests.Response()
-        response.status_code, response.url, response.request = answer.status_code, request.url, \
-            request
-        response.headers.update({k: v for k, v in answer.items()})
-        response.raw = io.BytesIO(body)
-        return response
-
-    def close(self):
-        pass
-
-
 def _client(token, cache, adapter=None):
-    session = requests.Session()
-    adapter = adapter or AppAdapter()
-    session.mount(URL, adapter)
-    return remote.Client(URL, token, cache=cache, session=session), adapter
+    session = helpers.app_session(URL, adapter)
+    return remote.Client(URL, token, cache=cache, session=session), session.app_adapter
 
 
 def _downloads(adapter):
@@ -157,7 +124,7 @@ def test_bytes_that_do_not_match_the_listed_hash_are_refused(granted, tmp_path):
     def swap(path, body):
         return helpers.hiding_bytes(marker) if path.endswith("/model.joblib") else body
 
-    client, _adapter = _client(granted, cache, AppAdapter(tamper=swap))
+    client, _adapter = _client(granted, cache, helpers.AppAdapter(tamper=swap))
     with pytest.raises(remote.IntegrityError, match="arrived with sha256"):
         client.load_model("churn_prediction")
     assert not marker.exists()
