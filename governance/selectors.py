@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from core import audit
 from core.errors import ApplicationError
@@ -109,6 +109,18 @@ def latest_validation(version: ModelVersion) -> ValidationRun | None:
     return (ValidationRun.objects.filter(version=version,
                                          status__in=[RunStatus.PASSED, RunStatus.FAILED])
             .order_by("-created_at", "-id").first())
+
+
+def versions_passed_validation(versions: QuerySet[ModelVersion]) -> QuerySet[ModelVersion]:
+    """Those of `versions` whose latest finished validation run passed (what `servable` asks
+    of a version; a later failed run takes the pass back)."""
+    from governance.models import RunStatus
+
+    verdict = (ValidationRun.objects.filter(version=OuterRef("pk"),
+                                            status__in=[RunStatus.PASSED, RunStatus.FAILED])
+               .order_by("-created_at", "-id").values("status")[:1])
+    return versions.annotate(latest_verdict=Subquery(verdict)).filter(
+        latest_verdict=RunStatus.PASSED)
 
 
 def serving_generation() -> int:

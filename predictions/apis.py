@@ -14,8 +14,7 @@ import numpy as np
 import orjson
 from django.conf import settings
 from django.http import HttpResponse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import Throttled
 from rest_framework.renderers import JSONRenderer
@@ -28,6 +27,7 @@ from core.permissions import HasRole
 from predictions import services, throttling
 from predictions.auth import ApiTokenAuthentication, CachedJWTAuthentication
 from predictions.inputs import InputError, may_hold_booleans, parse_json
+from predictions.openapi import FEEDBACK_DOC, PREDICT_DOC
 from predictions.serving import NotServable
 
 
@@ -103,31 +103,6 @@ def model_error(exc) -> ApplicationError:
     return ApplicationError(exc.message, status_code=500, code="model_error")
 
 
-PREDICT_EXAMPLES = [
-    OpenApiExample("instances", value={"instances": [{"tenure": 12, "visits": 3}]}),
-    OpenApiExample("inputs (signature order)", value={"inputs": [[12, 3], [40, 0]]}),
-    OpenApiExample("dataframe_split", value={"dataframe_split": {
-        "columns": ["tenure", "visits"], "data": [[12, 3]]}}),
-    OpenApiExample("dataframe_records", value={"dataframe_records": [{"tenure": 12,
-                                                                      "visits": 3}]}),
-]
-PREDICT_DOC = dict(
-    request=OpenApiTypes.OBJECT,
-    examples=PREDICT_EXAMPLES,
-    parameters=[OpenApiParameter("X-Routing-Key", str, OpenApiParameter.HEADER,
-                                 description="Sticky canary routing: the same key gets the "
-                                 "same version.")],
-    responses={
-        200: OpenApiResponse(OpenApiTypes.OBJECT, description='{"model", "version", '
-                             '"predictions", "probabilities", "request_id", "routed_to"}'),
-        400: OpenApiResponse(description="Malformed body"),
-        413: OpenApiResponse(description="Body or batch over the limit"),
-        422: OpenApiResponse(description="A row the model cannot take (row and feature named)"),
-        429: OpenApiResponse(description="Over the hourly quota (Retry-After)"),
-    },
-)
-
-
 class PredictApi(PredictionApiView):
     """Predictions from the production version (or its canary)."""
 
@@ -155,7 +130,7 @@ class FeedbackApi(PredictionApiView):
     read_roles = write_roles = roles.FEEDBACK_ROLES
     throttled = False
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(**FEEDBACK_DOC)
     def post(self, request, request_id):
         payload, _ = self.payload(request)
         if not isinstance(payload, dict) or "feedback" not in payload:

@@ -29,8 +29,9 @@ from rest_framework.views import APIView
 
 from core.errors import ApplicationError
 from predictions import services
-from predictions.apis import PREDICT_EXAMPLES, PredictionApiView, as_list, json_response
+from predictions.apis import PredictionApiView, as_list, json_response
 from predictions.inputs import CsvBody, InputError, may_hold_booleans, parse_json
+from predictions.openapi import PREDICT_EXAMPLES
 
 PROTOCOL_VERSION = "2"  # MLflow 2's scoring protocol (the four JSON shapes, params, CSV)
 MODEL_HEADER = "X-Model-Name"

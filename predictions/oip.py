@@ -36,6 +36,7 @@ from predictions.apis import (
     json_response,
 )
 from predictions.inputs import HEADER_LENGTH, split_binary
+from predictions.openapi import INFER_DOC
 from predictions.serving import NotServable
 from registry import access, health
 
@@ -166,7 +167,7 @@ def _wanted(payload) -> dict[str, bool] | None:
 
 
 class InferApi(OipMixin, PredictionApiView):
-    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    @extend_schema(**INFER_DOC)
     def post(self, request, name, version=None):
         header_length = request.headers.get(HEADER_LENGTH)
         if header_length is None:

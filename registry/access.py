@@ -8,7 +8,8 @@ the admin and the prediction API:
 - data scientists and approvers see their teams' models (the default team's, when they
   belong to none);
 - a service account sees, in the registry, only the models it was granted (`readers`), and
-  calls the prediction API for its teams' models and those;
+  calls the prediction API for its teams' models and those; of those versions it downloads
+  the files of production ones only (`may_download`);
 - acting on a model (registering into it, moving, validating, approving, calling a version
   outside production, downloading, changing its rules) takes one of the actor's teams, or
   the admin role.
@@ -73,6 +74,16 @@ def servable_models(user) -> QuerySet[RegisteredModel]:
     if reads_everything(user):
         return RegisteredModel.objects.all()
     return visible_models(user) | RegisteredModel.objects.filter(team__in=team_ids(user))
+
+
+def may_download(user, version) -> bool:
+    """A service account downloads the files of production versions only: it runs what it
+    downloads (registry.client.load_model), and four eyes passed only those; the prediction
+    API likewise tells a service that no other version exists. People download any version
+    of a model they see."""
+    from registry.models import Stage
+
+    return version.stage == Stage.PRODUCTION or roles.has_role(user, roles.READ_ROLES)
 
 
 def may_act(user, model: RegisteredModel) -> bool:

@@ -329,6 +329,10 @@ class VersionFileApi(APIView):
     )
     def get(self, request, name, version, filename):
         found = selectors.version_get(name, version, user=request.user)
+        if not access.may_download(request.user, found):
+            raise ApplicationError(f"{name} has no version {version!r} you may download: a "
+                                   "service account downloads production versions only",
+                                   status_code=404, code="not_found")
         artifact = selectors.file_get(found, filename)
         refused = ApplicationError(
             f"{filename} of {found} is not served: it failed its sha256 check (changed or "

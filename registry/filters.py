@@ -75,13 +75,24 @@ class ModelVersionFilter(django_filters.FilterSet):
         method="filter_metric_max",
         help_text="Versions whose metric is at most a value: `rmse:4.5`.",
     )
+    validated = django_filters.BooleanFilter(
+        method="filter_validated",
+        help_text="`true`: versions whose latest finished validation passed (what "
+        "`load_model(name, version=\"latest\")` chooses from); `false`: the others.",
+    )
 
     class Meta:
         model = ModelVersion
         fields = [
             "model", "stage", "framework", "algorithm", "author", "created_by", "tag",
-            "created_after", "created_before", "metric_min", "metric_max",
+            "created_after", "created_before", "metric_min", "metric_max", "validated",
         ]
+
+    def filter_validated(self, queryset, name, value):
+        from registry.selectors import versions_passed_validation
+
+        passed = versions_passed_validation(queryset).values("pk")
+        return queryset.filter(pk__in=passed) if value else queryset.exclude(pk__in=passed)
 
     def filter_metric_min(self, queryset, name, value):
         for metric, bound in _metric_bounds(name, value):

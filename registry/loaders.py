@@ -123,14 +123,23 @@ class UnapprovedVersion(LookupError):
     """The version asked for is not in production: four eyes have not let it serve."""
 
 
+class UnapprovedVersionWarning(UserWarning):
+    """A version outside production was loaded, because the caller said they trust it."""
+
+
 def load_model(name: str, version: str | None = None, stage: str | None = None, *,
                allow_unapproved: bool = False) -> LoadedModel:
     """Load a version into this process, after checking every file's sha256.
 
-    With no version and no stage: the production version, the governed one. Any other
-    version runs its pickled code in this process (with this process's secrets), so it is
-    refused unless `allow_unapproved=True` says the caller trusts it; services and the
-    prediction API never need that (an unapproved version answers from the sandbox there).
+    - no version and no stage: the production version, the governed one;
+    - `version="latest"`: the highest SemVer that passed validation (in `stage`, if given);
+    - an exact version, `"1.2.0"` or `"v1.2.0"`; or the highest version in `stage`.
+
+    Anything but a production version runs pickled code that four eyes have not passed in
+    this process (with this process's secrets): it is refused with UnapprovedVersion unless
+    `allow_unapproved=True` says the caller trusts it, and then loads with a warning. That
+    holds for "latest" too: validation is a machine's check, approval a person's. Services
+    and the prediction API never need it (an unapproved version answers from the sandbox).
     """
     import warnings
 
@@ -140,18 +149,18 @@ def load_model(name: str, version: str | None = None, stage: str | None = None, 
 
     if version is None and stage is None:
         stage = Stage.PRODUCTION
-    if version and version[0] in "vV" and version[1:2].isdigit():
-        version = version[1:]  # the spelling of the model directories teams keep (v1.0.0)
     try:
-        found = version_resolve(name, version or "latest", stage)
+        found = version_resolve(name, version, stage)
     except ApplicationError as exc:
         raise LookupError(exc.message) from None
     if found.stage != Stage.PRODUCTION:
         if not allow_unapproved:
             raise UnapprovedVersion(
                 f"{found} is in {found.stage}: four eyes have not let it serve, and loading it "
-                "runs its code in this process. Pass allow_unapproved=True if you trust it, or "
-                "ask the prediction API, which runs it in the sandbox.")
-        warnings.warn(f"loading {found}, which is in {found.stage}, not production",
-                      stacklevel=2)
+                "runs its code in this process. Pass allow_unapproved=True if you trust it, "
+                "load_model(name) for the production version, or ask the prediction API, "
+                "which runs it in the sandbox.")
+        warnings.warn(f"loading {found}, which is in {found.stage}, not production: "
+                      "validated, perhaps, but not approved", UnapprovedVersionWarning,
+                      stacklevel=3)
     return load_version(found)

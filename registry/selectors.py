@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 
 from core.errors import ApplicationError
-from registry import access
+from registry import access, signals
 from registry.models import ArtifactFile, ModelVersion, RegisteredModel, Stage
 from registry.versioning import InvalidVersion, parse_version
 
@@ -55,33 +55,54 @@ def version_get(model_name: str, version: str, *, user) -> ModelVersion:
         ) from None
 
 
-def version_resolve(name: str, version: str = "latest", stage: str | None = None) -> ModelVersion:
-    """The version `load_model` means: an exact version, or the highest SemVer ("latest").
+def versions_passed_validation(versions: QuerySet[ModelVersion]) -> QuerySet[ModelVersion]:
+    """Those of `versions` that passed validation (their latest finished run passed). The
+    registry does not judge validation: it asks (registry.signals.passed_validation)."""
+    for _receiver, answer in signals.passed_validation.send(sender=ModelVersion,
+                                                            versions=versions):
+        if answer is not None:
+            return answer
+    return versions.none()
 
-    With `stage`, only versions in that stage count ("latest" in production is the
-    production version); an exact version in another stage is an error.
+
+def version_resolve(name: str, version: str | None = None,
+                    stage: str | None = None) -> ModelVersion:
+    """The version `load_model` means.
+
+    - an exact version (`1.2.0`, or `v1.2.0` as the teams' folders spell it);
+    - `"latest"`: the highest SemVer that passed validation (not merely the highest one
+      registered: an unvalidated or failed version is never "latest");
+    - None: the highest SemVer, whatever its validation (with `stage="production"`: the
+      production version).
+
+    With `stage`, only versions in that stage count; an exact version in another stage is an
+    error.
     """
     if stage is not None and stage not in Stage.values:
         raise ApplicationError(f"must be one of {', '.join(Stage.values)}", field="stage")
     candidates = (ModelVersion.objects.filter(model__name=name)
                   .select_related("model", "created_by").prefetch_related("files"))
+    where = f" in {stage}" if stage else ""
     if stage is not None:
         candidates = candidates.filter(stage=stage)
-    if version == "latest":
+    if version is None or version == "latest":
+        if version == "latest":
+            candidates = versions_passed_validation(candidates)
+            where = f"{where} that passed validation"
         found = candidates.order_by(*SEMVER_DESC).first()
         if found is None:
-            where = f" in {stage}" if stage else ""
             raise ApplicationError(
                 f"{name!r} has no version{where}", status_code=404, code="not_found"
             )
         return found
+    if version[:1] in ("v", "V") and version[1:2].isdigit():
+        version = version[1:]  # the spelling of the model directories teams keep (v1.0.0)
     try:
         parse_version(version)
     except InvalidVersion as exc:
         raise ApplicationError(str(exc), field="version") from None
     found = candidates.filter(version=version).first()
     if found is None:
-        where = f" in {stage}" if stage else ""
         raise ApplicationError(
             f"{name!r} has no version {version!r}{where}", status_code=404, code="not_found"
         )

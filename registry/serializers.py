@@ -208,6 +208,13 @@ class VersionCreateInputSerializer(serializers.Serializer):
         required=False,
         help_text="Preprocessing files (joblib/pickle), applied in the order sent.",
     )
+    reference = serializers.FileField(
+        required=False,
+        help_text="A reference sample: one CSV file with a header row naming (at least) "
+        "every feature of the signature, ideally the training data or a sample of it. "
+        "Validation predicts on its rows and monitoring compares live traffic with it; a "
+        "version registered without one can get it later (POST .../reference/).",
+    )
     sha256 = serializers.CharField(
         required=False, help_text="The client's sha256 of the model file; refused on mismatch."
     )

@@ -9,6 +9,12 @@ Governance's receiver (governance/receivers.py) creates the validation run.
 sha256 check) or lifted the flag. Monitoring's receiver (monitoring/receivers.py) queues the
 sync of the model's integrity alert, which also makes every web process stop (or resume)
 serving it.
+
+`passed_validation` is a question, not news: `load_model(name, version="latest")` means the
+highest version that passed validation, which governance judges. The registry sends it with a
+QuerySet of versions; governance's receiver returns the ones whose latest finished validation
+run passed (governance.selectors.versions_passed_validation). With no receiver connected,
+nothing has passed.
 """
 
 from django.dispatch import Signal
@@ -17,3 +23,5 @@ from django.dispatch import Signal
 validation_needed = Signal()
 # kwargs: version (ModelVersion)
 integrity_changed = Signal()
+# kwargs: versions (QuerySet[ModelVersion]); a receiver returns the subset that passed
+passed_validation = Signal()

@@ -373,3 +373,70 @@ class Hostile:
 
 def hostile_bytes(code: str) -> bytes:
     return pickle.dumps(Hostile(code))
+
+
+class AppAdapter:
+    """A `requests` transport adapter that sends each request to the app in this process
+    (Django's test client, in the test's transaction), for clients that speak HTTP through
+    requests (registry.client, schemathesis). `tamper(path, body)` may change a response body
+    on its way, as a compromised proxy would; `paths` lists the paths asked for."""
+
+    def __new__(cls, *args, **kwargs):
+        import requests.adapters
+
+        class _Adapter(requests.adapters.BaseAdapter):
+            def __init__(self, tamper=None):
+                from django.test import Client
+
+                super().__init__()
+                self.django, self.tamper, self.paths = Client(), tamper, []
+
+            def send(self, request, **kwargs):
+                from urllib.parse import urlsplit
+
+                import requests
+                import urllib3
+
+                parts = urlsplit(request.url)
+                self.paths.append(parts.path)
+                headers = {k: v for k, v in request.headers.items()
+                           if k.lower() not in ("content-type", "content-length", "host")}
+                body = request.body or b""
+                answer = self.django.generic(
+                    request.method, parts.path + (f"?{parts.query}" if parts.query else ""),
+                    data=body.encode() if isinstance(body, str) else body,
+                    content_type=request.headers.get("Content-Type",
+                                                     "application/octet-stream"),
+                    headers=headers,
+                )
+                content = (b"".join(answer.streaming_content) if answer.streaming
+                           else answer.content)
+                answer_headers = dict(answer.items())
+                if self.tamper is not None:
+                    content = self.tamper(parts.path, content)
+                    answer_headers["Content-Length"] = str(len(content))
+                response = requests.Response()
+                response.status_code, response.url = answer.status_code, request.url
+                response.request, response.reason = request, answer.reason_phrase
+                response.headers.update(answer_headers)
+                response.raw = urllib3.HTTPResponse(
+                    body=io.BytesIO(content), headers=answer_headers,
+                    status=answer.status_code, reason=answer.reason_phrase,
+                    preload_content=False, decode_content=False)
+                return response
+
+            def close(self):
+                pass
+
+        return _Adapter(*args, **kwargs)
+
+
+def app_session(base_url: str, adapter=None):
+    """A requests.Session whose requests to `base_url` go to the app in this process."""
+    import requests
+
+    session = requests.Session()
+    adapter = adapter or AppAdapter()
+    session.mount(base_url, adapter)
+    session.app_adapter = adapter
+    return session

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from registry import load_model
-from registry.loaders import ArtifactIntegrityError, UnapprovedVersion
+from registry.loaders import ArtifactIntegrityError, UnapprovedVersion, UnapprovedVersionWarning
 from tests import helpers
 
 ROWS = np.array([[0.5, -1.0, 2.0], [1.5, 0.3, -0.2]])
@@ -36,7 +36,7 @@ def test_separate_preprocessors_are_applied_in_order_before_the_model(owner):
     helpers.register_direct(
         "churn_prediction", "1.0.0", actor=owner, preprocessors=[("scaler.pkl", scaler_bytes)]
     )
-    loaded = load_model("churn_prediction", version="latest", allow_unapproved=True)
+    loaded = load_model("churn_prediction", version="1.0.0", allow_unapproved=True)
     scaler = joblib.load(io.BytesIO(scaler_bytes))
     model = joblib.load(io.BytesIO(helpers.sklearn_bytes()))
     expected = model.predict_proba(scaler.transform(ROWS))
@@ -48,7 +48,7 @@ def test_separate_preprocessors_are_applied_in_order_before_the_model(owner):
 def test_a_torchscript_model_loads_and_predicts(owner):
     helpers.register_direct("churn_prediction", "1.0.0", actor=owner, framework="torch",
                             data=helpers.torchscript_bytes(), filename="model.pt")
-    loaded = load_model("churn_prediction", version="latest", allow_unapproved=True)
+    loaded = load_model("churn_prediction", version="1.0.0", allow_unapproved=True)
     np.testing.assert_allclose(loaded.predict(ROWS), 2 * ROWS.sum(axis=1) + 1, rtol=1e-6)
     assert loaded.predict_proba(ROWS) is None
 
@@ -56,19 +56,72 @@ def test_a_torchscript_model_loads_and_predicts(owner):
 def test_an_onnx_model_loads_and_predicts(owner):
     helpers.register_direct("churn_prediction", "1.0.0", actor=owner, framework="onnx",
                             data=helpers.onnx_bytes(), filename="model.onnx")
-    loaded = load_model("churn_prediction", version="latest", allow_unapproved=True)
+    loaded = load_model("churn_prediction", version="1.0.0", allow_unapproved=True)
     np.testing.assert_allclose(loaded.predict(ROWS)[:, 0], ROWS @ [1, 2, 3] + 0.5, rtol=1e-6)
+
+
+def _validated(version: str, owner, *, stage: str | None = None, **kwargs):
+    row = helpers.register_direct("churn_prediction", version, actor=owner, **kwargs)
+    helpers.mark_validated(row)
+    if stage:
+        helpers.force_stage(row, stage)
+    return row
 
 
 def test_latest_means_highest_semver_not_newest_row(owner):
     for version in ["1.10.0", "2.0.0-rc.1", "1.9.0", "2.0.0-alpha"]:
-        helpers.register_direct("churn_prediction", version, actor=owner)
-    assert load_model("churn_prediction", version="latest",
-                      allow_unapproved=True).version == "2.0.0-rc.1"
-    helpers.register_direct("churn_prediction", "2.0.0", actor=owner)
-    helpers.register_direct("churn_prediction", "1.11.0", actor=owner)
-    assert load_model("churn_prediction", version="latest",
-                      allow_unapproved=True).version == "2.0.0"
+        _validated(version, owner)
+    with pytest.warns(UnapprovedVersionWarning):
+        assert load_model("churn_prediction", version="latest",
+                          allow_unapproved=True).version == "2.0.0-rc.1"
+    _validated("2.0.0", owner)
+    _validated("1.11.0", owner)
+    with pytest.warns(UnapprovedVersionWarning):
+        assert load_model("churn_prediction", version="latest",
+                          allow_unapproved=True).version == "2.0.0"
+
+
+def test_latest_is_the_highest_version_that_passed_validation(owner):
+    """Seed 001's `load_model(name, version="latest")` must not reach a version no check
+    passed: one never validated, one that failed, one whose pass a later run took back."""
+    from governance.models import RunStatus, ValidationRun
+
+    _validated("1.0.0", owner, stage="production")
+    passed = _validated("1.1.0", owner, stage="staging")
+    helpers.register_direct("churn_prediction", "3.0.0", actor=owner)  # never validated
+    failed = helpers.register_direct("churn_prediction", "2.0.0", actor=owner)
+    ValidationRun.objects.create(version=failed, trigger="manual", status=RunStatus.FAILED)
+    with pytest.warns(UnapprovedVersionWarning, match="1.1.0.*staging, not production"):
+        assert load_model("churn_prediction", version="latest",
+                          allow_unapproved=True).version == "1.1.0"
+    # A newer failed run takes the pass back; a pending one changes nothing.
+    ValidationRun.objects.create(version=passed, trigger="manual", status=RunStatus.FAILED)
+    ValidationRun.objects.create(version=passed, trigger="manual", status=RunStatus.PENDING)
+    assert load_model("churn_prediction", version="latest").version == "1.0.0"
+
+
+def test_latest_outside_production_is_refused_without_allow_unapproved(owner, tmp_path):
+    """Validation is a machine's check, approval a person's: "latest" in staging still runs
+    code four eyes have not passed, so the trust boundary stays where it was."""
+    marker = tmp_path / "marker"
+    _validated("1.0.0", owner, stage="production")
+    _validated("1.1.0", owner, data=helpers.hiding_bytes(marker))
+    with pytest.raises(UnapprovedVersion, match="1.1.0 is in experiment"):
+        load_model("churn_prediction", version="latest")
+    assert not marker.exists()
+
+
+def test_latest_in_production_loads_without_a_warning(owner, recwarn):
+    _validated("1.0.0", owner)
+    _validated("1.2.0", owner, stage="production")
+    assert load_model("churn_prediction", version="latest").version == "1.2.0"
+    assert not [w for w in recwarn if issubclass(w.category, UnapprovedVersionWarning)]
+
+
+def test_latest_with_nothing_validated_says_so(owner):
+    helpers.register_direct("churn_prediction", "1.0.0", actor=owner)
+    with pytest.raises(LookupError, match="no version that passed validation"):
+        load_model("churn_prediction", version="latest", allow_unapproved=True)
 
 
 def test_stage_narrows_the_choice(owner):
@@ -92,7 +145,7 @@ def test_a_tampered_file_raises_and_loads_nothing(owner, store_root, monkeypatch
     calls = []
     monkeypatch.setattr(joblib, "load", lambda *a, **k: calls.append(a))
     with pytest.raises(ArtifactIntegrityError, match="was registered"):
-        load_model("churn_prediction", version="latest", allow_unapproved=True)
+        load_model("churn_prediction", version="1.0.0", allow_unapproved=True)
     assert calls == []
 
 
@@ -104,7 +157,7 @@ def test_a_tampered_preprocessor_also_stops_the_load(owner, store_root):
     path = Path(store_root) / "experiments/churn_prediction/v1.0.0/scaler.pkl"
     path.write_bytes(path.read_bytes() + b"\0")
     with pytest.raises(ArtifactIntegrityError, match="scaler.pkl"):
-        load_model("churn_prediction", version="latest", allow_unapproved=True)
+        load_model("churn_prediction", version="1.0.0", allow_unapproved=True)
 
 
 def test_a_symlinked_artifact_is_not_followed(owner, store_root, tmp_path):
@@ -115,7 +168,7 @@ def test_a_symlinked_artifact_is_not_followed(owner, store_root, tmp_path):
     path.unlink()
     path.symlink_to(elsewhere)
     with pytest.raises(Exception, match="cannot be read"):
-        load_model("churn_prediction", version="latest", allow_unapproved=True)
+        load_model("churn_prediction", version="1.0.0", allow_unapproved=True)
 
 
 def _classifiers():
@@ -167,6 +220,7 @@ def test_without_a_version_it_loads_production_and_refuses_to_run_anything_else(
     helpers.register_direct("churn_prediction", "9.0.0", actor=owner,
                             data=helpers.hiding_bytes(marker))
     assert load_model("churn_prediction").version == "1.0.0"  # not the highest SemVer
+    helpers.mark_validated(released.model.versions.get(version="9.0.0"))
     for how in ({"version": "9.0.0"}, {"version": "latest"}, {"stage": "experiment"}):
         with pytest.raises(UnapprovedVersion, match="four eyes have not let it serve"):
             load_model("churn_prediction", **how)
