@@ -28,6 +28,7 @@ from registry.importing.plan import KNOWN_KEYS
 from registry.selectors import import_state
 
 logger = logging.getLogger(__name__)
+TRUST_OPTION = "“Trust the source's stages”"
 SESSION_KEY = "model_imports"  # token -> what the admin asked for, until confirmed or cancelled
 
 
@@ -39,7 +40,7 @@ class ImportForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text="Why: recorded with every version imported, in the audit trail.")
     trust_stages = forms.BooleanField(
-        required=False, label="Trust the source's stages",
+        required=False, label=TRUST_OPTION.strip("“”"),
         help_text="A version the directory has in production serves at once (after its "
         "validation passes); unticked, it waits in staging for an approver.")
     model = forms.CharField(
@@ -113,7 +114,9 @@ class ModelImportPages:
             field = "model" if data["model"] else "archive"
             raise ApplicationError(str(exc).replace(str(unpacked.root), upload.name),
                                    field=field) from None
-        pending = request.session.get(SESSION_KEY, {})
+        # (Uploads whose folders reconcile has removed are forgotten on the way.)
+        pending = {token: asked for token, asked in request.session.get(SESSION_KEY, {}).items()
+                   if archive.folder_path(token) is not None}
         pending[unpacked.token] = {
             "archive": upload.name, "sha256": digest.hexdigest(), "size": upload.size,
             "root": str(unpacked.root.relative_to(unpacked.folder)),
@@ -208,7 +211,7 @@ def _rows(plan, trust_stages: bool) -> list[dict]:
             "state": ("already imported" if v.already else "stopped" if v.problems
                       else "to import"),
             "lands": ("" if v.already or v.problems
-                      else services.import_landing(v, trust_stages, "stages trusted")),
+                      else services.import_landing(v, trust_stages, TRUST_OPTION)),
             "files": [{"role": f.role, "name": f.name, "relative": f.relative,
                        "size": _size(f.size), "sha256": f.sha256} for f in v.files],
             "columns": [k for k in KNOWN_KEYS if k in v.metadata],

@@ -134,8 +134,8 @@ def test_an_uploaded_zip_shows_the_plan_then_imports_on_confirm(admin_client, ad
 
 def test_trusted_stages_deploy_the_production_version(admin_client, library_zip):
     response = upload(admin_client, library_zip, trust="on")
-    assert "land in production at once (stages trusted" in admin_client.get(
-        response["Location"]).content.decode()
+    assert "land in production at once (“Trust the source&#x27;s stages”: deployed by the " \
+        "import)" in admin_client.get(response["Location"]).content.decode()
     admin_client.post(response["Location"], {"confirm": "1"})
     assert ModelVersion.objects.get(model__name="overdue_prediction",
                                     version="1.0.0").stage == "production"
