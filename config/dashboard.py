@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from core import roles
 from governance import selectors as governance
 from monitoring import selectors as monitoring
 from monitoring.models import SEVERITY_ORDER
@@ -29,4 +30,5 @@ def build(user) -> dict:
         "production": production,
         "deployments": governance.recent_deployments(user=user),
         "verification": governance.last_chain_verification(user=user),
+        "can_import": roles.has_role(user, roles.ADMIN_ROLES),
     }

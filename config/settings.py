@@ -320,6 +320,14 @@ MODEL_STORE_ROOT = Path(env.str("MODEL_STORE_ROOT", default=str(BASE_DIR / "mode
 # Largest accepted registration request (all parts together), in bytes.
 MODEL_MAX_UPLOAD_BYTES = env.int("MODEL_MAX_UPLOAD_BYTES", default=2 * 1024**3)
 FILE_UPLOAD_PERMISSIONS = 0o640
+# A zip of a model directory uploaded in the admin (registry/importing/archive.py): every
+# member is checked against these before anything is unpacked.
+IMPORT_ZIP_MAX_BYTES = env.int("IMPORT_ZIP_MAX_BYTES", default=2 * 1024**3)  # all, unpacked
+IMPORT_ZIP_MEMBER_MAX_BYTES = env.int("IMPORT_ZIP_MEMBER_MAX_BYTES", default=2 * 1024**3)
+IMPORT_ZIP_MAX_MEMBERS = env.int("IMPORT_ZIP_MAX_MEMBERS", default=10_000)
+if min(IMPORT_ZIP_MAX_BYTES, IMPORT_ZIP_MEMBER_MAX_BYTES, IMPORT_ZIP_MAX_MEMBERS) < 1:
+    raise ImproperlyConfigured("IMPORT_ZIP_MAX_BYTES, IMPORT_ZIP_MEMBER_MAX_BYTES and "
+                               "IMPORT_ZIP_MAX_MEMBERS must be positive")
 # Where the sandbox's artifact copies and its root file system are made (one folder per run).
 VALIDATION_SANDBOX_DIR = Path(
     env.str("VALIDATION_SANDBOX_DIR", default=str(VAR_DIR / "sandbox"))

@@ -23,6 +23,8 @@ from registry.models import ModelVersion
 
 # Temporary files and folders of ours younger than this may belong to a request in flight.
 TEMP_GRACE_SECONDS = 3600
+# An uploaded zip unpacked for an import waits this long for its admin to confirm or cancel.
+IMPORT_FOLDER_MAX_AGE_SECONDS = 24 * 3600
 
 
 @dataclass
@@ -41,9 +43,9 @@ class Finding:
         }
 
 
-def _older_than_grace(path: Path) -> bool:
+def _older_than_grace(path: Path, seconds: int = TEMP_GRACE_SECONDS) -> bool:
     try:
-        return time.time() - os.lstat(path).st_mtime > TEMP_GRACE_SECONDS
+        return time.time() - os.lstat(path).st_mtime > seconds
     except FileNotFoundError:
         return False
 
@@ -194,6 +196,15 @@ def _check_disk(rows: set[tuple[str, str]], repair: bool, findings: list[Finding
                                   "an upload that was never registered")
                 if repair:
                     entry.unlink(missing_ok=True)
+                    finding.repaired = True
+                findings.append(finding)
+            elif (store.IMPORT_FOLDER_RE.fullmatch(entry.name) and entry.is_dir()
+                  and not entry.is_symlink()
+                  and _older_than_grace(entry, IMPORT_FOLDER_MAX_AGE_SECONDS)):
+                finding = Finding("stale_import", store.relative(entry),
+                                  "an uploaded zip unpacked for an import never confirmed")
+                if repair:
+                    store.remove_own_dir(entry)
                     finding.repaired = True
                 findings.append(finding)
 

@@ -8,6 +8,7 @@ Layout under MODEL_STORE_ROOT (the seeds' model directory)::
     archived/<model>/v<version>/
     metadata/model_registry.json      catalogue of every model and version
     .incoming/                        uploads being received (same file system, so renames)
+    .incoming/import-<hex>/           an uploaded zip unpacked for an import, until confirmed
 
 Every path is built by `safe_join`, which accepts only validated names, refuses symlinks below
 the root and checks the result stays inside it. Every write is atomic: a temporary file in the
@@ -55,6 +56,9 @@ RESERVED_FILENAMES = {METADATA_FILENAME}
 # Our own temporary names, so that reconcile can tell them from files it must not touch.
 TMP_DIR_RE = re.compile(r"^\.v(?P<version>.+)\.tmp-[0-9a-f]{32}$")
 TMP_FILE_PREFIX = ".tmp-"
+# An uploaded zip unpacked for an import (registry/importing/archive.py), in `.incoming/`.
+IMPORT_FOLDER_PREFIX = "import-"
+IMPORT_FOLDER_RE = re.compile(r"^import-[0-9a-f]{32}$")
 
 
 class StoreError(Exception):

@@ -17,6 +17,7 @@ from core.errors import ApplicationError
 from core.models import AuditEvent
 from governance import services
 from governance.admin.common import people, when
+from governance.admin.imports import ModelImportPages
 from governance.login import AdminLoginForm
 from governance.models import (
     ApprovalRequest,
@@ -180,8 +181,9 @@ def rollback_action(modeladmin, request, queryset):
     return None
 
 
-class GovernedRegisteredModelAdmin(RegisteredModelAdmin):
+class GovernedRegisteredModelAdmin(ModelImportPages, RegisteredModelAdmin):
     actions = [rollback_action]
+    change_list_template = "admin/governance/registeredmodel/change_list.html"
 
 
 # Failed admin logins are throttled like the token endpoint's (governance/login.py).

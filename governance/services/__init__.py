@@ -21,6 +21,7 @@ from governance.services.deployments import (  # noqa: F401
 from governance.services.imports import (  # noqa: F401
     ImportResult,
     directory_import,
+    import_landing,
     import_refusal,
     version_import,
 )

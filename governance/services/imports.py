@@ -59,6 +59,18 @@ def import_refusal(actor, reason: str) -> ApplicationError | None:
     return None
 
 
+def import_landing(planned: PlannedVersion, trust_stages: bool,
+                   trust_option: str = "--trust-stages") -> str:
+    """Where a planned version will land, in words (for the plan the admin reads first)."""
+    if planned.stage != PRODUCTION:
+        return planned.stage
+    if not planned.servable:
+        return "staging (it cannot be served: see the warning)"
+    if trust_stages:
+        return f"production at once ({trust_option}: deployed by the import)"
+    return f"staging, with an approval request to production ({trust_option} to deploy it)"
+
+
 def directory_import(*, plan: ImportPlan, actor, reason: str, trust_stages: bool = False,
                      checkpoint=None) -> list[ImportResult]:
     """Import every version of `plan`. A version that fails is reported and the others go on.
@@ -127,7 +139,7 @@ def version_import(*, planned: PlannedVersion, plan: ImportPlan, actor, reason: 
 
 def _attestation(planned: PlannedVersion, plan: ImportPlan, trusted: bool) -> dict:
     return {
-        "stage": planned.stage, "trusted": trusted, "source_root": str(plan.root),
+        "stage": planned.stage, "trusted": trusted, "source_root": plan.source_label or str(plan.root),
         "source": planned.source, "source_version": planned.source_version,
         "version_mapping": planned.version_note,
         "files": {f.relative: f.sha256 for f in planned.files},

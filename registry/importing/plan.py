@@ -90,6 +90,9 @@ class ImportPlan:
     layout: str
     versions: list[PlannedVersion]
     skipped: list[Skipped]
+    # Where the directory came from, when `root` is only where it was unpacked (an uploaded
+    # zip): what the attestation names.
+    source_label: str | None = None
 
     @property
     def to_import(self) -> list[PlannedVersion]:

@@ -17,20 +17,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import ApplicationError
 from governance import services
-from registry.importing import ImportPlan, PlannedVersion, plan_directory
+from registry.importing import ImportPlan, plan_directory
 from registry.importing.plan import KNOWN_KEYS
-from registry.models import Stage
 from registry.selectors import import_state
-
-
-def landing(planned: PlannedVersion, trust_stages: bool) -> str:
-    if planned.stage != Stage.PRODUCTION:
-        return planned.stage
-    if not planned.servable:
-        return "staging (it cannot be served: see the warning)"
-    if trust_stages:
-        return "production at once (--trust-stages: deployed by the import)"
-    return "staging, with an approval request to production (--trust-stages to deploy it)"
 
 
 def describe(plan: ImportPlan, *, trust_stages: bool, write) -> None:
@@ -47,7 +36,7 @@ def describe(plan: ImportPlan, *, trust_stages: bool, write) -> None:
         write(f"  {v.version}  [{state}]  source: {v.source}  (stage {v.stage})")
         write(f"    version: {v.version_note}")
         if not v.already and not v.problems:
-            write(f"    lands in: {landing(v, trust_stages)}")
+            write(f"    lands in: {services.import_landing(v, trust_stages)}")
         for f in v.files:
             write(f"    {f.role:12} {f.name}  <- {f.relative}  ({f.size} bytes, sha256 "
                   f"{f.sha256[:12]}…)")
