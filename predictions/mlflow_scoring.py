@@ -62,34 +62,34 @@ class PingApi(MlflowMixin, APIView):
     authentication_classes: list = []
     permission_classes: list = []
 
-    @extend_schema(responses=OpenApiTypes.STR)
+    @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR})
     def get(self, request):
         """200 while the app answers (its database too), as `mlflow models serve` does once
         its model loaded; 503 otherwise. Per model: /mlflow/<name>/ping."""
         try:
             connection.ensure_connection()
         except Exception:
-            return HttpResponse("\n", status=503, content_type="application/json")
-        return HttpResponse("\n", content_type="application/json")
+            return HttpResponse("\n", status=503, content_type="text/plain")
+        return HttpResponse("\n", content_type="text/plain")
 
 
 class VersionApi(MlflowMixin, APIView):
     authentication_classes: list = []
     permission_classes: list = []
 
-    @extend_schema(responses=OpenApiTypes.STR)
+    @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR})
     def get(self, request, name=None):
         """The version of MLflow's scoring protocol this server speaks."""
-        return HttpResponse(PROTOCOL_VERSION, content_type="application/json")
+        return HttpResponse(PROTOCOL_VERSION, content_type="text/plain")
 
 
 class ModelPingApi(MlflowMixin, PredictionApiView):
     throttled = False
 
-    @extend_schema(responses=OpenApiTypes.STR)
+    @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR})
     def get(self, request, name):
         services.serving_target(name, None, request.user)  # 404 without one in production
-        return HttpResponse("\n", content_type="application/json")
+        return HttpResponse("\n", content_type="text/plain")
 
 
 def _content(request, body: bytes):

@@ -84,7 +84,9 @@ def _schema(token):
 
 def _known(path: str, parameters: list[str], world) -> dict:
     known = {"name": world["name"], "version": world["version"],
-             "filename": world["filename"], "request_id": "0" * 32}
+             "filename": world["filename"], "request_id": "0" * 32,
+             # MLflow's artifact path of the production version's model directory
+             "path": f"registry/{world['name']}/1/MLmodel"}
     if "id" in parameters:
         known["id"] = {"/api/v1/approvals/": world["approval"],
                        "/api/v1/deployments/": world["deployment"],
