@@ -305,6 +305,15 @@ def _place_version(*, model: RegisteredModel, version: str, parsed, framework: s
     return row, final
 
 
+def _locked_model(model_name: str) -> RegisteredModel:
+    """The model's row, locked until the caller's transaction ends (registrations of one
+    model take their numbers one at a time), or the API's 404."""
+    try:
+        return RegisteredModel.objects.select_for_update().get(name=model_name)
+    except RegisteredModel.DoesNotExist:
+        raise access.not_found(model_name) from None
+
+
 def version_register(
     *,
     model_name: str,
@@ -334,10 +343,7 @@ def version_register(
     published: Path | None = None
     try:
         with transaction.atomic(durable=True):
-            try:
-                model = RegisteredModel.objects.select_for_update().get(name=model_name)
-            except RegisteredModel.DoesNotExist:
-                raise access.not_found(model_name) from None
+            model = _locked_model(model_name)
             access.require_action(actor, model, "register versions")
             row, published = _place_version(model=model, version=version, parsed=parsed,
                                              framework=framework, data=data, files=files,
@@ -396,10 +402,7 @@ def version_import_place(
     published: Path | None = None
     try:
         with transaction.atomic(durable=True):
-            try:
-                model = RegisteredModel.objects.select_for_update().get(name=model_name)
-            except RegisteredModel.DoesNotExist:
-                raise access.not_found(model_name) from None
+            model = _locked_model(model_name)
             earlier = model.versions.filter(lifecycle__imported__key=key).first()
             if earlier is not None:
                 return earlier, False
