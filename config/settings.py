@@ -442,5 +442,8 @@ LOGGING = {
     "loggers": {
         "django.request": {"level": "ERROR"},
         "health_check": {"level": "ERROR"},
+        # The PDF renderer logs each rendering step at INFO; a refused image is an ERROR.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
     },
 }

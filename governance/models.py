@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from registry.models import RiskTier
+
 # --- policies ---------------------------------------------------------------------------------
 
 
@@ -79,25 +81,85 @@ class Policy(models.Model):
     skipped_check_blocks = models.BooleanField(
         default=False, help_text="Whether a validation check that could not run blocks promotion."
     )
+    risk_tier = models.CharField(
+        max_length=10, blank=True, default="", choices=RiskTier.choices,
+        help_text="A tier's policy (no model): it applies to the models of this risk tier that "
+        "have no policy of their own. Empty for a model's policy or the project default.")
+    claimed_metrics_tolerance = models.FloatField(
+        default=0.02,
+        help_text="How far a metric claimed at registration may lie from the one validation "
+        "measures on the labelled sample before the claimed_metrics check fails (absolute for "
+        "scores in [0, 1], else relative, as for regression_tolerance).")
+    claimed_metrics_blocks = models.BooleanField(
+        default=True, help_text="Whether a failed claimed_metrics check blocks promotion "
+        "(otherwise it is a warning).")
+    require_measured_evaluation = models.BooleanField(
+        default=False, help_text="Whether promotion needs metrics measured on a labelled "
+        "sample (a reference or holdout sample with the target column).")
+    required_card_sections = models.JSONField(
+        default=list, blank=True,
+        help_text='Model card sections a version needs before production, e.g. '
+        '["intended_use", "limitations"].')
+    review_interval_days = models.PositiveIntegerField(
+        null=True, blank=True, default=365,
+        help_text="A production version is due for review this many days after its deployment "
+        "and after each review. Empty: no periodic review.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name_plural = "policies"
         constraints = [
             models.UniqueConstraint(
-                models.Value(1), condition=models.Q(model__isnull=True),
+                models.Value(1), condition=models.Q(model__isnull=True, risk_tier=""),
                 name="policy_one_project_default",
+            ),
+            models.UniqueConstraint(
+                fields=["risk_tier"], condition=models.Q(model__isnull=True) & ~models.Q(risk_tier=""),
+                name="policy_one_per_risk_tier",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(risk_tier__in=["", "low", "medium", "high"]),
+                name="policy_risk_tier_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(model__isnull=True) | models.Q(risk_tier=""),
+                name="policy_model_or_tier",
             ),
             models.CheckConstraint(
                 condition=models.Q(approvals_required__gte=1), name="policy_needs_an_approval"
             ),
+            models.CheckConstraint(
+                condition=models.Q(claimed_metrics_tolerance__gte=0),
+                name="policy_claimed_tolerance_not_negative",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"policy of {self.model.name}" if self.model_id else "project default policy"
+        if self.model_id:
+            return f"policy of {self.model.name}"
+        return f"policy of {self.risk_tier}-risk models" if self.risk_tier else "project default policy"
 
     def requires_approval(self, from_stage: str, to_stage: str) -> bool:
         return f"{from_stage}->{to_stage}" in self.transitions_requiring_approval
+
+
+class Review(models.Model):
+    """A periodic review of a production version, recorded by an approver: it sets the next
+    review date (the version's `review_due_at`)."""
+
+    version = models.ForeignKey("registry.ModelVersion", on_delete=models.PROTECT,
+                                related_name="reviews")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                 related_name="+")
+    comment = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    next_review_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"review of {self.version} by {self.reviewer} on {self.created_at:%Y-%m-%d}"
 
 
 # --- validation -------------------------------------------------------------------------------

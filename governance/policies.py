@@ -1,4 +1,5 @@
-"""Which policy applies to a model: its own row, or the project default."""
+"""Which policy applies to a model: its own row, else its risk tier's, else the project
+default."""
 
 from __future__ import annotations
 
@@ -9,25 +10,40 @@ from governance.models import Policy
 POLICY_FIELDS = [
     "min_metrics", "max_metrics", "regression_tolerance", "regression_metrics", "lower_is_better",
     "latency_budget_ms", "load_timeout_seconds", "load_memory_mb", "approvals_required",
-    "transitions_requiring_approval", "skipped_check_blocks",
+    "transitions_requiring_approval", "skipped_check_blocks", "claimed_metrics_tolerance",
+    "claimed_metrics_blocks", "require_measured_evaluation", "required_card_sections",
+    "review_interval_days",
 ]
 
 
 def project_default() -> Policy:
-    return Policy.objects.get(model__isnull=True)  # a migration made it (governance/0004)
+    # a migration made it (governance/0004)
+    return Policy.objects.get(model__isnull=True, risk_tier="")
 
 
 def effective_policy(model) -> Policy:
-    own = Policy.objects.filter(model=model).first() if model is not None else None
-    return own or project_default()
+    if model is None:
+        return project_default()
+    own = Policy.objects.filter(model=model).first()
+    if own is not None:
+        return own
+    tier = (Policy.objects.filter(model__isnull=True, risk_tier=model.risk_tier).first()
+            if model.risk_tier else None)
+    return tier or project_default()
 
 
 def effective_policies(model_ids) -> dict:
-    """{model id: its policy} for many models, in two queries (a list's page)."""
+    """{model id: its policy} for many models, in three queries (a list's page)."""
+    from registry.models import RegisteredModel
+
     model_ids = set(model_ids)
     own = {policy.model_id: policy for policy in Policy.objects.filter(model_id__in=model_ids)}
-    default = project_default() if model_ids - set(own) else None
-    return {model_id: own.get(model_id, default) for model_id in model_ids}
+    rest = model_ids - set(own)
+    if not rest:
+        return own
+    tiers = dict(RegisteredModel.objects.filter(pk__in=rest).values_list("pk", "risk_tier"))
+    shared = {policy.risk_tier: policy for policy in Policy.objects.filter(model__isnull=True)}
+    return {**own, **{pk: shared.get(tiers.get(pk) or "") or shared[""] for pk in rest}}
 
 
 def policy_snapshot(policy: Policy) -> dict:

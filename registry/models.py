@@ -35,6 +35,15 @@ class FileRole(models.TextChoices):
     OTHER = "other"
     # Rows the version was trained or validated on (CSV): what monitoring compares with.
     REFERENCE = "reference"
+    # What validation measured on the labelled sample, kept in the version folder's
+    # evaluation/ (metrics.json, confusion_matrix.png, roc_curve.png, ...).
+    EVALUATION = "evaluation"
+
+
+class RiskTier(models.TextChoices):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
 
 
 model_name_validator = RegexValidator(
@@ -79,6 +88,13 @@ class RegisteredModel(models.Model):
         help_text="Service accounts allowed to read this model's metadata and files.")
     task_type = models.CharField(max_length=20, choices=TaskType.choices)
     tags = TagsField()
+    # The model inventory (SR 11-7): how much harm a wrong answer can do, and what for.
+    risk_tier = models.CharField(
+        max_length=10, choices=RiskTier.choices, blank=True, default="",
+        help_text="Empty: not assessed yet. A tier's policy applies to the models of that tier "
+        "that have no policy of their own.")
+    risk_reason = models.TextField(blank=True, help_text="Why this tier.")
+    business_use = models.TextField(blank=True, help_text="What the business uses it for.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -87,6 +103,10 @@ class RegisteredModel(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(task_type__in=TaskType.values), name="registeredmodel_task_type_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(risk_tier__in=["", *RiskTier.values]),
+                name="registeredmodel_risk_tier_valid",
             ),
         ]
 
@@ -136,6 +156,15 @@ class ModelVersion(models.Model):
     input_example = models.JSONField(null=True, blank=True)
     # Keys of the uploaded metadata that the registry has no column for, kept verbatim.
     extra_metadata = models.JSONField(default=dict, blank=True)
+    # The metadata's `model_card` section (intended use, limitations, ...), editable after
+    # registration; rendered as HTML, Markdown (model_card.md in the folder) and PDF.
+    model_card = models.JSONField(default=dict, blank=True)
+    # What validation measured on the version's labelled sample (the files are in
+    # evaluation/): {"metrics": {...}, "n_rows": ..., "run": <validation run id>, ...}.
+    evaluation = models.JSONField(default=dict, blank=True)
+    # When this version, in production, is next due for its periodic review (governance
+    # sets it on deployment and on each review; empty: no review due).
+    review_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
     # What governance records in metadata.json about deployment and retirement
     # (deployed_at/by, retired_at/by, reason, replaced_by, metrics_comparison).
     lifecycle = models.JSONField(default=dict, blank=True)

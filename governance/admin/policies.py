@@ -15,7 +15,7 @@ from registry.admin import TeamScopedAdmin
 class PolicyAdmin(AdminOnlyEditMixin, TeamScopedAdmin, ServiceAdminMixin, admin.ModelAdmin):
     list_display = ["__str__", "approvals_required", "transitions_requiring_approval",
                     "min_metrics", "regression_tolerance", "latency_budget_ms", "updated_at"]
-    fields = ["model", *policies.POLICY_FIELDS]
+    fields = ["model", "risk_tier", *policies.POLICY_FIELDS]
 
     team_scope_keeps_project_rows = True
 

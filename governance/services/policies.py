@@ -24,7 +24,7 @@ def policy_save(*, policy: Policy, actor, changes: dict) -> Policy:
     with transaction.atomic(durable=True):
         before = policies.policy_snapshot(Policy.objects.get(pk=policy.pk)) if policy.pk else None
         for key, value in changes.items():
-            if key not in policies.POLICY_FIELDS + ["model"]:
+            if key not in policies.POLICY_FIELDS + ["model", "risk_tier"]:
                 raise ApplicationError("not a policy field", field=key)
             setattr(policy, key, value)
         policy.save()

@@ -21,6 +21,8 @@ def test_a_policy_change_in_the_admin_is_audited_with_old_and_new_values(client,
         "lower_is_better": json.dumps(policy.lower_is_better), "latency_budget_ms": "150",
         "load_timeout_seconds": "60", "load_memory_mb": "2048", "approvals_required": "2",
         "transitions_requiring_approval": json.dumps(policy.transitions_requiring_approval),
+        "claimed_metrics_tolerance": "0.02", "claimed_metrics_blocks": "on",
+        "required_card_sections": "[]", "review_interval_days": "365",
     }
     response = client.post(f"/admin/governance/policy/{policy.pk}/change/", form)
     assert response.status_code == 302, response.content.decode()[:3000]
