@@ -129,6 +129,7 @@ INSTALLED_APPS = [
     "predictions",
     "monitoring",
     "interop",
+    "compliance",
     "demo",
 ]
 

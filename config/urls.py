@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from health_check.views import HealthCheckView
 
+import compliance.urls
 import governance.urls
 import interop.urls
 import monitoring.urls
@@ -15,7 +16,8 @@ from predictions.mlflow_scoring import error_body as mlflow_error_body
 from predictions.oip import error_body as oip_error_body
 
 api_v1 = [*registry.urls.urlpatterns, *governance.urls.urlpatterns,
-          *predictions.urls.urlpatterns, *monitoring.urls.urlpatterns]
+          *compliance.urls.urlpatterns, *predictions.urls.urlpatterns,
+          *monitoring.urls.urlpatterns]
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),

@@ -23,18 +23,21 @@ FEEDBACK_ROLES = frozenset({SERVICE, DATA_SCIENTIST, ADMIN})
 # (The API checks roles itself; these only open admin pages. Approvers and admins also need
 # is_staff to log into the admin.)
 _ADMIN_PERMISSIONS = {
+    # Viewers are the compliance officers (TEAM_READ_ALL_ROLES): they read the prediction
+    # logs too, which a prediction's trace shows.
     VIEWER: {"core": ("view",), "registry": ("view",), "governance": ("view",),
-             "monitoring": ("view",)},
+             "monitoring": ("view",), "predictions": ("view",), "compliance": ("view",)},
     DATA_SCIENTIST: {"core": ("view",), "registry": ("view",), "governance": ("view",),
                      "monitoring": ("view",)},
     APPROVER: {"core": ("view",), "registry": ("view",), "governance": ("view",),
-               "monitoring": ("view",), "predictions": ("view",)},
+               "monitoring": ("view",), "predictions": ("view",), "compliance": ("view",)},
     ADMIN: {
         "core": ("view",),
         "registry": ("view", "add", "change"),
         "governance": ("view", "add", "change"),
         "monitoring": ("view", "add", "change"),
         "predictions": ("view", "add", "change"),
+        "compliance": ("view", "add", "change"),
         "auth": ("view", "change"),
     },
 }

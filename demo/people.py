@@ -14,6 +14,8 @@ DEMO_PEOPLE = {
     "dana": ("Dana", "Scientist", roles.DATA_SCIENTIST, False),
     "april": ("April", "Approver", roles.APPROVER, True),
     "vic": ("Vic", "Viewer", roles.VIEWER, False),
+    # The compliance officer: a viewer (reads every team's models) who uses the admin.
+    "cora": ("Cora", "Compliance", roles.VIEWER, True),
     # A service account: it logs in with an API token (create_api_token), never a password.
     "loans-service": ("Loans", "Service", roles.SERVICE, False),
 }

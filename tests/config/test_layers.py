@@ -1,5 +1,5 @@
-"""Imports point one way: core <- registry <- governance <- predictions <- monitoring (and
-predictions <- interop, a side branch), and no app imports demo. Every import counts, the ones inside functions too (migrations aside)."""
+"""Imports point one way: core <- registry <- governance <- predictions <- monitoring <-
+compliance (and predictions <- interop, a side branch), and no app imports demo. Every import counts, the ones inside functions too (migrations aside)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,10 @@ MAY_IMPORT = {
     # A side branch: the other tools' APIs (MLflow) read the registry, ask governance for
     # moves and authenticate as the prediction API does; nothing but demo imports them.
     "interop": {"core", "registry", "governance", "predictions"},
-    "demo": {"core", "registry", "governance", "predictions", "monitoring", "interop"},
+    # Evidence for auditors reads every domain app (trace, cards, inventory, PDFs).
+    "compliance": {"core", "registry", "governance", "predictions", "monitoring"},
+    "demo": {"core", "registry", "governance", "predictions", "monitoring", "interop",
+             "compliance"},
 }
 PROJECT = set(MAY_IMPORT) | {"config"}
 

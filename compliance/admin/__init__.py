@@ -1,0 +1,1 @@
+"""The compliance pages of the admin (trace, inventory, model cards)."""
