@@ -29,8 +29,8 @@ class DemoVersion:
     description: str
     changelog: list[str]
     # data -> (model bytes, held-out metrics, hyperparameters, [(preprocessor name, bytes)],
-    #          held-out rows)
-    train: Callable[[dict], tuple[bytes, dict, dict, list[tuple[str, bytes]], np.ndarray]]
+    #          (held-out rows, their labels or None))
+    train: Callable[[dict], tuple[bytes, dict, dict, list[tuple[str, bytes]], tuple]]
     tags: list[str] = field(default_factory=list)
     # Leave a promotion request waiting for an approver (the demo's approvals queue).
     pending_request: bool = False
@@ -168,7 +168,7 @@ def _sklearn_classifier(build, keys):
         X_train, X_test, y_train, y_test = _split(data["X"], data["y"], rng)
         model = build().fit(X_train, y_train)
         return (_dump(model), _classification_metrics(model, X_test, y_test),
-                _params(model, keys), [], X_test)
+                _params(model, keys), [], (X_test, y_test))
 
     return train
 
@@ -182,7 +182,8 @@ def _naive_bayes_with_scaler(data):
     scaler = StandardScaler().fit(X_train)
     model = GaussianNB().fit(scaler.transform(X_train), y_train)
     metrics = _classification_metrics(model, X_test, y_test, transform=scaler.transform)
-    return _dump(model), metrics, {"var_smoothing": 1e-9}, [("scaler.pkl", _dump(scaler))], X_test
+    return (_dump(model), metrics, {"var_smoothing": 1e-9}, [("scaler.pkl", _dump(scaler))],
+            (X_test, y_test))
 
 
 def _kmeans(k):
@@ -205,7 +206,8 @@ def _kmeans(k):
             "inertia": round(float(model[-1].inertia_), 2),
             "n_clusters": k,
         }
-        return _dump(model), metrics, {"n_clusters": k, "n_init": 10}, [], X_test
+        # Clusters have no labels to measure against.
+        return _dump(model), metrics, {"n_clusters": k, "n_init": 10}, [], (X_test, None)
 
     return train
 
@@ -261,7 +263,7 @@ def _lstm(hidden, epochs):
             warnings.simplefilter("ignore", DeprecationWarning)
             torch.jit.save(torch.jit.script(model), buffer)
         params = {"hidden_size": hidden, "epochs": epochs, "window": 12, "lr": 0.01}
-        return buffer.getvalue(), metrics, params, [], X_test
+        return buffer.getvalue(), metrics, params, [], (X_test, y_test)
 
     return train
 
@@ -415,11 +417,20 @@ def catalogue() -> list[DemoModel]:
     ]
 
 
-def reference_csv(features: list[str], rows) -> bytes:
+def reference_csv(features: list[str], rows, target: str = "", labels=None) -> bytes:
+    """The held-out rows as CSV; with their labels in the target column, validation measures
+    the version on them (governance's evaluation)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(features)
-    writer.writerows([f"{value:.6g}" for value in row] for row in np.asarray(rows, dtype=float))
+    rows = np.asarray(rows, dtype=float)
+    if labels is None or not target:
+        writer.writerow(features)
+        writer.writerows([f"{value:.6g}" for value in row] for row in rows)
+    else:
+        writer.writerow([*features, target])
+        writer.writerows([*(f"{value:.6g}" for value in row), f"{label:.6g}"]
+                         for row, label in zip(rows, np.asarray(labels, dtype=float),
+                                               strict=True))
     return out.getvalue().encode()
 
 
@@ -443,7 +454,7 @@ def register_versions(demo: DemoModel, *, actor, log=print) -> list:
     data = demo.dataset(np.random.default_rng(RNG_SEED))
     registered = []
     for spec in missing:
-        model_bytes, metrics, params, preprocessors, X_test = spec.train(data)
+        model_bytes, metrics, params, preprocessors, (X_test, y_test) = spec.train(data)
         if demo.framework == "torch":
             import torch
 
@@ -455,8 +466,9 @@ def register_versions(demo: DemoModel, *, actor, log=print) -> list:
         files += [store.ingest_stream(io.BytesIO(payload), name=name, role="preprocessor")
                   for name, payload in preprocessors]
         # The held-out rows are the reference sample monitoring compares live traffic with.
-        files.append(store.ingest_stream(io.BytesIO(reference_csv(demo.features, X_test)),
-                                         name="reference.csv", role="reference"))
+        reference = reference_csv(demo.features, X_test, demo.target, y_test)
+        files.append(store.ingest_stream(io.BytesIO(reference), name="reference.csv",
+                                         role="reference"))
         metadata = {
             "author": AUTHOR,
             "description": spec.description,
