@@ -1,3 +1,11 @@
 """The compliance API, under /api/v1/ (config/urls.py)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from compliance import apis_trace
+
+urlpatterns: list = [
+    # Before predictions' own predictions/<request_id>/... routes (config/urls.py).
+    path("predictions/<str:request_id>/trace", apis_trace.PredictionTraceApi.as_view(),
+         name="prediction-trace"),
+]
