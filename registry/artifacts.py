@@ -16,6 +16,15 @@ import numpy as np
 
 SKLEARN, TORCH, ONNX = "sklearn", "torch", "onnx"
 
+# Rows reach a model as a NumPy matrix already in the order of the signature's columns (the
+# input layer maps names to positions, and validation's `signature` check compares those
+# columns with the `feature_names_in_` the model was fitted with), so scikit-learn's
+# per-call warning for a model fitted on a DataFrame says nothing new: it filled the log with
+# one line per request. Building a DataFrame per request to silence it would cost more than the
+# forest's own predict on a single row.
+warnings.filterwarnings("ignore", message="X does not have valid feature names",
+                        category=UserWarning, module=r"sklearn\.")
+
 
 class ArtifactError(Exception):
     """A version's artifact cannot be loaded. The message names the file, never a path."""

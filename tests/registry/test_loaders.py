@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import joblib
@@ -240,3 +243,32 @@ def test_a_v_prefixed_version_loads_and_the_estimators_attributes_show_through(o
         loaded.no_such_attribute  # noqa: B018
     with pytest.raises(LookupError):
         load_model("churn_prediction", version="vx")
+
+
+
+def test_a_model_fitted_on_a_dataframe_predicts_on_rows_without_a_warning_per_request():
+    """Rows arrive as a matrix in the signature's order; scikit-learn's per-call "X does not
+    have valid feature names" warning would otherwise write a log line on every request.
+
+    Run in a fresh interpreter with every warning shown (`-W always`): pytest keeps its own
+    warning filters per test, so a filter set when the module is imported is not seen here."""
+    script = textwrap.dedent("""
+        import numpy as np, pandas as pd
+        from sklearn.ensemble import RandomForestClassifier
+        from registry.artifacts import LoadedModel
+        frame = pd.DataFrame(np.random.default_rng(0).normal(size=(60, 3)), columns=list("abc"))
+        estimator = RandomForestClassifier(n_estimators=5, random_state=0).fit(
+            frame, (frame["a"] > 0).astype(int))
+        loaded = LoadedModel(name="m", version="1", framework="sklearn", estimator=estimator)
+        rows = np.array([[0.5, -1.0, 2.0]])
+        for _ in range(3):
+            loaded.predict_with_probabilities(rows)
+            loaded.predict(rows)
+        print("predicted", loaded.predict(rows)[0] == estimator.predict(
+            pd.DataFrame(rows, columns=list("abc")))[0])
+    """)
+    done = subprocess.run([sys.executable, "-W", "always", "-c", script], capture_output=True,
+                          text=True, cwd=Path(__file__).resolve().parents[2], timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "predicted True"
+    assert "feature names" not in done.stderr
