@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from registry import load_model
@@ -32,6 +33,15 @@ def test_seed_demo_registers_five_trained_models_that_predict_even_when_interrup
     output = _seed_interrupted_twice(monkeypatch, capsys)
     assert "finishing what an interrupted run began" in output
     assert ModelVersion.objects.count() == 12
+    # A fresh demo has traffic whose request ids trace to the approval that made them live.
+    from compliance.trace import prediction_trace
+    from predictions.models import PredictionLog
+
+    traced = output.rsplit("A request id to trace", 1)[1].split("\n")[0].rsplit(": ", 1)[1]
+    assert PredictionLog.objects.filter(request_id=traced).exists()
+    cora = get_user_model().objects.get(username="cora")
+    chain = json.dumps(prediction_trace(request_id=traced, user=cora), default=str)
+    assert "april" in chain and "overdue_prediction" in chain
 
     stages = {
         name: dict(ModelVersion.objects.filter(model__name=name).values_list("version", "stage"))

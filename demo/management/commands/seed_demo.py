@@ -1,9 +1,11 @@
 import time
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import ApplicationError
 from demo import seeding as demo
+from predictions.models import PredictionLog
 
 
 class Command(BaseCommand):
@@ -27,3 +29,13 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(
             f"Registered {count} versions in {time.monotonic() - started:.1f} s."
         ))
+        # A little traffic, once, so that the prediction logs, the monitoring page and the
+        # trace of a request id have something to show on a fresh demo.
+        if not PredictionLog.objects.filter(model__name="overdue_prediction").exists():
+            call_command("demo_traffic", model="overdue_prediction", requests=20, feedback=0.5,
+                         seed=1, stdout=self.stdout, stderr=self.stderr)
+        latest = (PredictionLog.objects.filter(model__name="overdue_prediction")
+                  .order_by("-id").values_list("request_id", flat=True).first())
+        if latest:
+            self.stdout.write(f"A request id to trace (admin: Prediction logs -> Trace a "
+                              f"prediction): {latest}")
