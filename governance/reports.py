@@ -99,6 +99,14 @@ class Scope:
             parts.append(f"until {timezone.localtime(self.until):%Y-%m-%d %H:%M} (not included)")
         return ", ".join(parts) + f", times in {timezone.get_current_timezone_name()}"
 
+    def range_short(self) -> str:
+        if self.quarter:
+            return self.quarter
+        if not (self.since or self.until):
+            return "all time"
+        return " to ".join(f"{timezone.localtime(moment):%Y-%m-%d %H:%M}" if moment else "…"
+                           for moment in (self.since, self.until))
+
     def range_text(self) -> str:
         """The range, as every PDF page's header and the report's first lines state it."""
         if not (self.since or self.until):
@@ -205,7 +213,8 @@ def report(scope: Scope) -> Report:
     verdict = (f"chain verified ({chain.checked} events)" if chain.ok
                else "chain BROKEN" + ("" if chain.first_bad_seq is None
                                       else f" at event #{chain.first_bad_seq}"))
-    title = f"Audit report — {scope.model or 'all models'} — {scope.range_text()} — {verdict}"
+    # The page header is cut at 120 characters: the verdict and the range come first.
+    title = f"Audit report — {verdict} — {scope.range_short()} — {scope.model or 'all models'}"
     html = render_to_string("governance/audit_report.html", {
         "scope": scope.describe(),
         "range": scope.range_text(),
