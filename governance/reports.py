@@ -216,7 +216,7 @@ def report(scope: Scope) -> Report:
     # The page header is cut at 120 characters: the verdict and the range come first.
     title = f"Audit report — {verdict} — {scope.range_short()} — {scope.model or 'all models'}"
     html = render_to_string("governance/audit_report.html", {
-        "scope": scope.describe(),
+        "scope": f"model {scope.model}" if scope.model else "all models",
         "range": scope.range_text(),
         "generated_at": generated_at,
         "chain": chain,
