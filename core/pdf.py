@@ -10,13 +10,37 @@ address (a model card's text, say) cannot make the server call it.
 from __future__ import annotations
 
 import base64
+import logging
 import re
 from datetime import datetime
 
 from django.http import HttpResponse
 from django.utils import timezone
 
+from core.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
+
 PDF_CONTENT_TYPE = "application/pdf"
+
+# What WeasyPrint needs from the operating system (Debian's names): Pango, its FreeType
+# backend and one font. .ci/run installs them and the README names them; keep the three in step.
+SYSTEM_PACKAGES = ("libpango-1.0-0", "libpangoft2-1.0-0", "fonts-dejavu-core")
+
+
+class PdfUnavailable(ApplicationError):
+    """The server cannot make PDFs: WeasyPrint's system libraries are missing. A 503 naming
+    the packages to install, never a 500; the HTML and CSV exports still work."""
+
+    status_code = 503
+    default_code = "pdf_unavailable"
+
+    def __init__(self):
+        super().__init__(
+            "PDF export is unavailable on this server: the system libraries it needs are "
+            f"missing (install {' '.join(SYSTEM_PACKAGES)}); the HTML and CSV exports work.",
+            extra={"missing_system_packages": list(SYSTEM_PACKAGES)},
+        )
 
 
 def _fetcher():
@@ -49,8 +73,12 @@ def _page_css(title: str, generated_at: datetime) -> str:
 
 def render_pdf(html: str, *, title: str, generated_at: datetime | None = None) -> bytes:
     """The HTML document as PDF bytes, with title, generation time and page numbers on
-    every page."""
-    from weasyprint import CSS, HTML
+    every page. Raises PdfUnavailable when WeasyPrint cannot load Pango."""
+    try:
+        from weasyprint import CSS, HTML
+    except OSError as exc:  # cffi's dlopen of Pango failed while importing WeasyPrint
+        logger.error("PDF export unavailable: %s", exc)
+        raise PdfUnavailable() from exc
 
     generated_at = generated_at or timezone.now()
     document = HTML(string=html, url_fetcher=_fetcher(), base_url="about:blank")

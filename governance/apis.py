@@ -16,9 +16,8 @@ from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core import roles
+from core import pdf, roles
 from core.errors import ApplicationError
-from core.filters import period
 from core.permissions import AuditedDoorMixin
 from governance import policies, reports, selectors, services
 from governance.filters import (
@@ -277,38 +276,56 @@ RANGE_HELP = {
 
 
 def _scope(request) -> reports.Scope:
-    values = period(request.query_params.get("since"), request.query_params.get("until"))
-    model = request.query_params.get("model") or None
+    params = request.query_params
+    values = reports.report_period(since=params.get("since"), until=params.get("until"),
+                                   quarter=params.get("quarter"))
+    model = params.get("model") or None
     if model:
         registry_selectors.model_must_exist(model, user=request.user)
     return reports.Scope(model=model, user=request.user, **values)
 
 
+REPORT_OUTPUTS = ("html", "csv", "pdf")
+
+
 class AuditReportApi(GovernanceApiMixin, APIView):
-    """The compliance report: `output=html` (each version's story) or `output=csv` (events)."""
+    """The compliance report: `output=html` or `output=pdf` (each version's story, its files
+    with sha256, the chain's verification and the range), or `output=csv` (the events)."""
 
     @extend_schema(
         parameters=[
             OpenApiParameter("model", str),
             OpenApiParameter("since", str, description=RANGE_HELP["since"]),
             OpenApiParameter("until", str, description=RANGE_HELP["until"]),
-            OpenApiParameter("output", str, enum=["html", "csv"], default="html"),
+            OpenApiParameter("quarter", str, description="a calendar quarter such as 2026Q4 "
+                             "(in the project's time zone), instead of since and until"),
+            OpenApiParameter("output", str, enum=list(REPORT_OUTPUTS), default="html"),
         ],
         responses={
             (200, "text/html"): OpenApiResponse(OpenApiTypes.STR, description="the report"),
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="the events"),
+            (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY,
+                                                      description="the report as PDF"),
+            400: OpenApiResponse(description="a bad `output`, `since`, `until` or `quarter`, "
+                                 "or a quarter with since/until (the error names the field)"),
+            503: OpenApiResponse(description="`pdf_unavailable`: the server lacks the system "
+                                 "libraries for PDF (`missing_system_packages` names them)"),
         },
     )
     def get(self, request):
-        scope = _scope(request)
         kind = request.query_params.get("output", "html")
-        stem = f"audit-{scope.model or 'all'}-{datetime.now():%Y%m%d-%H%M%S}"
+        if kind not in REPORT_OUTPUTS:
+            raise ApplicationError(f"one of {', '.join(REPORT_OUTPUTS)}", field="output")
+        scope = _scope(request)
+        stem = f"audit-{scope.model or 'all'}-{scope.quarter or f'{datetime.now():%Y%m%d-%H%M%S}'}"
         if kind == "csv":
             response = StreamingHttpResponse(reports.csv_rows(scope), content_type="text/csv")
             response["Content-Disposition"] = f'attachment; filename="{stem}.csv"'
             return response
-        if kind != "html":
-            raise ApplicationError("html or csv", field="output")
-        response = HttpResponse(reports.html(scope), content_type="text/html; charset=utf-8")
+        report = reports.report(scope)
+        if kind == "pdf":
+            return pdf.pdf_response(report.html, title=report.title, filename=f"{stem}.pdf",
+                                    generated_at=report.generated_at)
+        response = HttpResponse(report.html, content_type="text/html; charset=utf-8")
         response["Content-Disposition"] = f'inline; filename="{stem}.html"'
         return response

@@ -1,8 +1,11 @@
-"""Audit reports for compliance: the event list as CSV, and each version's story as HTML."""
+"""Audit reports for compliance: the event list as CSV, and each version's story as HTML or
+PDF (the same template)."""
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,6 +15,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from core import audit
+from core.errors import ApplicationError
+from core.filters import period
 from core.models import AuditEvent
 from governance.models import Deployment, ValidationRun
 from registry import access
@@ -22,6 +27,48 @@ CSV_COLUMNS = ["seq", "occurred_at", "actor", "action", "object_type", "object_i
                "hash"]
 
 
+QUARTER = re.compile(r"(\d{4})-?Q([1-4])", re.IGNORECASE)
+
+
+def quarter_bounds(text: str) -> dict:
+    """`2026Q4` as {"since": 1 October 2026, "until": 1 January 2027 (excluded)}, midnights in
+    the project's time zone, like a date-only `since`/`until`."""
+    match = QUARTER.fullmatch(text.strip())
+    if not match:
+        raise ApplicationError("a quarter such as 2026Q4 (a year, Q, then 1 to 4)",
+                               field="quarter")
+    year, number = int(match[1]), int(match[2])
+    try:
+        first = dt.date(year, 3 * number - 2, 1)
+        after = dt.date(year + 1, 1, 1) if number == 4 else dt.date(year, 3 * number + 1, 1)
+        return {"since": timezone.make_aware(dt.datetime.combine(first, dt.time())),
+                "until": timezone.make_aware(dt.datetime.combine(after, dt.time()))}
+    except (ValueError, OverflowError):  # year 0, or 9999Q4 (it ends in year 10000)
+        raise ApplicationError("out of range: a quarter of years 1-9999 that ends before "
+                               "year 10000", field="quarter") from None
+
+
+def quarter_of(day: dt.date, *, back: int = 0) -> str:
+    """The quarter holding `day` (`back=1`: the one before), as `2026Q4`."""
+    index = day.year * 4 + (day.month - 1) // 3 - back
+    return f"{index // 4}Q{index % 4 + 1}"
+
+
+def report_period(*, since: str | None = None, until: str | None = None,
+                  quarter: str | None = None) -> dict:
+    """The report's range for the API, the admin and the command alike: `since`/`until`
+    (core.filters.period), or a `quarter`; both at once is a 400 naming the conflict."""
+    quarter = (quarter or "").strip()
+    if not quarter:
+        return period(since, until)
+    given = [name for name, value in (("since", since), ("until", until))
+             if (value or "").strip()]
+    if given:
+        raise ApplicationError(f"give a quarter or {' and '.join(given)}, not both",
+                               field="quarter", code="conflicting_parameters")
+    return {**quarter_bounds(quarter), "quarter": quarter.upper().replace("-", "")}
+
+
 @dataclass
 class Scope:
     model: str | None = None
@@ -29,6 +76,7 @@ class Scope:
     until: datetime | None = None
     # Whose report: only the models they may see (None: an operator's command, everything).
     user: object = None
+    quarter: str | None = None  # only to name the range; since/until bound it
 
     def events(self):
         from governance.selectors import audit_events
@@ -50,6 +98,28 @@ class Scope:
         if self.until:
             parts.append(f"until {timezone.localtime(self.until):%Y-%m-%d %H:%M} (not included)")
         return ", ".join(parts) + f", times in {timezone.get_current_timezone_name()}"
+
+    def range_short(self) -> str:
+        if self.quarter:
+            return self.quarter
+        if not (self.since or self.until):
+            return "all time"
+        return " to ".join(f"{timezone.localtime(moment):%Y-%m-%d %H:%M}" if moment else "…"
+                           for moment in (self.since, self.until))
+
+    def range_text(self) -> str:
+        """The range, as every PDF page's header and the report's first lines state it."""
+        if not (self.since or self.until):
+            text = "all events up to the generation time"
+        else:
+            text = " ".join(filter(None, [
+                self.since and f"from {timezone.localtime(self.since):%Y-%m-%d %H:%M}",
+                self.until and f"until {timezone.localtime(self.until):%Y-%m-%d %H:%M} "
+                               "(not included)",
+            ]))
+        if self.quarter:
+            text = f"{self.quarter}: {text}"
+        return f"{text}, {timezone.get_current_timezone_name()}"
 
 
 class _Echo:
@@ -83,7 +153,8 @@ class VersionStory:
 
 
 def stories(scope: Scope) -> list[VersionStory]:
-    versions = ModelVersion.objects.select_related("model", "created_by").order_by(
+    versions = ModelVersion.objects.select_related("model", "created_by").prefetch_related(
+        "files").order_by(
         "model__name", "major", "minor", "patch", "prerelease_key")
     if scope.model:
         versions = versions.filter(model__name=scope.model)
@@ -121,13 +192,39 @@ def stories(scope: Scope) -> list[VersionStory]:
     return list(by_version.values())
 
 
-def html(scope: Scope) -> str:
+@dataclass
+class Report:
+    html: str
+    title: str
+    generated_at: datetime
+
+    def pdf(self) -> bytes:
+        """The same page as PDF; raises core.pdf.PdfUnavailable without Pango."""
+        from core.pdf import render_pdf
+
+        return render_pdf(self.html, title=self.title, generated_at=self.generated_at)
+
+
+def report(scope: Scope) -> Report:
+    """The report as HTML, with the chain's verification (a read: it records nothing) and the
+    range in its header and in the title that heads every PDF page."""
     chain = audit.verify_chain()
-    events = list(scope.events())
-    return render_to_string("governance/audit_report.html", {
-        "scope": scope.describe(),
-        "generated_at": timezone.now(),
+    generated_at = timezone.now()
+    verdict = (f"chain verified ({chain.checked} events)" if chain.ok
+               else "chain BROKEN" + ("" if chain.first_bad_seq is None
+                                      else f" at event #{chain.first_bad_seq}"))
+    # The page header is cut at 120 characters: the verdict and the range come first.
+    title = f"Audit report — {verdict} — {scope.range_short()} — {scope.model or 'all models'}"
+    html = render_to_string("governance/audit_report.html", {
+        "scope": f"model {scope.model}" if scope.model else "all models",
+        "range": scope.range_text(),
+        "generated_at": generated_at,
         "chain": chain,
         "stories": stories(scope),
-        "events": events,
+        "events": list(scope.events()),
     })
+    return Report(html=html, title=title, generated_at=generated_at)
+
+
+def html(scope: Scope) -> str:
+    return report(scope).html

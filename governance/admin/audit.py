@@ -7,15 +7,15 @@ from django.contrib import admin, messages
 from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from core import audit
+from core import audit, pdf
 from core.admin import (
     ReadOnlyAdmin,
 )
 from core.errors import ApplicationError
-from core.filters import period
 from core.models import AuditEvent
 from governance import reports, selectors
 from registry import access
@@ -66,27 +66,45 @@ class AuditEventAdmin(ReadOnlyAdmin):
     def report_view(self, request):
         if not self.has_view_permission(request):
             return HttpResponseRedirect(reverse("admin:index"))
+        form_url = reverse("admin:core_auditevent_report")
         if "download" not in request.GET:
+            today = timezone.localdate()
             context = {**self.admin_site.each_context(request), "opts": self.model._meta,
                        "title": "Audit report",
-                       "models": access.visible_models(request.user).order_by("name")}
+                       "models": access.visible_models(request.user).order_by("name"),
+                       "this_quarter": reports.quarter_of(today),
+                       "last_quarter": reports.quarter_of(today, back=1)}
             return TemplateResponse(request, "admin/governance/auditevent/report.html", context)
         try:
-            bounds = period(request.GET.get("since"), request.GET.get("until"))
+            bounds = reports.report_period(since=request.GET.get("since"),
+                                           until=request.GET.get("until"),
+                                           quarter=request.GET.get("quarter"))
         except ApplicationError as exc:
             self.message_user(request, f"{exc.field}: {exc.message}", level=messages.ERROR)
-            return HttpResponseRedirect(reverse("admin:core_auditevent_report"))
+            return HttpResponseRedirect(form_url)
         model = request.GET.get("model") or None
         if model and not access.visible_models(request.user).filter(name=model).exists():
             self.message_user(request, f"model: no registered model named {model!r}",
                               level=messages.ERROR)
-            return HttpResponseRedirect(reverse("admin:core_auditevent_report"))
+            return HttpResponseRedirect(form_url)
         scope = reports.Scope(model=model, user=request.user, **bounds)
-        if request.GET.get("output") == "csv":
+        output = request.GET.get("output") or "html"
+        stem = f"audit-report-{scope.model or 'all'}" + (f"-{scope.quarter}" if scope.quarter
+                                                         else "")
+        if output == "csv":
             response = HttpResponse(reports.csv_text(scope), content_type="text/csv")
-            response["Content-Disposition"] = 'attachment; filename="audit-report.csv"'
+            response["Content-Disposition"] = f'attachment; filename="{stem}.csv"'
             return response
-        return HttpResponse(reports.html(scope), content_type="text/html; charset=utf-8")
+        report = reports.report(scope)
+        if output == "pdf":
+            try:
+                return pdf.pdf_response(report.html, title=report.title,
+                                        filename=f"{stem}.pdf",
+                                        generated_at=report.generated_at)
+            except pdf.PdfUnavailable as exc:
+                self.message_user(request, exc.message, level=messages.ERROR)
+                return HttpResponseRedirect(form_url)
+        return HttpResponse(report.html, content_type="text/html; charset=utf-8")
 
     def verify_view(self, request):
         if not access.reads_everything(request.user):  # it reports on every team's events

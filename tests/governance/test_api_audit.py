@@ -50,7 +50,7 @@ def test_the_report_endpoint_serves_html_and_csv(api, viewer, data_scientist, ch
     text = b"".join(csv.streaming_content).decode()
     assert text.splitlines()[0].startswith("seq,occurred_at,actor,action")
     assert "version.registered" in text
-    bad = api(viewer).get("/api/v1/audit/report/?output=pdf")
+    bad = api(viewer).get("/api/v1/audit/report/?output=docx")
     assert bad.status_code == 400 and "output" in bad.json()["errors"]
     assert api(viewer).get("/api/v1/audit/report/?model=nope").status_code == 404
 
