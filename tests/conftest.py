@@ -6,6 +6,8 @@ approver, a viewer, an admin, and an outsider who holds no role and must see not
 
 from __future__ import annotations
 
+import importlib.abc
+import sys
 import uuid
 
 import pytest
@@ -199,3 +201,22 @@ def serving_state(settings):
 
     wait_for_shadows()
     logs.discard()
+
+
+# --- A server without Pango (WeasyPrint's system library) ----------------------------------
+
+class _NoPango(importlib.abc.MetaPathFinder):
+    """Importing WeasyPrint fails the way it does without Pango: cffi's dlopen raises OSError."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "weasyprint" or name.startswith("weasyprint."):
+            raise OSError("cannot load library 'libpango-1.0-0': libpango-1.0-0: cannot open "
+                          "shared object file: No such file or directory")
+        return None
+
+
+@pytest.fixture
+def pango_missing(monkeypatch):
+    for name in [n for n in sys.modules if n == "weasyprint" or n.startswith("weasyprint.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [_NoPango(), *sys.meta_path])

@@ -13,6 +13,7 @@ from django.utils.html import format_html
 
 from compliance.trace import prediction_trace, trace_context, trace_pdf
 from core.errors import ApplicationError
+from core.pdf import PdfUnavailable
 from predictions.admin import PredictionLogAdmin
 from predictions.models import PredictionLog
 
@@ -46,8 +47,11 @@ class TracedPredictionLogAdmin(PredictionLogAdmin):
             except ApplicationError as exc:
                 self.message_user(request, exc.message, level=messages.ERROR)
         if trace is not None and request.GET.get("output") == "pdf":
-            return trace_pdf(trace, base=request.build_absolute_uri("/").rstrip("/"),
-                             viewer=request.user.get_username())
+            try:
+                return trace_pdf(trace, base=request.build_absolute_uri("/").rstrip("/"),
+                                 viewer=request.user.get_username())
+            except PdfUnavailable as exc:  # the page itself still answers
+                self.message_user(request, exc.message, level=messages.ERROR)
         context = {**self.admin_site.each_context(request), "opts": self.model._meta,
                    "title": "Trace a prediction", "request_id": request_id,
                    **(trace_context(trace) if trace is not None else {"trace": None})}

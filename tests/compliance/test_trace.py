@@ -208,3 +208,15 @@ def test_the_trace_is_in_the_openapi_schema(api, viewer, db):
     assert set(operation["responses"]["200"]["content"]) == {"application/json",
                                                              "application/pdf"}
     assert operation["responses"]["404"]
+
+
+def test_without_pango_the_admin_trace_pdf_says_so_and_still_shows_the_page(client, cora,
+                                                                              traced,
+                                                                              pango_missing):
+    chain = traced()
+    client.force_login(cora)
+    response = client.get("/admin/predictions/predictionlog/trace/",
+                          {"request_id": chain["request_id"], "output": "pdf"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "libpango-1.0-0" in html and chain["sha256"] in html

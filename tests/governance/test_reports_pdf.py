@@ -5,10 +5,8 @@ range; bad input refused with nothing written; a clear 503 when the server canno
 from __future__ import annotations
 
 import datetime as dt
-import importlib.abc
 import io
 import re
-import sys
 from pathlib import Path
 
 import pypdf
@@ -232,23 +230,6 @@ def test_the_admin_offers_the_quarters_and_downloads_the_pdf(client, cora, appro
 
 
 # --- A server without Pango ------------------------------------------------------------------
-
-class _NoPango(importlib.abc.MetaPathFinder):
-    """Importing WeasyPrint fails the way it does without Pango: cffi's dlopen raises OSError."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name == "weasyprint" or name.startswith("weasyprint."):
-            raise OSError("cannot load library 'libpango-1.0-0': libpango-1.0-0: cannot open "
-                          "shared object file: No such file or directory")
-        return None
-
-
-@pytest.fixture
-def pango_missing(monkeypatch):
-    for name in [n for n in sys.modules if n == "weasyprint" or n.startswith("weasyprint.")]:
-        monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setattr(sys, "meta_path", [_NoPango(), *sys.meta_path])
-
 
 def test_without_pango_the_api_answers_503_naming_the_packages(api, viewer, approved,
                                                                pango_missing):
