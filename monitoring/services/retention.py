@@ -27,6 +27,8 @@ from monitoring.models import AlertRule
 from predictions.models import Feedback, PredictionError, PredictionLog
 
 PRUNED = "predictions.logs_pruned"
+# Ids of one chunk are bound parameters of one DELETE: SQLite takes at most 32,766.
+MAX_CHUNK_SIZE = 20_000
 
 
 def largest_window_minutes() -> int:
@@ -44,8 +46,8 @@ def prediction_logs_prune(*, now: datetime | None = None, dry_run: bool = False,
     `chunks`) and the cut-off times. A dry run counts the same rows and deletes nothing;
     a real run also appends one `predictions.logs_pruned` audit event with the counts.
     """
-    if chunk_size < 1:
-        raise ValueError("chunk_size must be at least 1")
+    if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
+        raise ValueError(f"chunk_size must be between 1 and {MAX_CHUNK_SIZE}")
     now = now or timezone.now()
     before = now - timedelta(days=settings.PREDICTION_LOG_RETENTION_DAYS)
     feedback_before = min(before, now - timedelta(minutes=largest_window_minutes()))

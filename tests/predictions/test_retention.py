@@ -236,10 +236,11 @@ def test_a_run_with_nothing_to_delete_still_records_that_it_ran(version, now):
     assert _left(PredictionLog) == ["recent"]
 
 
-def test_a_chunk_size_below_one_is_refused_and_changes_nothing(version, now):
+@pytest.mark.parametrize("size", [0, 20_001])
+def test_a_chunk_size_out_of_bounds_is_refused_and_changes_nothing(version, now, size):
     _log(version, now - 40 * DAY, "old")
     with Unchanged(allow_actions=()), pytest.raises(ValueError, match="chunk_size"):
-        services.prediction_logs_prune(now=now, chunk_size=0)
+        services.prediction_logs_prune(now=now, chunk_size=size)
 
 
 def test_the_command_prints_the_counts_and_a_dry_run_deletes_nothing(version, now):

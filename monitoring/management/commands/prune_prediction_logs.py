@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from monitoring import services
+from monitoring.services.retention import MAX_CHUNK_SIZE
 
 
 class Command(BaseCommand):
@@ -17,11 +18,12 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true",
                             help="Count what would be deleted; delete nothing, record nothing.")
         parser.add_argument("--chunk-size", type=int, default=5000,
-                            help="Rows per chunk (one short transaction each; default 5000).")
+                            help=f"Rows per chunk (one short transaction each; default 5000, at "
+                            f"most {MAX_CHUNK_SIZE}).")
 
     def handle(self, *args, dry_run=False, chunk_size=5000, **options):
-        if chunk_size < 1:
-            raise CommandError("--chunk-size must be at least 1")
+        if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
+            raise CommandError(f"--chunk-size must be between 1 and {MAX_CHUNK_SIZE}")
         counts = services.prediction_logs_prune(dry_run=dry_run, chunk_size=chunk_size)
         verb = "would delete" if dry_run else "deleted"
         self.stdout.write(
