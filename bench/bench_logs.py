@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import time
 from datetime import timedelta
@@ -158,7 +159,10 @@ def main():
             window = run.figures[str(settings.MONITORING_WINDOW_MINUTES)]["volume"]["requests"]
             plan = PredictionLog.objects.filter(
                 version=version, created_at__gte=now - timedelta(hours=1),
-                created_at__lt=now).values("id").explain()
+                created_at__lt=now).order_by().values("id").explain()
+            indexes = sorted(set(re.findall(
+                r"(?:USING (?:COVERING )?INDEX|Index (?:Only )?Scan using|Bitmap Index Scan on)"
+                r" (\w+)", plan))) or ["none: the whole table is read"]
             base = time.perf_counter()
             floor(profile, window_arrays)
             floor_s = time.perf_counter() - base
@@ -167,7 +171,7 @@ def main():
                    "pass_ms": round(statistics.median(passes) * 1000, 1),
                    "floor_ms": round(floor_s * 1000, 1), "window_requests": window,
                    "load": os.getloadavg(), "step_s": round(time.perf_counter() - step, 1),
-                   "plan": plan}
+                   "plan": plan, "indexes": indexes}
             results["sizes"][logged] = row
             print(f"\n{logged:>12,} logged rows: {row['bytes_per_row']:7.1f} bytes per "
                   f"prediction; insert {row['insert_rows_per_s']:,} rows/s (encode + bulk "
@@ -176,7 +180,7 @@ def main():
                   f"{row['pass_ms']:8.1f} ms median of {args.repeat}; NumPy floor on the "
                   f"window's arrays {row['floor_ms']:.1f} ms; step took {row['step_s']:.0f} s; "
                   f"load {' '.join(f'{v:.2f}' for v in row['load'])}")
-            print(f"  the window's rows are found by: {' '.join(plan.split())[:160]}")
+            print(f"  the window's rows are found through the index {', '.join(indexes)}")
             spent, inserted = 0.0, 0
         started = time.perf_counter()
         counts = monitoring_services.prediction_logs_prune(now=now)
