@@ -359,6 +359,11 @@ PREDICTION_LOG_BACKGROUND = env.bool("PREDICTION_LOG_BACKGROUND", default=True)
 PREDICTION_TORCH_THREADS = env.int("PREDICTION_TORCH_THREADS", default=1)
 if not 0.0 <= PREDICTION_LOG_SAMPLE_RATE <= 1.0:
     raise ImproperlyConfigured("PREDICTION_LOG_SAMPLE_RATE must be between 0 and 1")
+# Prediction logs and error records older than this many days are deleted every day
+# (monitoring.prediction_logs_prune); rows with feedback stay while a monitoring window needs them.
+PREDICTION_LOG_RETENTION_DAYS = env.int("PREDICTION_LOG_RETENTION_DAYS", default=30)
+if PREDICTION_LOG_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("PREDICTION_LOG_RETENTION_DAYS must be at least 1")
 
 # --- monitoring -------------------------------------------------------------------------------
 # The window every pass computes all its figures over (the admin's charts); rules with other

@@ -41,6 +41,13 @@ SCHEDULES = (
         "Sends alert e-mails and webhooks whose retry is due, and those a stopped worker left "
         "behind.", formerly=("governance: retry alert notifications",)),
     Schedule(
+        "monitoring: delete old prediction logs", "monitoring.prediction_logs_prune",
+        24 * 60 * 60,
+        "Deletes prediction logs and error records older than PREDICTION_LOG_RETENTION_DAYS, "
+        "oldest first, in chunks of 5,000 rows each committed on its own; logs with feedback "
+        "stay while the largest monitoring window reaches them. Records the counts as a "
+        "predictions.logs_pruned audit event."),
+    Schedule(
         "audit: checkpoint the chain", "core.audit_checkpoint_write", 60,
         "Appends the audit chain's head (seq and hash), signed with the chain key, to "
         "AUDIT_CHECKPOINT_FILE and the log, when it moved since the last checkpoint. "

@@ -53,3 +53,11 @@ def deliveries_due() -> int:
 def integrity_alert_sync(version_id: int) -> str:
     alert = services.integrity_alert_sync(version_id=version_id)
     return str(alert) if alert else "no integrity alert"
+
+
+@shared_task(name="monitoring.prediction_logs_prune", acks_late=True,
+             autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def prediction_logs_prune() -> dict:
+    """Daily: prediction logs and error records past PREDICTION_LOG_RETENTION_DAYS, in chunks.
+    (A retry starts again from the oldest rows: what a failed run deleted stays deleted.)"""
+    return services.prediction_logs_prune()

@@ -1,0 +1,106 @@
+"""Retention of prediction logs: what is older than PREDICTION_LOG_RETENTION_DAYS goes.
+
+Rows are selected oldest first by their indexed `created_at` and deleted by primary key, a
+chunk at a time, each chunk in its own short transaction: on SQLite a transaction holds the
+one write lock, on PostgreSQL a long delete holds row locks and bloats, so no run is ever one
+long transaction and the log writer waits at most one chunk.
+
+A log whose request has feedback stays while a monitoring window can still reach it (live
+performance matches outcomes to the logs inside the window): until max(retention, the largest
+window of the settings and of any alert rule). The `Feedback` rows themselves, and every other
+table, are not touched.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from core import audit
+from core.accounts import system_user
+from monitoring.models import AlertRule
+from predictions.models import Feedback, PredictionError, PredictionLog
+
+PRUNED = "predictions.logs_pruned"
+# Ids of one chunk are bound parameters of one DELETE: SQLite takes at most 32,766.
+MAX_CHUNK_SIZE = 20_000
+
+
+def largest_window_minutes() -> int:
+    """The longest window any pass computes: the settings' and every rule's (a disabled rule
+    too: enabled again, it should find its window's outcomes)."""
+    rules = AlertRule.objects.aggregate(longest=Max("window_minutes"))["longest"] or 0
+    return max(settings.MONITORING_WINDOW_MINUTES, rules)
+
+
+def prediction_logs_prune(*, now: datetime | None = None, dry_run: bool = False,
+                          chunk_size: int = 5000) -> dict:
+    """Delete prediction logs and error records older than the retention, in chunks.
+
+    Returns the counts (`prediction_logs`, `prediction_errors`, `kept_for_feedback`,
+    `chunks`) and the cut-off times. A dry run counts the same rows and deletes nothing;
+    a real run also appends one `predictions.logs_pruned` audit event with the counts.
+    """
+    if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
+        raise ValueError(f"chunk_size must be between 1 and {MAX_CHUNK_SIZE}")
+    now = now or timezone.now()
+    before = now - timedelta(days=settings.PREDICTION_LOG_RETENTION_DAYS)
+    feedback_before = min(before, now - timedelta(minutes=largest_window_minutes()))
+    logs = _prune(PredictionLog, before=before, feedback_before=feedback_before,
+                  dry_run=dry_run, chunk_size=chunk_size)
+    errors = _prune(PredictionError, before=before, feedback_before=None, dry_run=dry_run,
+                    chunk_size=chunk_size)
+    counts = {
+        "prediction_logs": logs["deleted"], "prediction_errors": errors["deleted"],
+        "kept_for_feedback": logs["kept"], "chunks": logs["chunks"] + errors["chunks"],
+        "retention_days": settings.PREDICTION_LOG_RETENTION_DAYS,
+        "before": before.isoformat(), "feedback_kept_after": feedback_before.isoformat(),
+        "dry_run": dry_run,
+    }
+    if not dry_run:
+        # Its own transaction, after the chunks: they committed one by one, so there is no
+        # single transaction of the change to share (a run cut short is simply run again).
+        with transaction.atomic(durable=True):
+            audit.record(action=PRUNED, actor=system_user(), after=counts,
+                         reason=f"older than {settings.PREDICTION_LOG_RETENTION_DAYS} days")
+    return counts
+
+
+def _prune(model: type[models.Model], *, before: datetime, feedback_before: datetime | None,
+           dry_run: bool, chunk_size: int) -> dict:
+    """Rows of `model` created before `before`, a chunk at a time. With `feedback_before`,
+    rows from that time on whose request has feedback are kept (and stepped over)."""
+    deleted = kept = chunks = 0
+    last = None  # (created_at, id) of the last row seen: kept rows are not read again
+    while True:
+        # (A dry run only reads: no transaction, so it takes no write lock on SQLite.)
+        with nullcontext() if dry_run else transaction.atomic(durable=True):
+            rows = model.objects.filter(created_at__lt=before)
+            if last is not None:
+                rows = rows.filter(created_at__gte=last[0]).exclude(
+                    created_at=last[0], id__lte=last[1])
+            rows = list(rows.order_by("created_at", "id").values_list(
+                "id", "created_at", "request_id")[:chunk_size])
+            if not rows:
+                break
+            last = rows[-1][1], rows[-1][0]
+            doomed = [pk for pk, _at, _request in rows]
+            if feedback_before is not None:
+                recent = {request for _pk, at, request in rows if at >= feedback_before}
+                answered = set(Feedback.objects.filter(request_id__in=recent).values_list(
+                    "request_id", flat=True)) if recent else set()
+                doomed = [pk for pk, at, request in rows
+                          if not (at >= feedback_before and request in answered)]
+            if doomed and not dry_run:
+                model.objects.filter(pk__in=doomed).delete()
+            deleted += len(doomed)
+            kept += len(rows) - len(doomed)
+            chunks += 1
+        if len(rows) < chunk_size:
+            break
+    return {"deleted": deleted, "kept": kept, "chunks": chunks}
