@@ -2,10 +2,12 @@
 
 from django.urls import path
 
-from compliance import apis_trace
+from compliance import apis_cards, apis_trace
 
 urlpatterns: list = [
     # Before predictions' own predictions/<request_id>/... routes (config/urls.py).
     path("predictions/<str:request_id>/trace", apis_trace.PredictionTraceApi.as_view(),
          name="prediction-trace"),
+    path("models/<str:name>/versions/<str:version>/card/", apis_cards.VersionCardApi.as_view(),
+         name="version-card"),
 ]

@@ -13,10 +13,12 @@ run again, and each version taken on from the stage it reached.
 from __future__ import annotations
 
 from demo import training
+from demo.compliance import CARDS
 from demo.people import ensure_demo_people
 from governance import services
 from governance.models import ApprovalRequest, RequestStatus, RunStatus, ValidationRun
 from governance.selectors import latest_validation
+from registry import services as registry_services
 from registry.models import ModelVersion, RegisteredModel
 from registry.versioning import sort_key
 
@@ -127,7 +129,21 @@ def seed(*, log=print) -> int:
                            for v in RegisteredModel.objects.get(name=spec_model.name)
                            .versions.order_by("major", "minor", "patch"))
         log(f"    now: {stages}")
+    _apply_cards(dana, log)
     return registered
+
+
+def _apply_cards(dana, log) -> None:
+    """The demo models' model cards (demo/compliance.py) on each of their versions, written
+    by their data scientist through the card service; a card already there is left alone."""
+    for version in ModelVersion.objects.filter(model__name__in=CARDS).select_related("model"):
+        card = CARDS[version.model.name]
+        if version.model_card != card:
+            registry_services.version_card_update(version=version, actor=dana, sections=card)
+            # As the seeder runs validations itself, it writes the file itself too, not only
+            # on commit (a test's transaction never commits; a second write is the same).
+            registry_services.write_version_card(version.pk)
+            log(f"    {version}: model card written")
 
 
 def is_seeded() -> bool:

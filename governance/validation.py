@@ -391,6 +391,22 @@ def _regression(version, policy, trigger: str) -> CheckResult:
     return _passed("regression", detail, **measured)
 
 
+def _model_card(version, policy) -> CheckResult:
+    """The model card sections the policy requires before production (registry/cards.py)."""
+    from registry import cards
+
+    required = [key for key in cards.SECTIONS if key in (policy.required_card_sections or [])]
+    if not required:
+        return _passed("model_card", "the policy requires no model card sections")
+    missing = cards.missing_sections(version.model_card, required)
+    if missing:
+        return _failed("model_card", "the model card lacks sections the policy requires "
+                       f"before production: {', '.join(missing)}", missing=missing,
+                       required=required)
+    return _passed("model_card", f"the model card has the {len(required)} section(s) the "
+                   "policy requires", required=required)
+
+
 @dataclass
 class Outcome:
     results: list[CheckResult]
@@ -456,6 +472,7 @@ def execute(version: ModelVersion, policy, trigger: str = "manual") -> Outcome:
             results += [_skipped("signature", reason), _skipped("predict", reason)]
             latency = _skipped("latency", reason)
     results += [_metrics(version, policy), _regression(version, policy, trigger), latency]
+    results.append(_model_card(version, policy))
     return outcome
 
 

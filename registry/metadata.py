@@ -16,6 +16,7 @@ from rest_framework import serializers
 
 from core.limits import is_finite_number
 from core.parsers import TooDeep, json_loads
+from registry.cards import ModelCardField
 from registry.fields import normalise_tags
 
 DTYPES = ("float64", "float32", "int64", "int32", "bool", "string", "category")
@@ -107,6 +108,8 @@ class VersionMetadataSerializer(serializers.Serializer):
     framework_version = StrictCharField(max_length=50, required=False, allow_blank=True)
     signature = serializers.JSONField(required=False)
     input_example = serializers.JSONField(required=False)
+    # The model card's sections (registry/cards.py), kept in their own column.
+    model_card = ModelCardField(required=False)
 
     def __init__(self, *args, model_name: str, version: str, framework: str, **kwargs):
         super().__init__(*args, **kwargs)

@@ -2,8 +2,8 @@
 
 `reconcile()` compares every version row with the disk and every folder on disk with the
 rows. It repairs what it can account for — a version folder left in the wrong stage folder
-by an interrupted move, a stale or missing metadata.json, the catalogue, its own temporary
-files older than a grace period — and reports the rest: a missing file or folder, a checksum
+by an interrupted move, a stale or missing metadata.json or model_card.md (one it wrote), the
+catalogue, its own temporary files older than a grace period — and reports the rest: a missing file or folder, a checksum
 mismatch, a folder or file that no row explains. It never deletes anything it did not create.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from django.db import transaction
 
 from core import audit
-from registry import catalogue, store
+from registry import cards, catalogue, store
 from registry.metadata import document_bytes, version_document
 from registry.models import ModelVersion
 
@@ -93,7 +93,7 @@ def _check_version(version: ModelVersion, repair: bool, findings: list[Finding])
             found = expected
         findings.append(finding)
 
-    known = {store.METADATA_FILENAME}
+    known = {store.METADATA_FILENAME, store.CARD_FILENAME}
     for artifact in version.files.all():
         known.add(artifact.filename)
         path = found / artifact.filename
@@ -134,6 +134,8 @@ def _check_version(version: ModelVersion, repair: bool, findings: list[Finding])
             finding.repaired = True
         findings.append(finding)
 
+    _check_card(version, found, subject, repair, findings)
+
     for entry in sorted(found.iterdir()):
         if entry.name in known:
             continue
@@ -148,6 +150,37 @@ def _check_version(version: ModelVersion, repair: bool, findings: list[Finding])
                 Finding("stray_file", subject, f"{entry.name} is not a file of this version "
                         "(left in place)")
             )
+
+
+def _check_card(version: ModelVersion, folder: Path, subject: str, repair: bool,
+                findings: list[Finding]) -> None:
+    """model_card.md: rewritten when ours and missing or stale; another file of that name
+    (one this app did not write) is reported and left in place."""
+    path = folder / store.CARD_FILENAME
+    try:
+        with store.open_no_follow(path) as handle:
+            current = handle.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        current = None
+    except OSError:
+        findings.append(Finding("unreadable_file", subject, f"{store.CARD_FILENAME} cannot be "
+                                "read (a symlink or a permission problem; left in place)"))
+        return
+    if current is None and not version.model_card:
+        return  # no card to keep
+    if current is not None and not cards.is_ours(current):
+        findings.append(Finding("foreign_card", subject, f"{store.CARD_FILENAME} was not "
+                                "written by this app (left in place)"))
+        return
+    if current == cards.card_file_text(version):
+        return
+    finding = Finding("missing_card" if current is None else "stale_card", subject,
+                      f"{store.CARD_FILENAME} does not match the database row")
+    if repair:
+        from registry.services import write_version_card
+
+        finding.repaired = write_version_card(version.pk)
+    findings.append(finding)
 
 
 def _check_disk(rows: set[tuple[str, str]], repair: bool, findings: list[Finding]) -> None:

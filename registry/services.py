@@ -9,6 +9,7 @@ transaction, and leaves nothing behind when it fails: no row, and no file or fol
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from django.db.models import Max
 from core import audit, roles
 from core.errors import ApplicationError, Conflict, Forbidden, Unprocessable
 from core.queue import enqueue_on_commit
-from registry import access, reference, signals, store
+from registry import access, cards, reference, signals, store
 from registry.fields import normalise_tags
 from registry.metadata import VersionMetadataSerializer, document_bytes, version_document
 from registry.models import (
@@ -41,6 +42,7 @@ MODEL_EXTENSIONS = {
 }
 PREPROCESSOR_EXTENSIONS = (".joblib", ".pkl", ".pickle")
 MAX_FILES_PER_VERSION = 50
+logger = logging.getLogger(__name__)
 
 
 def _model_snapshot(model: RegisteredModel) -> dict:
@@ -254,6 +256,8 @@ def _checked_version(*, model_name: str, version: str, framework: str, metadata:
     if not meta.is_valid():
         from rest_framework.exceptions import ValidationError
 
+        if "model_card" in meta.errors:  # well-formed JSON whose card cannot be kept: a 422
+            raise cards.CardRefused({"metadata": meta.errors})
         raise ValidationError({"metadata": meta.errors})
     _check_files(framework, files)
     data = dict(meta.validated_data)
@@ -292,6 +296,8 @@ def _place_version(*, model: RegisteredModel, version: str, parsed, framework: s
     final = store.version_dir(model.name, version, stage)
     tmp = store.assemble_version_dir(
         model.name, version, stage, files, document_bytes(version_document(row, files=file_rows)))
+    if row.model_card:
+        store.atomic_write_bytes(tmp / store.CARD_FILENAME, cards.card_file_text(row).encode())
     try:
         store.publish_version_dir(tmp, final)
     except store.StoreError:
@@ -455,6 +461,69 @@ def version_update(*, version: ModelVersion, actor, **changes) -> ModelVersion:
                          before=changed_before, after=changed_after)
             _rewrite_catalogue_on_commit()
     return version
+
+
+CARD_EDIT_ROLES = roles.REGISTER_ROLES | roles.APPROVE_ROLES
+
+
+def version_card_update(*, version: ModelVersion, actor, sections: dict) -> ModelVersion:
+    """Change sections of a version's model card (registry/cards.py): the sections given
+    replace those on the row, an empty text clears one, the others stay.
+
+    Data scientists, approvers and admins of the model's team. Refused (409) while a
+    deployment moves the version's folder. `model_card.md` is rewritten in the folder once
+    the change has committed (a crash in between leaves it stale: reconcile rewrites it).
+    """
+    if not roles.has_role(actor, CARD_EDIT_ROLES):
+        raise audit.denied(actor=actor, subject=version, attempted="version.card_update",
+                           message="Your role cannot change a model card.")
+    cards.clean(sections)
+    with transaction.atomic(durable=True):
+        # The version's row only, as version_update.
+        version = (ModelVersion.objects.select_for_update(of=("self",))
+                   .select_related("model__team", "created_by").get(pk=version.pk))
+        access.require_action(actor, version.model, "change its model card", subject=version,
+                              attempted="version.card_update")
+        if version.moving_by_deployment:
+            raise Conflict(f"deployment #{version.moving_by_deployment} is moving "
+                           f"{version}'s folder; try again in a moment", code="busy")
+        before = version.model_card or {}
+        after = cards.normalised({**before, **sections})
+        if after == before:
+            return version
+        version.model_card = after
+        version.save(update_fields=["model_card", "updated_at"])
+        # Every section on both sides, so a cleared one is recorded as old text -> "".
+        changed_before, changed_after = audit.changes(
+            {key: before.get(key, "") for key in cards.SECTIONS},
+            {key: after.get(key, "") for key in cards.SECTIONS})
+        audit.record(action="version.card_updated", actor=actor, subject=version,
+                     before=changed_before, after=changed_after)
+        version_id = version.pk
+        transaction.on_commit(lambda: write_version_card(version_id))
+    return version
+
+
+def write_version_card(version_id: int) -> bool:
+    """Render a version's model_card.md from its row, wherever its folder is now (after a
+    commit: a later change re-reads the row, so the last write is the latest card). Returns
+    False, and logs, when the folder is missing or moving: reconcile finishes the job."""
+    version = (ModelVersion.objects.select_related("model", "created_by")
+               .filter(pk=version_id).first())
+    folder = (store.locate_version_dir(version.model.name, version.version, version.stage)
+              if version is not None else None)
+    if folder is None:
+        logger.warning(
+            "model_card.md of version #%s not written: no folder (reconcile will)", version_id)
+        return False
+    try:
+        store.atomic_write_bytes(folder / store.CARD_FILENAME,
+                                 cards.card_file_text(version).encode())
+    except OSError as exc:  # the folder moved away meanwhile (a deployment)
+        logger.warning("model_card.md of %s not written (%s); reconcile "
+                                            "will", version, type(exc).__name__)
+        return False
+    return True
 
 
 def version_moving_set(*, versions: list[ModelVersion], deployment_id: int | None) -> None:

@@ -44,6 +44,8 @@ FOLDER_STAGES = {folder: stage for stage, folder in STAGE_FOLDERS.items()}
 METADATA_FOLDER = "metadata"
 CATALOGUE_NAME = "model_registry.json"
 METADATA_FILENAME = "metadata.json"
+# The version's model card, rendered from its row (registry/cards.py).
+CARD_FILENAME = "model_card.md"
 INCOMING_FOLDER = ".incoming"
 # Files the repository itself commits into the store's folders (so that a clone has them):
 # part of the layout, never a finding of `reconcile`.
@@ -52,7 +54,7 @@ CHUNK_SIZE = 1024 * 1024
 
 MODEL_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 FILENAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-RESERVED_FILENAMES = {METADATA_FILENAME}
+RESERVED_FILENAMES = {METADATA_FILENAME, CARD_FILENAME}
 # Our own temporary names, so that reconcile can tell them from files it must not touch.
 TMP_DIR_RE = re.compile(r"^\.v(?P<version>.+)\.tmp-[0-9a-f]{32}$")
 TMP_FILE_PREFIX = ".tmp-"

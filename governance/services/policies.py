@@ -12,6 +12,7 @@ from governance import policies
 from governance.models import (
     Policy,
 )
+from registry import cards
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +22,12 @@ def policy_save(*, policy: Policy, actor, changes: dict) -> Policy:
     if not roles.has_role(actor, roles.ADMIN_ROLES):
         raise audit.denied(actor=actor, subject=policy if policy.pk else None, attempted="policy.change",
                     message="Only admins change policies.")
+    if "required_card_sections" in changes:
+        unknown = cards.unknown_sections(changes["required_card_sections"])
+        if unknown:
+            raise ApplicationError(
+                f"not model card sections: {', '.join(unknown)}; a list of "
+                f"{', '.join(cards.SECTIONS)}", field="required_card_sections")
     with transaction.atomic(durable=True):
         before = policies.policy_snapshot(Policy.objects.get(pk=policy.pk)) if policy.pk else None
         for key, value in changes.items():

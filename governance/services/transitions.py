@@ -14,6 +14,7 @@ from core.queue import enqueue_on_commit
 from governance import policies, rules
 from governance.models import (
     ApprovalRequest,
+    CheckStatus,
     Deployment,
     DeploymentStatus,
     RequestStatus,
@@ -53,7 +54,11 @@ def _check_transition(version: ModelVersion, to_stage: str, actor, reason: str, 
         if latest is None or latest.status != RunStatus.PASSED:
             state = (f"validation #{latest.pk} failed: {latest.summary}" if latest
                      else "it has no finished validation yet")
-            raise Conflict(f"{version} cannot go to {to_stage}: {state}", code="not_validated")
+            failed = ([{"name": c.name, "detail": c.detail}
+                       for c in latest.checks.filter(status=CheckStatus.FAILED)]
+                      if latest is not None else [])
+            raise Conflict(f"{version} cannot go to {to_stage}: {state}", code="not_validated",
+                           extra={"failed_checks": failed})
     return move
 
 

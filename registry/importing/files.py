@@ -8,7 +8,7 @@ import re
 import zipfile
 from pathlib import Path
 
-from registry.store import FILENAME_RE, METADATA_FILENAME
+from registry.store import FILENAME_RE, METADATA_FILENAME, RESERVED_FILENAMES
 
 MODEL_SUFFIXES = {
     ".joblib": "sklearn", ".pkl": "sklearn", ".pickle": "sklearn",
@@ -91,7 +91,7 @@ def store_name(path: Path, taken: set[str], *, prefix: str = "") -> str:
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", name).replace("..", "_")
     if not name[:1].isalnum():
         name = "f" + name
-    if name.lower() == METADATA_FILENAME:
+    if name.lower() in RESERVED_FILENAMES:  # the registry writes these (model_card.md too)
         name = "source_" + name
     if len(name) > 128:
         stem, dot, ext = name.rpartition(".")

@@ -71,6 +71,12 @@ def test_seed_demo_registers_five_trained_models_that_predict_even_when_interrup
     assert all(p.predictions and p.predicted_rows > 0 for p in profiles)
     folder = Path(store_root) / "production" / "demand_forecasting" / "v1.0.0"
     assert json.loads((folder / "metadata.json").read_text())["framework"] == "torch"
+    overdue = ModelVersion.objects.get(model__name="overdue_prediction", stage="production")
+    assert set(overdue.model_card) == {"intended_use", "out_of_scope_uses", "training_data",
+                                       "evaluation_data", "limitations",
+                                       "ethical_considerations"}
+    card = Path(store_root) / "production" / "overdue_prediction" / "v1.0.0" / "model_card.md"
+    assert overdue.model_card["limitations"] in card.read_text()
     assert reconcile() == []
 
     _the_service_account_gets_answers_from_every_model_over_both_protocols(capsys)

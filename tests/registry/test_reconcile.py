@@ -199,3 +199,32 @@ def test_the_worker_keeps_a_foreign_catalogue_aside_too(registered, store_root):
     kept = catalogue.rewrite()
     assert kept is not None and kept.read_text() == "not even JSON"
     assert catalogue.is_ours(theirs)
+
+
+@pytest.fixture
+def carded(data_scientist, churn_model):
+    return helpers.register_direct("churn_prediction", "1.0.0", actor=data_scientist,
+                                   meta=helpers.metadata(model_card={"limitations": "Few."}))
+
+
+def test_a_missing_or_stale_model_card_it_wrote_is_rewritten(carded, store_root):
+    from registry import cards
+
+    path = Path(store_root) / "experiments/churn_prediction/v1.0.0" / store.CARD_FILENAME
+    wanted = path.read_text()
+    assert reconcile() == []
+    path.unlink()
+    assert _kinds(reconcile()) == [("missing_card", True)]
+    assert path.read_text() == wanted
+    path.write_text(wanted.replace("Few.", "Edited by hand."))
+    assert _kinds(reconcile()) == [("stale_card", True)]
+    assert path.read_text() == wanted == cards.card_file_text(carded)
+    assert reconcile() == []
+
+
+def test_a_model_card_md_it_did_not_write_is_reported_and_left_alone(carded, store_root):
+    path = Path(store_root) / "experiments/churn_prediction/v1.0.0" / store.CARD_FILENAME
+    path.write_text("# Someone's own card\n")
+    findings = reconcile()
+    assert _kinds(findings) == [("foreign_card", False)]
+    assert path.read_text() == "# Someone's own card\n"
