@@ -16,6 +16,7 @@ from django.utils.html import format_html, format_html_join
 
 from compliance import cards
 from core.errors import ApplicationError
+from core.pdf import PdfUnavailable
 from registry import cards as sections
 from registry import services
 from registry.models import ModelVersion
@@ -82,7 +83,10 @@ class CardModelVersionAdmin(_Base):
         version = self._version(request, object_id)
         document = cards.card_document(version)
         if request.GET.get("output") == "pdf":
-            return cards.card_pdf(document, viewer=request.user.get_username())
+            try:
+                return cards.card_pdf(document, viewer=request.user.get_username())
+            except PdfUnavailable as exc:  # the card's page still answers
+                self.message_user(request, exc.message, level=messages.ERROR)
         context = {**self.admin_site.each_context(request), "opts": self.model._meta,
                    "title": f"Model card: {version}", "version": version, "card": document,
                    "urls": card_admin_urls(version),

@@ -121,3 +121,11 @@ def test_another_teams_data_scientist_gets_nothing(client, version, other_data_s
             == 404
         assert client.get(_edit_url(version)).status_code == 404
         assert client.post(_edit_url(version), _form(limitations="ours")).status_code == 404
+
+
+def test_without_pango_the_card_pdf_says_so_on_the_card_page(client, version, approver,
+                                                             pango_missing):
+    client.force_login(approver)
+    response = client.get(f"/admin/registry/modelversion/{version.pk}/card/?output=pdf")
+    assert response.status_code == 200
+    assert "libpango-1.0-0" in response.content.decode()
