@@ -2,10 +2,13 @@
 
 from django.urls import path
 
-from compliance import apis_trace
+from compliance import apis_inventory, apis_trace
 
 urlpatterns: list = [
     # Before predictions' own predictions/<request_id>/... routes (config/urls.py).
     path("predictions/<str:request_id>/trace", apis_trace.PredictionTraceApi.as_view(),
          name="prediction-trace"),
+    path("inventory/", apis_inventory.InventoryApi.as_view(), name="inventory"),
+    path("models/<str:name>/versions/<str:version>/reviews/",
+         apis_inventory.VersionReviewsApi.as_view(), name="version-reviews"),
 ]

@@ -53,3 +53,11 @@ def deliveries_due() -> int:
 def integrity_alert_sync(version_id: int) -> str:
     alert = services.integrity_alert_sync(version_id=version_id)
     return str(alert) if alert else "no integrity alert"
+
+
+@shared_task(name="monitoring.review_overdue_sweep", acks_late=True,
+             autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def review_overdue_sweep() -> list[str]:
+    """Hourly: one review-overdue alert per model whose production version is past its
+    review date; resolved for the others."""
+    return services.review_overdue_sweep()

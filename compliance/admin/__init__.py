@@ -1,3 +1,3 @@
 """The compliance pages of the admin (trace, inventory, model cards)."""
 
-from compliance.admin import trace  # noqa: F401  (registers its pages)
+from compliance.admin import inventory, trace  # noqa: F401  (registers their pages)
