@@ -174,3 +174,12 @@ def test_the_admin_page_is_for_people_with_the_admin(client, outsider, fleet):
     response = client.get("/admin/governance/review/inventory/")
     assert response.status_code == 302
     assert b"churn_prediction" not in response.content
+
+
+def test_the_reviews_are_listed_in_the_admin(client, viewer, fleet):
+    viewer.is_staff = True
+    viewer.save()
+    client.force_login(viewer)
+    page = client.get("/admin/governance/review/")
+    assert page.status_code == 200
+    assert "First yearly review: fine" in page.content.decode()

@@ -132,3 +132,15 @@ def test_the_sweep_resolves_the_alert_once_the_version_leaves_production(
 def test_the_sweep_runs_hourly_from_the_beat_schedule():
     schedule = next(s for s in SCHEDULES if s.task == "monitoring.review_overdue_sweep")
     assert schedule.every_seconds == 3600
+
+
+def test_the_review_alert_shows_in_the_admin(client, admin_user, production):
+    _overdue(production)
+    services.review_overdue_sweep()
+    alert = _review_alerts().get()
+    client.force_login(admin_user)
+    page = client.get(f"/admin/monitoring/alert/{alert.pk}/change/")
+    assert page.status_code == 200
+    assert "overdue since" in page.content.decode()
+    listed = client.get("/admin/monitoring/alert/?rule__metric=review_overdue")
+    assert listed.status_code == 200
