@@ -183,3 +183,21 @@ def test_the_reviews_are_listed_in_the_admin(client, viewer, fleet):
     page = client.get("/admin/governance/review/")
     assert page.status_code == 200
     assert "First yearly review: fine" in page.content.decode()
+
+
+def test_the_number_of_queries_does_not_grow_with_the_models(viewer, fleet, data_scientist):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from compliance.inventory import model_inventory
+
+    def queries() -> int:
+        viewer_fresh = viewer.__class__.objects.get(pk=viewer.pk)
+        with CaptureQueriesContext(connection) as captured:
+            model_inventory(user=viewer_fresh)
+        return len(captured)
+
+    before = queries()
+    for index in range(4):
+        helpers.create_model(owner=data_scientist, name=f"extra_{index}")
+    assert queries() == before
