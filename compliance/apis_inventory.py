@@ -23,7 +23,8 @@ INVENTORY_ROW = {
     "type": "object",
     "properties": {
         "model": {"type": "string"},
-        "risk_tier": {"type": "string", "enum": ["low", "medium", "high"], "nullable": True},
+        "risk_tier": {"type": "string", "enum": ["", "low", "medium", "high"],
+                      "description": "Empty: not assessed yet."},
         "risk_reason": {"type": "string"}, "business_use": {"type": "string"},
         "owner": {"type": "string"}, "team": {"type": "string"},
         "production_version": {"type": "string", "nullable": True},

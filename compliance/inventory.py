@@ -88,7 +88,7 @@ def model_inventory(*, user, tier: str | None = None, overdue: bool | None = Non
             continue
         rows.append({
             "model": model.name,
-            "risk_tier": model.risk_tier or None,
+            "risk_tier": model.risk_tier,  # "" until assessed, as the model's own field
             "risk_reason": model.risk_reason,
             "business_use": model.business_use,
             "owner": model.owner.get_username(),

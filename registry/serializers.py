@@ -73,6 +73,8 @@ class ModelOutputSerializer(serializers.ModelSerializer):
     version_count = serializers.IntegerField(read_only=True)
     latest_version = serializers.CharField(read_only=True, allow_null=True)
     production_version = serializers.CharField(read_only=True, allow_null=True)
+    risk_tier = serializers.CharField(
+        read_only=True, help_text="low, medium or high; empty: not assessed yet.")
     url = serializers.SerializerMethodField()
     versions_url = serializers.SerializerMethodField()
 

@@ -94,7 +94,7 @@ def test_models_not_assessed_are_tier_none(api, viewer, fleet, data_scientist):
     helpers.create_model(owner=data_scientist, name="unassessed")
     body = api(viewer).get(f"{URL}?tier=none").json()
     assert [(row["model"], row["risk_tier"]) for row in body["results"]] == [
-        ("unassessed", None)]
+        ("unassessed", "")]
 
 
 @pytest.mark.parametrize("query, field", [("tier=extreme", "tier"), ("overdue=maybe", "overdue"),
