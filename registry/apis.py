@@ -47,6 +47,7 @@ class ApiRootApi(APIView):
                 "deployments": link("api:deployment-list"),
                 "audit": link("api:audit-list"),
                 "audit_report": link("api:audit-report"),
+                "inventory": link("api:inventory"),
                 "token": link("api:token-obtain"),
                 "token_refresh": link("api:token-refresh"),
                 "schema": link("schema"),
