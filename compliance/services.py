@@ -5,12 +5,12 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from core import audit, roles
+from compliance import rules
+from core import audit
 from core.errors import ApplicationError, Conflict
 from governance import policies
 from governance.models import Review
 from monitoring.services import review_alert_resolve
-from registry import access
 from registry import services as registry_services
 from registry.models import ModelVersion, RegisteredModel, Stage
 
@@ -24,15 +24,10 @@ def version_review_record(*, version: ModelVersion, actor, comment: str) -> Revi
     whoever registered the version (four eyes, as for its approval). An open review-overdue
     alert of the model is resolved by the same transaction."""
     model = version.model
-    if not roles.has_role(actor, roles.APPROVE_ROLES):
+    refusal = rules.review_refusal(actor, version)
+    if refusal:
         raise audit.denied(actor=actor, subject=version, attempted="version.review",
-                           message="Reviews are recorded by approvers and admins.")
-    access.require_action(actor, model, "review its versions", subject=version,
-                          attempted="version.review")
-    if version.created_by_id == actor.pk:
-        raise audit.denied(actor=actor, subject=version, attempted="version.review",
-                           message="You registered this version; another approver reviews "
-                           "it.")
+                           message=refusal)
     comment = (comment or "").strip()
     if not comment:
         raise ApplicationError("say what the review found", field="comment")

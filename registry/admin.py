@@ -67,11 +67,6 @@ def metrics_table(metrics: dict):
     )
 
 
-def may_set_risk(user, model) -> bool:
-    """Who sets a model's risk tier (services.model_risk_set says the same)."""
-    return roles.has_role(user, roles.APPROVE_ROLES) and access.may_act(user, model)
-
-
 class RiskForm(forms.Form):
     risk_tier = forms.ChoiceField(choices=RiskTier.choices)
     risk_reason = forms.CharField(label="Why this tier", required=False,
@@ -248,7 +243,7 @@ class RegisteredModelAdmin(TeamScopedAdmin, ServiceAdminMixin, admin.ModelAdmin)
         tier = obj.risk_tier or "not assessed"
         link = (format_html(' <a class="button" id="risk-set" href="{}">Set the risk tier</a>',
                             reverse("admin:registry_registeredmodel_risk", args=[obj.pk]))
-                if may_set_risk(context.current_user(), obj) else "")
+                if access.may_set_risk(context.current_user(), obj) else "")
         return format_html('<p><b data-tier="{}">{}</b>{}</p><p>Why: {}</p><p>Business use: '
                            '{}</p>', obj.risk_tier, tier, link, obj.risk_reason or "—",
                            obj.business_use or "—")
@@ -261,7 +256,7 @@ class RegisteredModelAdmin(TeamScopedAdmin, ServiceAdminMixin, admin.ModelAdmin)
         """Set the risk tier (with why) and business use: model_risk_set, as the API does."""
         model = object_or_404(self.get_queryset(request), object_id)
         change_url = reverse("admin:registry_registeredmodel_change", args=[model.pk])
-        if not may_set_risk(request.user, model):
+        if not access.may_set_risk(request.user, model):
             self.message_user(request, "A model's risk tier is set by the approvers and admins "
                               "of its team.", messages.ERROR)
             return HttpResponseRedirect(change_url)

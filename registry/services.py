@@ -168,10 +168,10 @@ def model_risk_set(*, model: RegisteredModel, actor, risk_tier: str, risk_reason
     The tier chooses the model's policy when it has none of its own (governance.policies),
     so it is an approver's or an admin's decision, of the model's team, and always explained.
     """
-    if not roles.has_role(actor, roles.APPROVE_ROLES):
+    if not access.may_set_risk(actor, model):
+        access.require_action(actor, model, "set its risk tier", attempted="model.risk_set")
         raise audit.denied(actor=actor, subject=model, attempted="model.risk_set",
                            message="A model's risk tier is set by approvers and admins.")
-    access.require_action(actor, model, "set its risk tier", attempted="model.risk_set")
     if risk_tier not in RiskTier.values:
         raise ApplicationError(f"must be one of {', '.join(RiskTier.values)}",
                                field="risk_tier")

@@ -202,3 +202,32 @@ def test_a_review_date_in_the_past_is_what_the_inventory_calls_overdue(api, appr
     assert [row["model"] for row in body["results"]] == ["churn_prediction"]
     api(approver).post(URL, {"comment": COMMENT}, format="json")
     assert api(approver).get("/api/v1/inventory/?overdue=true").json()["results"] == []
+
+
+def test_an_approver_records_a_review_from_the_admins_inventory(client, approver, production):
+    client.force_login(approver)
+    inventory = client.get("/admin/governance/review/inventory/").content.decode()
+    form_url = "/admin/governance/review/record/churn_prediction/1.0.0/"
+    assert f'href="{form_url}"' in inventory
+    assert client.get(form_url).status_code == 200
+    with helpers.Unchanged(allow_actions=()):
+        refused = client.post(form_url, {"comment": "  "})
+    assert refused.status_code == 200 and b"comment" in refused.content
+    response = client.post(form_url, {"comment": COMMENT})
+    assert response.status_code == 302
+    assert Review.objects.get().reviewer == approver
+    assert AuditEvent.objects.filter(action="version.reviewed", actor_name="april").exists()
+
+
+def test_the_registrant_gets_no_review_link_and_the_form_refuses_her(client, admin_user,
+                                                                     churn_model):
+    version = helpers.register_direct("churn_prediction", "1.0.0", actor=admin_user)
+    helpers.force_stage(version, "production")
+    client.force_login(admin_user)
+    inventory = client.get("/admin/governance/review/inventory/").content.decode()
+    assert "record a review" not in inventory
+    with helpers.Unchanged():
+        response = client.post("/admin/governance/review/record/churn_prediction/1.0.0/",
+                               {"comment": COMMENT})
+    assert response.status_code == 302
+    assert not Review.objects.exists()
