@@ -48,6 +48,12 @@ SCHEDULES = (
         "stay while the largest monitoring window reaches them. Records the counts as a "
         "predictions.logs_pruned audit event."),
     Schedule(
+        "monitoring: open review-overdue alerts", "monitoring.review_overdue_sweep", 60 * 60,
+        "Opens one review-overdue alert (with its notifications) per model whose production "
+        "version is past its review date (the policy's review_interval_days after deployment "
+        "or the last review), and resolves those no longer overdue. A recorded review resolves "
+        "its alert at once."),
+    Schedule(
         "audit: checkpoint the chain", "core.audit_checkpoint_write", 60,
         "Appends the audit chain's head (seq and hash), signed with the chain key, to "
         "AUDIT_CHECKPOINT_FILE and the log, when it moved since the last checkpoint. "

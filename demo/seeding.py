@@ -130,6 +130,7 @@ def seed(*, log=print) -> int:
                            .versions.order_by("major", "minor", "patch"))
         log(f"    now: {stages}")
     _apply_cards(dana, log)
+    apply_inventory(april=april, log=log)
     return registered
 
 
@@ -144,6 +145,53 @@ def _apply_cards(dana, log) -> None:
             # on commit (a test's transaction never commits; a second write is the same).
             registry_services.write_version_card(version.pk)
             log(f"    {version}: model card written")
+
+
+OVERDUE_DAYS = 12  # how long overdue_prediction's production review is, on a fresh demo
+
+
+def apply_inventory(*, april, log=print) -> None:
+    """Each demo model's risk tier, why and business use (demo/compliance.py), set by april
+    as an approver would; then overdue_prediction's production version is made due for review
+    OVERDUE_DAYS ago (as if deployed over a year ago) and the sweep opens its review-overdue
+    alert. A second run changes nothing: the tiers are set, the date is already past (or a
+    review recorded since moved it), and the sweep keeps its one alert."""
+    from datetime import timedelta
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from core import audit
+    from core.accounts import system_user
+    from demo.compliance import INVENTORY
+    from governance.models import Review
+    from monitoring.services import review_overdue_sweep
+    from registry import services as registry_services
+
+    for name, (tier, reason, use) in INVENTORY.items():
+        model = RegisteredModel.objects.filter(name=name).first()
+        if model is None:
+            continue
+        if (model.risk_tier, model.risk_reason, model.business_use) != (tier, reason, use):
+            registry_services.model_risk_set(model=model, actor=april, risk_tier=tier,
+                                             risk_reason=reason, business_use=use)
+            log(f"  {name}: risk tier {tier}")
+    version = ModelVersion.objects.filter(model__name="overdue_prediction",
+                                          stage="production").first()
+    if (version is not None and version.review_due_at is not None
+            and version.review_due_at > timezone.now()
+            and not Review.objects.filter(version=version).exists()):
+        due = timezone.now() - timedelta(days=OVERDUE_DAYS)
+        with transaction.atomic():
+            before = version.review_due_at
+            registry_services.version_review_due_set(version=version, review_due_at=due)
+            audit.record(action="version.review_due_set", actor=system_user(), subject=version,
+                         reason=f"demo: a production version whose review is {OVERDUE_DAYS} "
+                         "days overdue", before={"review_due_at": before.isoformat()},
+                         after={"review_due_at": due.isoformat()})
+        log(f"  {version}: review due {OVERDUE_DAYS} days ago (demo)")
+    for outcome in review_overdue_sweep():
+        log(f"  {outcome}")
 
 
 def is_seeded() -> bool:

@@ -3,6 +3,8 @@ default."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.forms.models import model_to_dict
 
 from governance.models import Policy
@@ -44,6 +46,14 @@ def effective_policies(model_ids) -> dict:
     tiers = dict(RegisteredModel.objects.filter(pk__in=rest).values_list("pk", "risk_tier"))
     shared = {policy.risk_tier: policy for policy in Policy.objects.filter(model__isnull=True)}
     return {**own, **{pk: shared.get(tiers.get(pk) or "") or shared[""] for pk in rest}}
+
+
+def review_due(policy: Policy, start):
+    """When a production version that entered production (or was last reviewed) at `start` is
+    next due for review under `policy`; None when the policy asks for no periodic review."""
+    if not policy.review_interval_days:
+        return None
+    return start + timedelta(days=policy.review_interval_days)
 
 
 def policy_snapshot(policy: Policy) -> dict:

@@ -49,6 +49,13 @@ class AlertMetric(models.TextChoices):
     ERROR_RATE = "error_rate", "error rate"
     # Not judged by monitoring passes: opened when a file fails its sha256 check.
     INTEGRITY = "integrity", "artifact integrity"
+    # Not judged by monitoring passes: opened by the hourly sweep for a production version
+    # past its review date (monitoring/services/reviews.py), closed by a recorded review.
+    REVIEW_OVERDUE = "review_overdue", "review overdue"
+
+
+# Alerts that a monitoring pass neither judges from traffic nor retires: their own sweeps do.
+NOT_FROM_TRAFFIC = (AlertMetric.INTEGRITY, AlertMetric.REVIEW_OVERDUE)
 
 
 class Severity(models.TextChoices):

@@ -61,3 +61,11 @@ def prediction_logs_prune() -> dict:
     """Daily: prediction logs and error records past PREDICTION_LOG_RETENTION_DAYS, in chunks.
     (A retry starts again from the oldest rows: what a failed run deleted stays deleted.)"""
     return services.prediction_logs_prune()
+
+
+@shared_task(name="monitoring.review_overdue_sweep", acks_late=True,
+             autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def review_overdue_sweep() -> list[str]:
+    """Hourly: one review-overdue alert per model whose production version is past its
+    review date; resolved for the others."""
+    return services.review_overdue_sweep()

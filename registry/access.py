@@ -90,6 +90,12 @@ def may_act(user, model: RegisteredModel) -> bool:
     return roles.has_role(user, roles.ADMIN_ROLES) or model.team_id in team_ids(user)
 
 
+def may_set_risk(user, model: RegisteredModel) -> bool:
+    """A model's risk tier is set by the approvers and admins of its team (the service
+    services.model_risk_set and the admin's button both ask this)."""
+    return roles.has_role(user, roles.APPROVE_ROLES) and may_act(user, model)
+
+
 def require_action(user, model: RegisteredModel, what: str, *, subject=None,
                    attempted: str = "") -> None:
     """Refuse, and audit, `what` on a model of another team (a 403 for someone who may see

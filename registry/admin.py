@@ -8,21 +8,33 @@ from __future__ import annotations
 
 import json
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.db.models import Q
-from django.urls import reverse
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from core import roles
+from core import context, roles
 from core.admin import (
     AdminOnlyEditMixin,
     DateHierarchyGuard,
     ReadOnlyInline,
     ServiceAdminMixin,
     badge_column,
+    object_or_404,
 )
+from core.errors import ApplicationError
 from registry import access, services
-from registry.models import ArtifactFile, ModelVersion, RegisteredModel, Stage, Team
+from registry.models import (
+    ArtifactFile,
+    ModelVersion,
+    RegisteredModel,
+    RiskTier,
+    Stage,
+    Team,
+)
 
 STAGE_COLOURS = {
     Stage.EXPERIMENT: ("#e8eaf6", "#283593"),
@@ -53,6 +65,14 @@ def metrics_table(metrics: dict):
             "", "<tr><th>{}</th><td>{}</td></tr>", ((k, v) for k, v in sorted(metrics.items()))
         ),
     )
+
+
+class RiskForm(forms.Form):
+    risk_tier = forms.ChoiceField(choices=RiskTier.choices)
+    risk_reason = forms.CharField(label="Why this tier", required=False,
+                                  widget=forms.Textarea(attrs={"rows": 3, "cols": 70}))
+    business_use = forms.CharField(required=False,
+                                   widget=forms.Textarea(attrs={"rows": 3, "cols": 70}))
 
 
 class TeamScopedAdmin:
@@ -177,7 +197,7 @@ class RegisteredModelAdmin(TeamScopedAdmin, ServiceAdminMixin, admin.ModelAdmin)
 
         return model_list(user=request.user)
 
-    def get_readonly_fields(self, request, obj=None):
+    def _readonly_fields(self, request, obj=None):
         fields = [*self.readonly_fields, "name"] if obj else list(self.readonly_fields)
         if not roles.has_role(request.user, roles.ADMIN_ROLES):
             fields += ["team", "readers"]
@@ -210,6 +230,52 @@ class RegisteredModelAdmin(TeamScopedAdmin, ServiceAdminMixin, admin.ModelAdmin)
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        return [*fields, "risk_display"] if obj is not None else fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self._readonly_fields(request, obj), "risk_display"]
+
+    @admin.display(description="risk tier and use")
+    def risk_display(self, obj):
+        tier = obj.risk_tier or "not assessed"
+        link = (format_html(' <a class="button" id="risk-set" href="{}">Set the risk tier</a>',
+                            reverse("admin:registry_registeredmodel_risk", args=[obj.pk]))
+                if access.may_set_risk(context.current_user(), obj) else "")
+        return format_html('<p><b data-tier="{}">{}</b>{}</p><p>Why: {}</p><p>Business use: '
+                           '{}</p>', obj.risk_tier, tier, link, obj.risk_reason or "—",
+                           obj.business_use or "—")
+
+    def get_urls(self):
+        return [path("<path:object_id>/risk/", self.admin_site.admin_view(self.risk_view),
+                     name="registry_registeredmodel_risk"), *super().get_urls()]
+
+    def risk_view(self, request, object_id):
+        """Set the risk tier (with why) and business use: model_risk_set, as the API does."""
+        model = object_or_404(self.get_queryset(request), object_id)
+        change_url = reverse("admin:registry_registeredmodel_change", args=[model.pk])
+        if not access.may_set_risk(request.user, model):
+            self.message_user(request, "A model's risk tier is set by the approvers and admins "
+                              "of its team.", messages.ERROR)
+            return HttpResponseRedirect(change_url)
+        form = RiskForm(request.POST or None, initial={
+            "risk_tier": model.risk_tier, "risk_reason": model.risk_reason,
+            "business_use": model.business_use})
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.model_risk_set(model=model, actor=request.user,
+                                        **form.cleaned_data)
+            except ApplicationError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            else:
+                self.message_user(request, f"{model.name}: risk tier set.", messages.SUCCESS)
+                return HttpResponseRedirect(change_url)
+        return TemplateResponse(request, "admin/registry/registeredmodel/risk.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta,
+            "title": f"Risk tier of {model.name}", "original": model, "form": form,
+            "change_url": change_url})
 
     def save_through_service(self, request, obj, form, change):
         data = form.cleaned_data

@@ -20,6 +20,7 @@ from registry.models import FileRole, ModelVersion
 from registry.serializers import (
     ModelCreateInputSerializer,
     ModelOutputSerializer,
+    ModelRiskInputSerializer,
     ModelUpdateInputSerializer,
     VersionCreateInputSerializer,
     VersionOutputSerializer,
@@ -46,6 +47,7 @@ class ApiRootApi(APIView):
                 "deployments": link("api:deployment-list"),
                 "audit": link("api:audit-list"),
                 "audit_report": link("api:audit-report"),
+                "inventory": link("api:inventory"),
                 "token": link("api:token-obtain"),
                 "token_refresh": link("api:token-refresh"),
                 "schema": link("schema"),
@@ -126,6 +128,30 @@ class ModelDetailApi(APIView):
             if field in payload.validated_data and not is_admin:
                 raise PermissionDenied(f"Only an admin may change a model's {field}.")
         services.model_update(model=model, actor=request.user, **payload.validated_data)
+        return Response(ModelOutputSerializer(
+            selectors.model_get(name, user=request.user), context={"request": request}).data)
+
+
+class ModelRiskApi(APIView):
+    """Set a model's risk tier, with why, and its business use: approvers and admins of its
+    team. The tier picks the model's policy when it has none of its own."""
+
+    parser_classes = [JSONParser]
+    write_roles = roles.APPROVE_ROLES
+
+    @extend_schema(request=ModelRiskInputSerializer, responses={
+        200: ModelOutputSerializer,
+        400: OpenApiResponse(description="An unknown `risk_tier`, or no `risk_reason`"),
+        403: OpenApiResponse(description="Not an approver or admin of the model's team"),
+        404: OpenApiResponse(description="No model with this name that you may see")})
+    def post(self, request, name):
+        model = selectors.model_get(name, user=request.user)
+        payload = ModelRiskInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        services.model_risk_set(model=model, actor=request.user, risk_tier=data["risk_tier"],
+                                risk_reason=data.get("risk_reason", ""),
+                                business_use=data.get("business_use"))
         return Response(ModelOutputSerializer(
             selectors.model_get(name, user=request.user), context={"request": request}).data)
 

@@ -73,6 +73,8 @@ class ModelOutputSerializer(serializers.ModelSerializer):
     version_count = serializers.IntegerField(read_only=True)
     latest_version = serializers.CharField(read_only=True, allow_null=True)
     production_version = serializers.CharField(read_only=True, allow_null=True)
+    risk_tier = serializers.CharField(
+        read_only=True, help_text="low, medium or high; empty: not assessed yet.")
     url = serializers.SerializerMethodField()
     versions_url = serializers.SerializerMethodField()
 
@@ -80,9 +82,10 @@ class ModelOutputSerializer(serializers.ModelSerializer):
         model = RegisteredModel
         fields = [
             "name", "description", "task_type", "owner", "team", "tags", "version_count",
-            "latest_version", "production_version", "created_at", "updated_at", "url",
-            "versions_url",
+            "latest_version", "production_version", "risk_tier", "risk_reason",
+            "business_use", "created_at", "updated_at", "url", "versions_url",
         ]
+        read_only_fields = ["risk_tier", "risk_reason", "business_use"]
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_url(self, obj) -> str:
@@ -123,6 +126,16 @@ class ModelUpdateInputSerializer(RejectUnknownFieldsMixin, serializers.Serialize
     )
     team = serializers.SlugRelatedField(slug_field="name", queryset=Team.objects.all(),
                                         required=False, help_text="Admins only.")
+
+
+class ModelRiskInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    risk_tier = serializers.CharField(max_length=10, help_text="low, medium or high.")
+    risk_reason = serializers.CharField(
+        required=False, allow_blank=True, max_length=10_000,
+        help_text="Why this tier (required).")
+    business_use = serializers.CharField(
+        required=False, allow_blank=True, max_length=10_000,
+        help_text="What the business uses the model for (unchanged when left out).")
 
 
 # --- versions ---------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from registry.models import (
     Framework,
     ModelVersion,
     RegisteredModel,
+    RiskTier,
     Stage,
     TaskType,
     Team,
@@ -154,6 +155,44 @@ def model_update(*, model: RegisteredModel, actor, **changes) -> RegisteredModel
             audit.record(action="model.updated", actor=actor, subject=model,
                          before=changed_before, after=changed_after)
             _rewrite_catalogue_on_commit()
+    return model
+
+
+def _risk_snapshot(model: RegisteredModel) -> dict:
+    return {"risk_tier": model.risk_tier, "risk_reason": model.risk_reason,
+            "business_use": model.business_use}
+
+
+def model_risk_set(*, model: RegisteredModel, actor, risk_tier: str, risk_reason: str,
+                   business_use: str | None = None) -> RegisteredModel:
+    """Set a model's risk tier, with the reason for it (and its business use, when given).
+
+    The tier chooses the model's policy when it has none of its own (governance.policies),
+    so it is an approver's or an admin's decision, of the model's team, and always explained.
+    """
+    if not access.may_set_risk(actor, model):
+        access.require_action(actor, model, "set its risk tier", attempted="model.risk_set")
+        raise audit.denied(actor=actor, subject=model, attempted="model.risk_set",
+                           message="A model's risk tier is set by approvers and admins.")
+    if risk_tier not in RiskTier.values:
+        raise ApplicationError(f"must be one of {', '.join(RiskTier.values)}",
+                               field="risk_tier")
+    risk_reason = (risk_reason or "").strip()
+    if not risk_reason:
+        raise ApplicationError("say why the model has this tier", field="risk_reason")
+    with transaction.atomic(durable=True):
+        model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+        before = _risk_snapshot(model)
+        model.risk_tier, model.risk_reason = risk_tier, risk_reason
+        if business_use is not None:
+            model.business_use = business_use.strip()
+        after = _risk_snapshot(model)
+        if after != before:
+            model.save(update_fields=["risk_tier", "risk_reason", "business_use",
+                                      "updated_at"])
+            changed_before, changed_after = audit.changes(before, after)
+            audit.record(action="model.risk_set", actor=actor, subject=model,
+                         before=changed_before, after=changed_after)
     return model
 
 
@@ -533,15 +572,27 @@ def version_moving_set(*, versions: list[ModelVersion], deployment_id: int | Non
         moving_by_deployment=deployment_id)
 
 
-def version_stage_set(*, version: ModelVersion, stage: str, lifecycle: dict, at) -> None:
+def version_stage_set(*, version: ModelVersion, stage: str, lifecycle: dict, at,
+                      review_due_at=None) -> None:
     """Record that a version's folder now is in `stage` (a deployment moved it): the row's
     stage fields and its metadata.json. Governance calls it inside the transaction that
-    completes the deployment, with the row locked; its audit event is the deployment's."""
+    completes the deployment, with the row locked; its audit event is the deployment's.
+    `review_due_at` is the next periodic review of a version entering production (governance
+    reads it from the policy); a version in any other stage has none."""
     version.stage, version.stage_changed_at, version.lifecycle = stage, at, lifecycle
     version.moving_by_deployment = None
+    version.review_due_at = review_due_at if stage == Stage.PRODUCTION else None
     version.save(update_fields=["stage", "stage_changed_at", "lifecycle",
-                                "moving_by_deployment", "updated_at"])
+                                "moving_by_deployment", "review_due_at", "updated_at"])
     write_version_metadata(version)
+
+
+def version_review_due_set(*, version: ModelVersion, review_due_at) -> None:
+    """Record a production version's next review date (a review set it). Compliance calls it
+    inside the transaction that records the review, with the row locked; its audit event is
+    the review's."""
+    version.review_due_at = review_due_at
+    version.save(update_fields=["review_due_at", "updated_at"])
 
 
 def write_version_metadata(version: ModelVersion) -> None:

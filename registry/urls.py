@@ -10,6 +10,7 @@ urlpatterns = [
     path("auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
     path("models/", apis.ModelListCreateApi.as_view(), name="model-list"),
     path("models/<str:name>/", apis.ModelDetailApi.as_view(), name="model-detail"),
+    path("models/<str:name>/risk/", apis.ModelRiskApi.as_view(), name="model-risk"),
     path(
         "models/<str:name>/versions/",
         apis.VersionListCreateApi.as_view(),

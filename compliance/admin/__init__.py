@@ -1,3 +1,3 @@
 """The compliance pages of the admin (trace, inventory, model cards)."""
 
-from compliance.admin import cards, trace  # noqa: F401  (registers their pages)
+from compliance.admin import cards, inventory, trace  # noqa: F401  (registers their pages)

@@ -210,7 +210,9 @@ def _finish(deployment_id: int) -> Deployment:
             before = version.stage
             registry_services.version_stage_set(
                 version=version, stage=step["to"], at=now,
-                lifecycle=_lifecycle(version, step, deployment, now, successor, policy))
+                lifecycle=_lifecycle(version, step, deployment, now, successor, policy),
+                review_due_at=(policies.review_due(policy, now)
+                               if step["to"] == PRODUCTION else None))
             audit.record(action="version.stage_changed", actor=deployment.deployed_by,
                          subject=version, reason=deployment.reason,
                          before={"stage": before},

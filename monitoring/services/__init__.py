@@ -25,11 +25,16 @@ from monitoring.services.alerts import (
 from monitoring.services.deliveries import deliveries_due, delivery_attempt, webhook_save
 from monitoring.services.passes import models_to_monitor, monitored_versions, monitoring_pass
 from monitoring.services.retention import largest_window_minutes, prediction_logs_prune
+from monitoring.services.reviews import (
+    review_alert_resolve,
+    review_alert_sync,
+    review_overdue_sweep,
+)
 
 __all__ = [
     "DEFAULT_RULES", "DRIFT_STATISTICS", "PERFORMANCE_METRICS", "RULE_FIELDS", "alert_acknowledge",
     "alert_resolve", "alert_rule_save", "check_rule", "deliveries_due", "delivery_attempt",
     "effective_rules", "ensure_default_rules", "integrity_alert_sync", "largest_window_minutes",
     "models_to_monitor", "monitored_versions", "monitoring_pass", "prediction_logs_prune",
-    "webhook_save",
+    "review_alert_resolve", "review_alert_sync", "review_overdue_sweep", "webhook_save",
 ]

@@ -49,6 +49,9 @@ DEFAULT_RULES = [
          severity=Severity.CRITICAL, window_minutes=60, min_rows=20),
     dict(metric=AlertMetric.INTEGRITY, statistic="", threshold=0.0,
          severity=Severity.CRITICAL, window_minutes=1, min_rows=1),
+    # The threshold is in days past the review date (0: as soon as it passes).
+    dict(metric=AlertMetric.REVIEW_OVERDUE, statistic="", threshold=0.0,
+         severity=Severity.WARNING, window_minutes=60, min_rows=1),
 ]
 RULE_FIELDS = ["model", "metric", "statistic", "threshold", "severity", "window_minutes",
                "min_rows", "resolve_after_runs", "enabled"]

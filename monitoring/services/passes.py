@@ -20,6 +20,7 @@ from governance.models import ReferenceProfile, Rollout, RolloutStatus
 from monitoring import statistics
 from monitoring.models import (
     ACTIVE_ALERT,
+    NOT_FROM_TRAFFIC,
     Alert,
     AlertMetric,
     AlertRule,
@@ -192,7 +193,7 @@ def monitoring_pass(*, model: RegisteredModel, now=None) -> list[MonitoringRun]:
 def _retire_alerts(model, reason: str, keep=()) -> None:
     """Resolve the model's active alerts whose rule is not (or no longer) judged for it."""
     for alert in Alert.objects.select_for_update().filter(ACTIVE_ALERT, model=model).exclude(
-            rule__in=list(keep)).exclude(rule__metric=AlertMetric.INTEGRITY):
+            rule__in=list(keep)).exclude(rule__metric__in=NOT_FROM_TRAFFIC):
         alert_close(alert, actor=system_user(), reason=reason)
 
 

@@ -81,10 +81,19 @@ def test_seed_demo_registers_five_trained_models_that_predict_even_when_interrup
 
     _the_service_account_gets_answers_from_every_model_over_both_protocols(capsys)
 
+    # The inventory: every model's tier set by april, one overdue review with one alert.
+    from monitoring.models import ACTIVE_ALERT, Alert, AlertMetric
+
+    assert set(RegisteredModel.objects.values_list("risk_tier", flat=True)) == {
+        "low", "medium", "high"}
+    overdue = Alert.objects.filter(ACTIVE_ALERT, rule__metric=AlertMetric.REVIEW_OVERDUE)
+    assert [a.model.name for a in overdue] == ["overdue_prediction"]
+
     call_command("seed_demo")
     assert "already seeded" in capsys.readouterr().out
     assert RegisteredModel.objects.count() == 5
     assert ModelVersion.objects.count() == 12
+    assert Alert.objects.filter(rule__metric=AlertMetric.REVIEW_OVERDUE).count() == 1
 
 
 def _the_service_account_gets_answers_from_every_model_over_both_protocols(capsys):

@@ -195,6 +195,7 @@ def test_the_api_root_lists_the_endpoints(api, viewer):
     body = api(viewer).get("/api/v1/").json()
     assert body["models"].endswith("/api/v1/models/")
     assert body["token"].endswith("/api/v1/auth/token/")
+    assert body["inventory"].endswith("/api/v1/inventory/")
 
 
 def test_jwt_token_and_refresh(api, data_scientist):
