@@ -17,6 +17,7 @@ from compliance import inventory, rules, services
 from compliance.apis_inventory import inventory_response
 from core.admin import ReadOnlyAdmin
 from core.errors import ApplicationError
+from core.pdf import PdfUnavailable
 from governance.models import Review
 from registry.admin import TeamScopedAdmin
 from registry.models import ModelVersion, Stage
@@ -104,8 +105,11 @@ class ReviewAdmin(TeamScopedAdmin, ReadOnlyAdmin):
         self._add_review_links(request.user, rows)
         output = request.GET.get("output")
         if output in ("csv", "pdf"):
-            return inventory_response(rows, output=output, filters=filters,
-                                      viewer=request.user.get_username())
+            try:
+                return inventory_response(rows, output=output, filters=filters,
+                                          viewer=request.user.get_username())
+            except PdfUnavailable as exc:  # the page itself still answers
+                self.message_user(request, exc.message, level=messages.ERROR)
         from django.utils import timezone
 
         context = {**self.admin_site.each_context(request), "opts": self.model._meta,

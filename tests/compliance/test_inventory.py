@@ -201,3 +201,11 @@ def test_the_number_of_queries_does_not_grow_with_the_models(viewer, fleet, data
     for index in range(4):
         helpers.create_model(owner=data_scientist, name=f"extra_{index}")
     assert queries() == before
+
+
+def test_without_pango_the_admin_inventory_pdf_says_so_on_the_page(client, viewer, fleet,
+                                                                   pango_missing):
+    client.force_login(viewer)
+    response = client.get("/admin/governance/review/inventory/?output=pdf")
+    assert response.status_code == 200
+    assert "libpango-1.0-0" in response.content.decode()
