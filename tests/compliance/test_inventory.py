@@ -205,6 +205,8 @@ def test_the_number_of_queries_does_not_grow_with_the_models(viewer, fleet, data
 
 def test_without_pango_the_admin_inventory_pdf_says_so_on_the_page(client, viewer, fleet,
                                                                    pango_missing):
+    viewer.is_staff = True
+    viewer.save()
     client.force_login(viewer)
     response = client.get("/admin/governance/review/inventory/?output=pdf")
     assert response.status_code == 200
