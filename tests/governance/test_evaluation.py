@@ -1,0 +1,212 @@
+"""Measured evaluation: validation measures a version on its labelled sample (in the sandbox),
+keeps metrics.json and the plots in evaluation/ with their sha256, checks the claimed metrics,
+and the admin shows the images to those who may see the version."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+from sklearn import metrics as sk
+
+from core.models import AuditEvent
+from governance import evaluation, services
+from governance.models import ValidationRun
+from registry import services as registry_services
+from registry import store
+from registry.models import ArtifactFile, ModelVersion
+from tests import helpers
+
+pytestmark = pytest.mark.django_db(transaction=True)
+N_ROWS = 200
+PLOTS = ["calibration_curve.png", "confusion_matrix.png", "feature_importance.png",
+         "pr_curve.png", "roc_curve.png"]
+
+
+def _sample(kind: str = "logreg", wrong: int = 40):
+    """Rows, the model's own answers on them, and labels that disagree on `wrong` rows."""
+    X = np.random.default_rng(7).normal(size=(N_ROWS, len(helpers.FEATURES))).round(4)
+    model = joblib.load(io.BytesIO(helpers.sklearn_bytes(kind)))
+    predicted = model.predict(X)
+    if kind == "logreg":
+        labels = predicted.copy()
+        labels[:wrong] = 1 - labels[:wrong]  # exactly `wrong` mistakes: accuracy 0.80
+    else:
+        labels = (2.0 * X[:, 0] + np.random.default_rng(8).normal(scale=0.5, size=N_ROWS))
+        labels = labels.round(4)
+    return X, labels, model
+
+
+def _csv(X, labels, target="churned") -> bytes:
+    lines = [",".join([*helpers.FEATURES, target])]
+    lines += [",".join([*(str(v) for v in row), str(label)]) for row, label in zip(X, labels)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _register(actor, version="1.0.0", *, kind="logreg", labelled=True, **meta):
+    X, labels, model = _sample(kind)
+    files = [store.ingest_stream(io.BytesIO(helpers.sklearn_bytes(kind)), name="model.joblib",
+                                 role="model")]
+    if labelled is not None:
+        data = _csv(X, labels) if labelled else _csv(X, labels, target="other")
+        files.append(store.ingest_stream(io.BytesIO(data), name="reference.csv",
+                                         role="reference"))
+    version = registry_services.version_register(
+        model_name=("churn_prediction" if kind == "logreg" else "visits_forecast"),
+        version=version, framework="sklearn", metadata=helpers.metadata(**meta), files=files,
+        actor=actor)
+    run = ValidationRun.objects.filter(version=version).latest("pk")
+    assert run.finished
+    return ModelVersion.objects.get(pk=version.pk), run, (X, labels, model)
+
+
+def _near(value):
+    return pytest.approx(value, abs=1e-6)  # metrics are kept to 6 decimals
+
+
+def _checks(run) -> dict:
+    return {c.name: (c.status, c.detail) for c in run.checks.all()}
+
+
+@pytest.fixture
+def forecast_model(data_scientist):
+    return helpers.create_model(owner=data_scientist, name="visits_forecast",
+                                task_type="regression")
+
+
+def test_measured_accuracy_and_confusion_matrix_equal_scikit_learns(data_scientist,
+                                                                    churn_model):
+    version, run, (X, labels, model) = _register(data_scientist, metrics={"accuracy": 0.8})
+    predicted = model.predict(X)
+    measured = version.evaluation["metrics"]
+    assert measured["accuracy"] == _near(sk.accuracy_score(labels, predicted))
+    assert measured["accuracy"] == _near(0.80)
+    assert version.evaluation["confusion_matrix"]["matrix"] == \
+        sk.confusion_matrix(labels, predicted, labels=[0, 1]).tolist()
+    assert measured["precision"] == _near(sk.precision_score(labels, predicted))
+    assert measured["recall"] == _near(sk.recall_score(labels, predicted))
+    assert measured["f1_score"] == _near(sk.f1_score(labels, predicted))
+    probabilities = model.predict_proba(X)
+    assert measured["auc_roc"] == _near(sk.roc_auc_score(labels, probabilities[:, 1]))
+    assert measured["log_loss"] == _near(sk.log_loss(labels, probabilities))
+    assert version.evaluation["n_rows"] == N_ROWS
+    assert {row["feature"] for row in version.evaluation["feature_importance"]} == \
+        set(helpers.FEATURES)
+    checks = _checks(run)
+    assert checks["measured_evaluation"][0] == "passed"
+    assert checks["claimed_metrics"][0] == "passed"
+    assert run.status == "passed"
+
+
+def test_the_files_are_in_evaluation_with_their_sha256_rows(data_scientist, churn_model,
+                                                           store_root):
+    version, run, _ = _register(data_scientist)
+    rows = {f.filename: f for f in version.files.all() if f.role == "evaluation"}
+    assert sorted(rows) == sorted(f"evaluation/{name}" for name in ["metrics.json", *PLOTS])
+    folder = Path(store_root) / "experiments/churn_prediction/v1.0.0"
+    for name, row in rows.items():
+        assert store.hash_file(folder / name) == (row.sha256, row.size)
+    assert (folder / "evaluation/confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    document = json.loads((folder / "evaluation/metrics.json").read_text())
+    assert document["metrics"] == version.evaluation["metrics"]
+    metadata = json.loads((folder / store.METADATA_FILENAME).read_text())
+    assert metadata["evaluation"]["metrics"] == version.evaluation["metrics"]
+    assert {f["name"] for f in metadata["files"]} >= set(rows)
+    assert version.evaluation["run"] == run.pk
+    event = AuditEvent.objects.get(action="version.evaluation_recorded")
+    assert json.loads(event.after)["files"] == {name: row.sha256 for name, row in rows.items()}
+    # The checksum check of the next run verifies them like every artifact.
+    again = services.validation_request_now(version)
+    assert _checks(again)["checksum"] == ("passed", f"{len(version.files.all())} file(s) "
+                                          "match their registered sha256")
+    (folder / "evaluation/roc_curve.png").write_bytes(b"changed")
+    tampered = services.validation_request_now(version)
+    assert _checks(tampered)["checksum"][0] == "failed"
+    assert "evaluation/roc_curve.png" in _checks(tampered)["checksum"][1]
+
+
+def test_a_claim_of_095_on_a_model_measuring_080_fails_claimed_metrics(data_scientist,
+                                                                     churn_model):
+    version, run, _ = _register(data_scientist, metrics={"accuracy": 0.95})
+    status, detail = _checks(run)["claimed_metrics"]
+    assert status == "failed"
+    assert "accuracy claimed 0.95, measured 0.8" in detail
+    assert run.status == "failed"
+    assert "claimed_metrics" in run.summary
+
+
+def test_a_claim_within_tolerance_passes(data_scientist, churn_model, strict_policy):
+    strict_policy(claimed_metrics_tolerance=0.02)
+    _, run, _ = _register(data_scientist, metrics={"accuracy": 0.81})
+    assert _checks(run)["claimed_metrics"][0] == "passed"
+
+
+def test_a_policy_that_does_not_block_makes_it_a_warning(data_scientist, churn_model,
+                                                        strict_policy):
+    strict_policy(claimed_metrics_blocks=False)
+    _, run, _ = _register(data_scientist, metrics={"accuracy": 0.95})
+    status, detail = _checks(run)["claimed_metrics"]
+    assert status == "warning"
+    assert "a warning under this policy" in detail
+    assert run.status == "passed"
+    assert "warning: claimed_metrics" in run.summary
+
+
+def test_a_policy_that_requires_a_measured_evaluation_fails_without_labels(
+        data_scientist, churn_model, strict_policy):
+    strict_policy(require_measured_evaluation=True)
+    version, run, _ = _register(data_scientist, labelled=False)
+    status, detail = _checks(run)["measured_evaluation"]
+    assert status == "failed"
+    assert "the policy requires a measured evaluation" in detail
+    assert "no target column ('churned')" in detail
+    assert run.status == "failed"
+    assert not version.evaluation
+    assert not ArtifactFile.objects.filter(role="evaluation").exists()
+
+
+def test_without_labels_and_no_requirement_it_is_skipped(data_scientist, churn_model):
+    _, run, _ = _register(data_scientist, labelled=None)
+    checks = _checks(run)
+    assert checks["measured_evaluation"] == ("skipped",
+                                             "the version has no usable reference sample")
+    assert checks["claimed_metrics"][0] == "skipped"
+    assert run.status == "passed"
+
+
+def test_regression_metrics_equal_scikit_learns(data_scientist, forecast_model):
+    version, run, (X, labels, model) = _register(data_scientist, kind="linreg",
+                                                 metrics={"rmse": 0.5})
+    predicted = model.predict(X)
+    measured = version.evaluation["metrics"]
+    assert measured["mae"] == _near(sk.mean_absolute_error(labels, predicted))
+    assert measured["rmse"] == _near(np.sqrt(sk.mean_squared_error(labels, predicted)))
+    assert measured["r2"] == _near(sk.r2_score(labels, predicted))
+    assert version.evaluation["task"] == "regression"
+    names = {f.filename for f in version.files.all() if f.role == "evaluation"}
+    assert names == {"evaluation/metrics.json", "evaluation/predicted_vs_actual.png",
+                     "evaluation/feature_importance.png"}
+    # A claimed rmse of 0.5 against a measured one near 0.5: within 2 % or not, it is judged.
+    assert _checks(run)["claimed_metrics"][0] in ("passed", "failed")
+    assert _checks(run)["measured_evaluation"][0] == "passed"
+
+
+def test_labels_and_classes_compare_whatever_their_spelling():
+    assert evaluation.label("1.0") == evaluation.label(1) == evaluation.label(True) == "1"
+    assert evaluation.label(" yes ") == "yes"
+    assert evaluation.measured_name("AUC") == "auc_roc"
+    assert evaluation.measured_name("f1") == "f1_score"
+
+
+def test_version_file_allows_only_the_evaluation_folder(store_root):
+    folder = Path(store_root)
+    assert store.version_file(folder, "evaluation/metrics.json") == \
+        folder / "evaluation/metrics.json"
+    for bad in ["../x", "evaluation/../x", "other/x.png", "evaluation/a/b", "/etc/passwd",
+                "evaluation/", "evaluation/..", "a\\b"]:
+        with pytest.raises(store.UnsafeName):
+            store.version_file(folder, bad)
