@@ -43,7 +43,8 @@ def _sample(kind: str = "logreg", wrong: int = 40):
 
 def _csv(X, labels, target="churned") -> bytes:
     lines = [",".join([*helpers.FEATURES, target])]
-    lines += [",".join([*(str(v) for v in row), str(label)]) for row, label in zip(X, labels)]
+    lines += [",".join([*(str(v) for v in row), str(label)]) for row, label in
+               zip(X, labels, strict=True)]
     return ("\n".join(lines) + "\n").encode()
 
 
