@@ -319,6 +319,21 @@ class VersionReferenceApi(StoreUploadMixin, APIView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
+IMAGE_TYPES = {".png": ("image/png", b"\x89PNG\r\n\x1a\n"),
+               ".jpg": ("image/jpeg", b"\xff\xd8\xff"), ".jpeg": ("image/jpeg", b"\xff\xd8\xff")}
+
+
+def _image_type(filename: str, handle) -> str | None:
+    """The image type of a .png/.jpg file whose first bytes are that format's signature."""
+    suffix = "." + filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    if suffix not in IMAGE_TYPES:
+        return None
+    content_type, signature = IMAGE_TYPES[suffix]
+    start = handle.read(len(signature))
+    handle.seek(0)
+    return content_type if start == signature else None
+
+
 class VersionFileApi(APIView):
     """Download one file of a version, streamed; its sha256 is in `X-Checksum-SHA256`."""
 
@@ -346,12 +361,18 @@ class VersionFileApi(APIView):
         except loaders.ArtifactIntegrityError as exc:
             services.version_integrity_failed(version=found, error=exc, found_by="download")
             raise refused from None
+        image = _image_type(artifact.filename, handle)
         response = FileResponse(
             handle,
-            as_attachment=True,
-            filename=artifact.filename,
-            content_type="application/octet-stream",
+            # An image (a plot of the measured evaluation, an uploaded figure) is shown inline
+            # by the admin pages; its bytes start as its type says (checked above).
+            as_attachment=image is None,
+            filename=artifact.filename.rsplit("/", 1)[-1],
+            content_type=image or "application/octet-stream",
         )
+        # Whatever a file holds, a browser runs nothing from it and guesses no other type.
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        response["X-Content-Type-Options"] = "nosniff"
         response["X-Checksum-SHA256"] = artifact.sha256
         response["ETag"] = f'"{artifact.sha256}"'
         return response

@@ -48,10 +48,12 @@ def _csv(X, labels, target="churned") -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def _register(actor, version="1.0.0", *, kind="logreg", labelled=True, **meta):
+def _register(actor, version="1.0.0", *, kind="logreg", labelled=True, extra=(), **meta):
     X, labels, model = _sample(kind)
     files = [store.ingest_stream(io.BytesIO(helpers.sklearn_bytes(kind)), name="model.joblib",
                                  role="model")]
+    files += [store.ingest_stream(io.BytesIO(data), name=name, role="other")
+              for name, data in extra]
     if labelled is not None:
         data = _csv(X, labels) if labelled else _csv(X, labels, target="other")
         files.append(store.ingest_stream(io.BytesIO(data), name="reference.csv",
@@ -211,3 +213,91 @@ def test_version_file_allows_only_the_evaluation_folder(store_root):
                 "evaluation/", "evaluation/..", "a\\b"]:
         with pytest.raises(store.UnsafeName):
             store.version_file(folder, bad)
+
+
+# --- who sees the images, and where ------------------------------------------------------------
+
+URL = "/api/v1/models/churn_prediction/versions/1.0.0/files/evaluation/confusion_matrix.png"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
+
+
+def test_an_outsider_cannot_fetch_the_images(api, client, data_scientist, outsider,
+                                             churn_model):
+    version, _, _ = _register(data_scientist, metrics={"accuracy": 0.8})
+    row = version.files.get(filename="evaluation/confusion_matrix.png")
+    refused = api(outsider).get(URL)
+    assert refused.status_code == 403
+    assert refused["Content-Type"] == "application/json"
+    assert api().get(URL).status_code in (401, 403)
+    client.force_login(outsider)
+    assert client.get(URL).status_code == 403
+    response = api(data_scientist).get(URL)
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content)
+    assert helpers.sha256(body) == row.sha256 == response["X-Checksum-SHA256"]
+    assert response["Content-Type"] == "image/png"
+    assert response["Content-Security-Policy"] == "default-src 'none'; sandbox"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert not response["Content-Disposition"].startswith("attachment")
+    # Nothing else under the version folder is reachable by a path.
+    for bad in ("evaluation/../model.joblib", "../v1.0.0/model.joblib", "evaluation/x.png"):
+        assert api(data_scientist).get(URL.replace("evaluation/confusion_matrix.png",
+                                                   bad)).status_code == 404
+
+
+def test_a_file_named_png_that_is_not_one_is_sent_as_a_download(api, data_scientist,
+                                                                churn_model):
+    _register(data_scientist, metrics={"accuracy": 0.8},
+              extra=[("figure.png", b"<script>alert(1)</script>")])
+    response = api(data_scientist).get(
+        "/api/v1/models/churn_prediction/versions/1.0.0/files/figure.png")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/octet-stream"
+    assert response["Content-Disposition"].startswith("attachment")
+    assert response["Content-Security-Policy"] == "default-src 'none'; sandbox"
+
+
+def test_the_version_page_shows_the_measured_evaluation_and_uploaded_images(
+        client, approver, data_scientist, churn_model):
+    version, _, _ = _register(data_scientist, metrics={"accuracy": 0.8},
+                              extra=[("lift_chart.png", PNG)])
+    client.force_login(approver)
+    page = client.get(f"/admin/registry/modelversion/{version.pk}/change/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Measured evaluation" in text
+    assert '<tr data-metric="accuracy"><td>accuracy</td><td class="num">0.8000</td>' in text
+    for name in PLOTS:
+        assert f'<img src="/api/v1/models/churn_prediction/versions/1.0.0/files/evaluation/{name}"' \
+            in text
+    assert '<img src="/api/v1/models/churn_prediction/versions/1.0.0/files/lift_chart.png"' in text
+    # The page's images load with the same session.
+    image = client.get(URL)
+    assert image.status_code == 200 and image["Content-Type"] == "image/png"
+    uploaded = client.get("/api/v1/models/churn_prediction/versions/1.0.0/files/lift_chart.png")
+    assert uploaded["Content-Type"] == "image/png"
+
+
+def test_the_review_page_shows_candidate_and_production_evaluations_side_by_side(
+        api, client, approver, data_scientist, churn_model):
+    production, _, _ = _register(data_scientist, "1.0.0", metrics={"accuracy": 0.8})
+    helpers.force_stage(production, "production")
+    candidate, _, _ = _register(data_scientist, "1.1.0", metrics={"accuracy": 0.8})
+    helpers.force_stage(candidate, "staging")
+    response = api(data_scientist).post(
+        "/api/v1/models/churn_prediction/versions/1.1.0/transitions/",
+        {"to_stage": "production", "reason": "measured"}, format="json")
+    assert response.status_code == 202, response.json()
+    client.force_login(approver)
+    page = client.get(
+        f"/admin/governance/approvalrequest/{response.json()['request']['id']}/change/")
+    text = page.content.decode()
+    assert 'id="evaluation-comparison"' in text
+    side_by_side = text.split('id="evaluation-comparison"', 1)[1]
+    candidate_at = side_by_side.index('data-version="1.1.0"')
+    production_at = side_by_side.index('data-version="1.0.0"')
+    assert candidate_at < production_at
+    for version in ("1.1.0", "1.0.0"):
+        assert (f'<img src="/api/v1/models/churn_prediction/versions/{version}/files/'
+                'evaluation/roc_curve.png"') in side_by_side
+    assert "<td>claimed_metrics</td>" in text
