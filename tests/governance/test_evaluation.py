@@ -222,8 +222,13 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
 
 
 def test_an_outsider_cannot_fetch_the_images(api, client, data_scientist, outsider,
-                                             churn_model):
+                                             other_data_scientist, churn_model):
+    from registry.models import Team
+
     version, _, _ = _register(data_scientist, metrics={"accuracy": 0.8})
+    # A data scientist of another team does not learn that the version exists.
+    Team.objects.create(name="growth").members.add(other_data_scientist)
+    assert api(other_data_scientist).get(URL).status_code == 404
     row = version.files.get(filename="evaluation/confusion_matrix.png")
     refused = api(outsider).get(URL)
     assert refused.status_code == 403
