@@ -306,3 +306,19 @@ def test_the_review_page_shows_candidate_and_production_evaluations_side_by_side
         assert (f'<img src="/api/v1/models/churn_prediction/versions/{version}/files/'
                 'evaluation/roc_curve.png"') in side_by_side
     assert "<td>claimed_metrics</td>" in text
+
+
+def test_an_evaluation_refused_while_a_deployment_moves_the_folder_changes_nothing(
+        data_scientist, churn_model):
+    from core.errors import Conflict
+    from governance.evaluation import Evaluation
+
+    version, _, _ = _register(data_scientist, metrics={"accuracy": 0.8})
+    ModelVersion.objects.filter(pk=version.pk).update(moving_by_deployment=99)
+    before_rows, before_store = helpers.row_counts(), helpers.store_snapshot()
+    replacement = Evaluation({"metrics": {"accuracy": 0.1}},
+                             {"metrics.json": b"{}\n", "confusion_matrix.png": PNG})
+    with pytest.raises(Conflict, match="deployment #99 is moving"):
+        services.evaluation_record(version=version, evaluation=replacement)
+    assert helpers.row_counts() == before_rows
+    assert helpers.store_snapshot() == before_store
