@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -340,7 +341,18 @@ class VersionFileApi(APIView):
     read_roles = REGISTRY_READ_ROLES
 
     @extend_schema(
-        responses={(200, "application/octet-stream"): OpenApiResponse(description="The file")}
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY,
+                                                               description="The file"),
+            (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY,
+                                                description="A PNG image, shown inline"),
+            (200, "image/jpeg"): OpenApiResponse(OpenApiTypes.BINARY,
+                                                 description="A JPEG image, shown inline"),
+        },
+        description="A file of the version, by its name: a flat name, or `evaluation/<name>` "
+                    "for what validation measured. A .png/.jpg file that starts with its "
+                    "format's signature is sent inline as that image type; anything else as an "
+                    "attachment. Every answer has a strict Content-Security-Policy.",
     )
     def get(self, request, name, version, filename):
         found = selectors.version_get(name, version, user=request.user)
