@@ -340,6 +340,11 @@ VALIDATION_SANDBOX_ISOLATION = env.str(
     "VALIDATION_SANDBOX_ISOLATION", default="required" if PRODUCTION else "best-effort")
 if VALIDATION_SANDBOX_ISOLATION not in {"required", "best-effort"}:
     raise ImproperlyConfigured("VALIDATION_SANDBOX_ISOLATION must be 'required' or 'best-effort'")
+# Labelled rows of the reference sample that validation measures the model on (each column is
+# also predicted once shuffled, for permutation importance).
+VALIDATION_EVALUATION_MAX_ROWS = env.int("VALIDATION_EVALUATION_MAX_ROWS", default=2000)
+if VALIDATION_EVALUATION_MAX_ROWS < 1:
+    raise ImproperlyConfigured("VALIDATION_EVALUATION_MAX_ROWS must be positive")
 
 # --- serving predictions ----------------------------------------------------------------------
 PREDICTION_MAX_ROWS = env.int("PREDICTION_MAX_ROWS", default=10_000)

@@ -41,7 +41,7 @@ STATUS_COLOURS = {
     "passed": "#1b5e20", "approved": "#1b5e20", "completed": "#1b5e20", "ok": "#1b5e20",
     "resolved": "#1b5e20", "sent": "#1b5e20",
     "failed": "#b71c1c", "rejected": "#b71c1c", "open": "#b71c1c", "alerting": "#b71c1c",
-    "stale": "#8d6e00", "acknowledged": "#8d6e00", "retrying": "#8d6e00",
+    "stale": "#8d6e00", "acknowledged": "#8d6e00", "retrying": "#8d6e00", "warning": "#8d6e00",
     "pending": "#283593", "running": "#283593", "moving": "#283593", "sending": "#283593",
     "skipped": "#666666", "no_data": "#666666",
 }

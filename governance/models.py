@@ -176,6 +176,8 @@ class CheckStatus(models.TextChoices):
     PASSED = "passed"
     FAILED = "failed"
     SKIPPED = "skipped"
+    # A finding the policy lets through (claimed_metrics when it does not block).
+    WARNING = "warning"
 
 
 class ValidationRun(models.Model):

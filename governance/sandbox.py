@@ -59,8 +59,8 @@ def root() -> Path:
 
 
 def run(*, framework: str, payloads: list[tuple[str, str, bytes]], limits: dict,
-        mode: str = "validate", rows=None, reference_rows=None, latency_runs: int = 30,
-        timeout: float) -> Report:
+        mode: str = "validate", rows=None, reference_rows=None, evaluation_rows=None,
+        latency_runs: int = 30, timeout: float) -> Report:
     """Copy the verified payloads (role, filename, bytes) into a private folder and run the
     job there. Never raises for anything the artifact does."""
     folder = root() / uuid.uuid4().hex
@@ -84,6 +84,7 @@ def run(*, framework: str, payloads: list[tuple[str, str, bytes]], limits: dict,
             "preprocessors": names["preprocessors"],
             "rows": rows,
             "reference_rows": reference_rows,
+            "evaluation_rows": evaluation_rows,
             "latency_runs": latency_runs,
             "load_seconds": limits["load_seconds"],
             "limits": {"memory_mb": limits["memory_mb"], "cpu_seconds": math.ceil(timeout)},
@@ -284,7 +285,53 @@ def _report(raw: dict | None, stderr: str, death: str, job: dict) -> Report:
     answer = _section(raw, "answer")
     if answer:
         data["answer"] = _answer(answer, len(job.get("rows") or []))
+    evaluation = _section(raw, "evaluation")
+    if evaluation:
+        data["evaluation"] = _evaluation(evaluation, job.get("evaluation_rows") or [])
     return Report(data, log)
+
+
+def _evaluation(section: dict, rows: list) -> dict:
+    """The answers on the labelled rows, typed and bounded: one prediction per row, a row of
+    probabilities per row (one per class), the classes, and one list of predictions per
+    permuted column."""
+    if section.get("ok") is not True:
+        return {"ok": False, **_error(section)}
+    n_rows, n_columns = len(rows), len(rows[0]) if rows else 0
+
+    def scalars(values):
+        return (isinstance(values, list) and len(values) == n_rows
+                and all(isinstance(v, str | int | float) and (isinstance(v, str)
+                        or _number(v) is not None) for v in values))
+
+    predictions = section.get("predictions")
+    if not scalars(predictions):
+        return {"ok": False, "type": "predictions that are not one value per row"}
+    clean = [_short(v, 200) if isinstance(v, str) else v for v in predictions]
+    classes = section.get("classes")
+    probabilities = section.get("probabilities")
+    if classes is not None and (not isinstance(classes, list) or not 2 <= len(classes) <= 1000
+                                or not all(isinstance(c, str | int | float) for c in classes)):
+        classes = None
+    if probabilities is not None:
+        width = len(classes) if classes else None
+        if (not isinstance(probabilities, list) or len(probabilities) != n_rows
+                or not all(isinstance(row, list) and (width is None or len(row) == width)
+                           and all(_number(v) is not None for v in row)
+                           for row in probabilities)):
+            probabilities = None
+    if probabilities is None or classes is None:
+        probabilities, classes = None, None
+    permuted = section.get("permuted")
+    if not isinstance(permuted, list) or len(permuted) != n_columns \
+            or not all(scalars(column) for column in permuted):
+        permuted = None
+    else:
+        permuted = [[_short(v, 200) if isinstance(v, str) else v for v in column]
+                    for column in permuted]
+    return {"ok": True, "predictions": clean, "probabilities": probabilities,
+            "classes": [_short(c, 200) if isinstance(c, str) else c for c in classes]
+            if classes else None, "permuted": permuted}
 
 
 def _answer(answer: dict, n_rows: int) -> dict:

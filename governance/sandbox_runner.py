@@ -439,6 +439,45 @@ def _validate(job, model, result, np) -> None:
             result["reference_predictions"] = predicted.tolist()
         except BaseException as exc:
             result["reference_predictions_error"] = _error(exc)
+    _evaluate(job, model, result, np)
+
+
+def _evaluate(job, model, result, np) -> None:
+    """Answers on the labelled rows (the labels stay outside): predictions, probabilities and
+    classes, and the predictions with each column shuffled in turn (permutation importance).
+    The metrics are computed by the parent from these arrays, never here."""
+    rows = _rows(job, "evaluation_rows")
+    if rows is None:
+        return
+    try:
+        predictions, probabilities = model.predict_with_probabilities(rows)
+        predictions = np.asarray(predictions)
+        if predictions.ndim == 2 and predictions.shape[1] == 1:
+            predictions = predictions[:, 0]
+        classes = None
+        if probabilities is not None:
+            final = getattr(model.estimator, "classes_", None)
+            if final is None and hasattr(model.estimator, "steps"):
+                final = getattr(model.estimator.steps[-1][1], "classes_", None)
+            classes = None if final is None else np.asarray(final).tolist()
+        rng = np.random.default_rng(int(job.get("evaluation_seed", 0)))
+        permuted = []
+        for column in range(rows.shape[1]):
+            shuffled = rows.copy()
+            shuffled[:, column] = shuffled[rng.permutation(len(rows)), column]
+            answer = np.asarray(model.predict(shuffled))
+            if answer.ndim == 2 and answer.shape[1] == 1:
+                answer = answer[:, 0]
+            permuted.append(answer.tolist())
+        result["evaluation"] = {
+            "ok": True,
+            "predictions": predictions.tolist(),
+            "probabilities": None if probabilities is None else np.asarray(probabilities).tolist(),
+            "classes": classes,
+            "permuted": permuted,
+        }
+    except BaseException as exc:
+        result["evaluation"] = {"ok": False, "error": _error(exc)}
 
 
 def _finish(result: dict) -> None:

@@ -4,8 +4,10 @@ Checks, in order: checksum (every file against its row), load (in the sandbox, w
 policy's time and memory), signature (the artifact's declared inputs against the metadata),
 predict (on the version's input example or synthetic rows from its signature), metrics (the
 policy's thresholds), regression (against the production version, within a tolerance),
-latency (single-row median against the budget). A check that cannot run is `skipped` with
-its reason.
+latency (single-row median against the budget), measured_evaluation (metrics measured on the
+labelled sample; required by some policies), claimed_metrics (the metrics claimed at
+registration against the measured ones). A check that cannot run is `skipped` with its reason;
+`warning` is a finding the policy lets through.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
+from django.conf import settings
 
-from governance import sandbox
+from governance import evaluation, sandbox
 from governance.models import CheckStatus
 from registry import store
 from registry.loaders import ArtifactError, read_verified
@@ -47,6 +50,10 @@ def _failed(name, detail, **measured):
 
 def _skipped(name, reason, **measured):
     return CheckResult(name, CheckStatus.SKIPPED, reason, measured)
+
+
+def _warning(name, detail, **measured):
+    return CheckResult(name, CheckStatus.WARNING, detail, measured)
 
 
 # --- sample input -----------------------------------------------------------------------------
@@ -86,12 +93,13 @@ def sample_rows(version: ModelVersion, reference_data=None) -> tuple[list | None
 
 
 def run_sandbox(version: ModelVersion, payloads: list[tuple[str, str, bytes]], rows, policy,
-                reference_rows=None) -> sandbox.Report:
+                reference_rows=None, evaluation_rows=None) -> sandbox.Report:
     """Load and try the artifact in the sandbox (governance.sandbox)."""
     # The load has its own limit inside the sandbox; predicting and timing get as long again.
     return sandbox.run(
         framework=version.framework, payloads=payloads, rows=rows,
-        reference_rows=reference_rows, latency_runs=LATENCY_RUNS,
+        reference_rows=reference_rows, evaluation_rows=evaluation_rows,
+        latency_runs=LATENCY_RUNS,
         limits={"load_seconds": policy.load_timeout_seconds,
                 "memory_mb": policy.load_memory_mb},
         timeout=2 * policy.load_timeout_seconds + 5,
@@ -139,11 +147,11 @@ def _checksum(version: ModelVersion):
             else:
                 folder = store.locate_version_dir(version.model.name, version.version,
                                                   version.stage)
-                digest, size = store.hash_file(folder / artifact.filename)
+                digest, size = store.hash_file(store.version_file(folder, artifact.filename))
                 if (digest, size) != (artifact.sha256, artifact.size):
                     problems.append(f"{artifact.filename}: sha256 {digest} on disk, "
                                     f"{artifact.sha256} registered")
-        except (ArtifactError, OSError, TypeError) as exc:
+        except (ArtifactError, OSError, TypeError, store.UnsafeName) as exc:
             problems.append(str(exc) if isinstance(exc, ArtifactError)
                             else f"{artifact.filename} cannot be read")
     files = len(version.files.all())
@@ -415,6 +423,10 @@ class Outcome:
     reference_predictions: list | None = None
     # What the sandbox said in its own words (untrusted): for admins only.
     sandbox_log: str = ""
+    # Measured on the labelled sample (governance.evaluation), or why not.
+    evaluation: evaluation.Evaluation | None = None
+    evaluation_error: str = ""
+    labelled_rows: int = 0
 
 
 def _reference(version: ModelVersion, data: bytes | None):
@@ -444,8 +456,13 @@ def execute(version: ModelVersion, policy, trigger: str = "manual") -> Outcome:
         names = [column["name"] for column in version.columns]
         reference_rows = (outcome.reference.rows(names, REFERENCE_PREDICT_ROWS)
                           if outcome.reference is not None else None)
-        sandboxed = run_sandbox(version, payloads, rows, policy, reference_rows)
+        labelled, targets = _labelled(version, outcome.reference, names)
+        outcome.labelled_rows = len(labelled)
+        sandboxed = run_sandbox(version, payloads, rows, policy, reference_rows,
+                                labelled or None)
         report = sandboxed.data
+        if labelled:
+            _measure(version, outcome, report.get("evaluation"), targets, names)
         outcome.sandbox_log = sandboxed.log
         outcome.reference_predictions = report.get("reference_predictions")
         if report.get("reference_predictions_error"):
@@ -473,15 +490,127 @@ def execute(version: ModelVersion, policy, trigger: str = "manual") -> Outcome:
             latency = _skipped("latency", reason)
     results += [_metrics(version, policy), _regression(version, policy, trigger), latency]
     results.append(_model_card(version, policy))
+    for check in EXTRA_CHECKS:
+        results.append(check(version, policy, outcome))
     return outcome
+
+
+# --- measured evaluation: the model on its labelled sample ---------------------------------
+
+
+def _labelled(version: ModelVersion, reference, names) -> tuple[list, list]:
+    """Rows of the reference sample that carry a label, and their labels (capped)."""
+    if (reference is None or reference.target is None
+            or not evaluation.measurable(version.model.task_type)):
+        return [], []
+    return reference.labelled_rows(names, settings.VALIDATION_EVALUATION_MAX_ROWS)
+
+
+def _measure(version, outcome: Outcome, answers: dict | None, targets, names) -> None:
+    """Metrics and plots from the sandbox's answers on the labelled rows (computed here, from
+    the returned arrays: the labels never enter the sandbox)."""
+    if not answers or not answers.get("ok"):
+        outcome.evaluation_error = (failure_text(answers, "predicting on the labelled sample")
+                                    if answers else "the sandbox returned no answers on the "
+                                    "labelled sample")
+        return
+    reference = version.reference_file
+    try:
+        outcome.evaluation = evaluation.evaluate(
+            task_type=version.model.task_type, y_true=targets,
+            predictions=answers["predictions"], probabilities=answers.get("probabilities"),
+            classes=answers.get("classes"), permuted=answers.get("permuted"),
+            feature_names=names,
+            sample={"filename": reference.filename, "sha256": reference.sha256,
+                    "target": version.target, "rows": len(targets)} if reference else {})
+    except ValueError as exc:
+        outcome.evaluation_error = f"the answers could not be scored: {exc}"
+
+
+def _metrics_text(metrics: dict) -> str:
+    return ", ".join(f"{name} {_number(value)}" for name, value in metrics.items())
+
+
+def check_measured_evaluation(version, policy, outcome: Outcome) -> CheckResult:
+    """Metrics measured on a labelled sample; a policy may require them."""
+    name, required = "measured_evaluation", policy.require_measured_evaluation
+    if outcome.evaluation is not None:
+        summary = outcome.evaluation.summary
+        return _passed(name, f"measured on {summary['n_rows']} labelled rows: "
+                       f"{_metrics_text(summary['metrics'])}", metrics=summary["metrics"],
+                       n_rows=summary["n_rows"], required=required)
+    loaded = any(r.name == "load" and r.status == CheckStatus.PASSED for r in outcome.results)
+    if outcome.evaluation_error:
+        reason = f"nothing measured: {outcome.evaluation_error}"
+    elif not loaded:
+        reason = "nothing measured: the artifact was not loaded"
+    elif not evaluation.measurable(version.model.task_type):
+        reason = f"a {version.model.task_type} model has no labels to measure against"
+    elif outcome.reference is None:
+        reason = "the version has no usable reference sample"
+    elif outcome.reference.target is None:
+        reason = (f"the reference sample has no target column ({version.target!r})"
+                  if version.target else "the metadata names no target column")
+    else:
+        reason = "no complete labelled row in the reference sample"
+    if required:
+        return _failed(name, f"the policy requires a measured evaluation; {reason}",
+                       required=True)
+    return _skipped(name, reason, required=False)
+
+
+def check_claimed_metrics(version, policy, outcome: Outcome) -> CheckResult:
+    """Each metric claimed at registration against the one measured, within the policy's
+    tolerance (points for scores in [0, 1], else a share): beyond it, a failure where the
+    policy blocks on it, else a warning."""
+    name = "claimed_metrics"
+    if outcome.evaluation is None:
+        return _skipped(name, "nothing measured on a labelled sample to check claims against")
+    measured = outcome.evaluation.metrics
+    tolerance = policy.claimed_metrics_tolerance
+    rows = []
+    for claimed_name, claimed in sorted(version.metrics.items()):
+        key = evaluation.measured_name(claimed_name)
+        value = measured.get(key)
+        if not (_is_number(claimed) and _is_number(value)):
+            continue
+        difference = round(claimed - value, 9)
+        allowed, kind = _allowed_worsening(value, claimed, tolerance)
+        rows.append({"name": claimed_name, "measured_as": key, "claimed": claimed,
+                     "measured": value, "difference": difference,
+                     "allowed": round(allowed, 9), "tolerance": kind,
+                     "beyond_tolerance": round(abs(difference) - allowed, 9) > 0})
+    details = {"tolerance": tolerance, "blocks": policy.claimed_metrics_blocks,
+               "metrics": rows}
+    if not rows:
+        return _skipped(name, "no claimed metric is among the measured ones ("
+                        + ", ".join(measured) + ")", **details)
+    beyond = [row for row in rows if row["beyond_tolerance"]]
+    listed = "; ".join(f"{row['name']} claimed {_number(row['claimed'])}, measured "
+                       f"{_number(row['measured'])} ({row['difference']:+.4g}, allowed "
+                       f"±{row['allowed']:.4g})" for row in (beyond or rows))
+    if not beyond:
+        return _passed(name, f"{len(rows)} claimed metric(s) within tolerance of the measured "
+                       f"ones: {listed}", **details)
+    detail = (f"{len(beyond)} claimed metric(s) differ from the measured ones beyond "
+              f"tolerance: {listed}")
+    if policy.claimed_metrics_blocks:
+        return _failed(name, detail, **details)
+    return _warning(name, detail + " (a warning under this policy)", **details)
+
+
+# Checks that read only (version, policy, outcome), run after the others, in this order.
+EXTRA_CHECKS = [check_measured_evaluation, check_claimed_metrics]
 
 
 def verdict(results: list[CheckResult], policy) -> tuple[bool, str]:
     failed = [r.name for r in results if r.status == CheckStatus.FAILED]
     skipped = [r.name for r in results if r.status == CheckStatus.SKIPPED]
+    warned = [r.name for r in results if r.status == CheckStatus.WARNING]
     if failed:
         return False, f"failed: {', '.join(failed)}"
     if skipped and policy.skipped_check_blocks:
         return False, f"skipped checks block promotion under this policy: {', '.join(skipped)}"
-    passed = len(results) - len(skipped)
-    return True, f"{passed} checks passed" + (f", {len(skipped)} skipped" if skipped else "")
+    passed = len(results) - len(skipped) - len(warned)
+    return True, (f"{passed} checks passed" + (f", {len(skipped)} skipped" if skipped else "")
+                  + (f", warning: {', '.join(warned)}" if warned else ""))

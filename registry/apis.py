@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -345,13 +346,39 @@ class VersionReferenceApi(StoreUploadMixin, APIView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
+IMAGE_TYPES = {".png": ("image/png", b"\x89PNG\r\n\x1a\n"),
+               ".jpg": ("image/jpeg", b"\xff\xd8\xff"), ".jpeg": ("image/jpeg", b"\xff\xd8\xff")}
+
+
+def _image_type(filename: str, handle) -> str | None:
+    """The image type of a .png/.jpg file whose first bytes are that format's signature."""
+    suffix = "." + filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    if suffix not in IMAGE_TYPES:
+        return None
+    content_type, signature = IMAGE_TYPES[suffix]
+    start = handle.read(len(signature))
+    handle.seek(0)
+    return content_type if start == signature else None
+
+
 class VersionFileApi(APIView):
     """Download one file of a version, streamed; its sha256 is in `X-Checksum-SHA256`."""
 
     read_roles = REGISTRY_READ_ROLES
 
     @extend_schema(
-        responses={(200, "application/octet-stream"): OpenApiResponse(description="The file")}
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY,
+                                                               description="The file"),
+            (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY,
+                                                description="A PNG image, shown inline"),
+            (200, "image/jpeg"): OpenApiResponse(OpenApiTypes.BINARY,
+                                                 description="A JPEG image, shown inline"),
+        },
+        description="A file of the version, by its name: a flat name, or `evaluation/<name>` "
+                    "for what validation measured. A .png/.jpg file that starts with its "
+                    "format's signature is sent inline as that image type; anything else as an "
+                    "attachment. Every answer has a strict Content-Security-Policy.",
     )
     def get(self, request, name, version, filename):
         found = selectors.version_get(name, version, user=request.user)
@@ -372,12 +399,18 @@ class VersionFileApi(APIView):
         except loaders.ArtifactIntegrityError as exc:
             services.version_integrity_failed(version=found, error=exc, found_by="download")
             raise refused from None
+        image = _image_type(artifact.filename, handle)
         response = FileResponse(
             handle,
-            as_attachment=True,
-            filename=artifact.filename,
-            content_type="application/octet-stream",
+            # An image (a plot of the measured evaluation, an uploaded figure) is shown inline
+            # by the admin pages; its bytes start as its type says (checked above).
+            as_attachment=image is None,
+            filename=artifact.filename.rsplit("/", 1)[-1],
+            content_type=image or "application/octet-stream",
         )
+        # Whatever a file holds, a browser runs nothing from it and guesses no other type.
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        response["X-Content-Type-Options"] = "nosniff"
         response["X-Checksum-SHA256"] = artifact.sha256
         response["ETag"] = f'"{artifact.sha256}"'
         return response

@@ -35,11 +35,12 @@ def _version_folder(version: ModelVersion, artifact):
 
 def _opened(version: ModelVersion, artifact):
     try:
-        return store.open_no_follow(_version_folder(version, artifact) / artifact.filename)
+        return store.open_no_follow(store.version_file(_version_folder(version, artifact),
+                                                       artifact.filename))
     except FileNotFoundError:
         raise ArtifactMissing(f"{artifact.filename} of {version} is missing from the store",
                               filename=artifact.filename, expected=artifact.sha256) from None
-    except OSError:
+    except (OSError, store.UnsafeName):
         raise ArtifactMissing(f"{artifact.filename} of {version} cannot be read (a symbolic "
                               "link, or a permission problem)", filename=artifact.filename,
                               expected=artifact.sha256) from None

@@ -274,6 +274,8 @@ def version_document(version, files=None) -> dict:
     }
     if version.input_example is not None:
         document["input_example"] = version.input_example
+    if version.evaluation:  # measured by validation (governance.evaluation); absent before
+        document["evaluation"] = version.evaluation
     document.update(version.lifecycle)
     return document
 

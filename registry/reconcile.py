@@ -95,14 +95,13 @@ def _check_version(version: ModelVersion, repair: bool, findings: list[Finding])
 
     known = {store.METADATA_FILENAME, store.CARD_FILENAME}
     for artifact in version.files.all():
-        known.add(artifact.filename)
-        path = found / artifact.filename
+        known.add(artifact.filename.split("/")[0])
         try:
-            digest, size = store.hash_file(path)
+            digest, size = store.hash_file(store.version_file(found, artifact.filename))
         except FileNotFoundError:
             findings.append(Finding("missing_file", subject, f"{artifact.filename} is missing"))
             continue
-        except OSError:
+        except (OSError, store.UnsafeName):
             findings.append(
                 Finding("unreadable_file", subject, f"{artifact.filename} cannot be read "
                         "(a symlink or a permission problem)")

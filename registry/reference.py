@@ -58,6 +58,27 @@ class ReferenceData:
             out.append(row)
         return out
 
+    def labelled_rows(self, names: list[str], limit: int, seed: int = 0
+                      ) -> tuple[list[list], list[str]]:
+        """Like `rows`, restricted to rows whose target is not missing: (rows, targets)."""
+        if self.target is None:
+            return [], []
+        labelled = np.asarray([str(v).strip().lower() not in MISSING for v in self.target])
+        subset = ReferenceData(
+            n_rows=int(labelled.sum()),
+            columns={name: self.columns[name][labelled] for name in names},
+            target=self.target[labelled])
+        complete = np.ones(subset.n_rows, dtype=bool)
+        for name in names:
+            if subset.columns[name].dtype.kind == "f":
+                complete &= ~np.isnan(subset.columns[name])
+        index = np.flatnonzero(complete)
+        if index.size > limit:
+            index = np.sort(np.random.default_rng(seed).choice(index, limit, replace=False))
+        chosen = ReferenceData(n_rows=int(index.size),
+                               columns={name: subset.columns[name][index] for name in names})
+        return chosen.rows(names, limit), [str(v) for v in subset.target[index]]
+
 
 def _error(message: str, **extra) -> Unprocessable:
     return Unprocessable(f"reference: {message}", field="reference", extra=extra)

@@ -98,6 +98,47 @@ def validate_version_folder_part(version: str) -> str:
     return version
 
 
+# Validation's measured evaluation lives in this sub-folder of a version folder; its files'
+# rows are named "evaluation/<file>". No other sub-folder exists.
+EVALUATION_FOLDER = "evaluation"
+
+
+def validate_stored_name(name: str) -> str:
+    """A file row's name: a flat file name, or "evaluation/<file name>". Never a path that
+    could leave the version folder."""
+    parts = name.split("/") if isinstance(name, str) else [None]
+    if len(parts) == 2 and parts[0] == EVALUATION_FOLDER:
+        parts = parts[1:]
+    if len(parts) != 1 or not isinstance(parts[0], str) or not FILENAME_RE.fullmatch(parts[0]) \
+            or ".." in parts[0]:
+        raise UnsafeName("not a file name of a version folder")
+    return name
+
+
+def version_file(folder: Path, name: str) -> Path:
+    """The path of a version's file (flat, or in its evaluation/ folder), refusing an unsafe
+    name and an evaluation/ folder that is a symbolic link."""
+    validate_stored_name(name)
+    if "/" in name:
+        sub = folder / EVALUATION_FOLDER
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISLNK(os.lstat(sub).st_mode):
+                raise UnsafeName("the store does not follow symbolic links")
+    return folder / name
+
+
+def evaluation_dir(folder: Path) -> Path:
+    """The version's evaluation/ folder, made durably if new (never through a symlink)."""
+    sub = folder / EVALUATION_FOLDER
+    if sub.is_symlink():
+        raise UnsafeName("the store does not follow symbolic links")
+    if not sub.is_dir():
+        with contextlib.suppress(FileExistsError):
+            sub.mkdir()
+        fsync_dir(folder)
+    return sub
+
+
 def root() -> Path:
     # The root itself may be a symlink (a mounted volume); below it, none are followed.
     return Path(settings.MODEL_STORE_ROOT).resolve()

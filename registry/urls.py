@@ -22,7 +22,7 @@ urlpatterns = [
         name="version-detail",
     ),
     path(
-        "models/<str:name>/versions/<str:version>/files/<str:filename>",
+        "models/<str:name>/versions/<str:version>/files/<path:filename>",
         apis.VersionFileApi.as_view(),
         name="version-file",
     ),

@@ -20,6 +20,7 @@ from core.admin import (
 from core.errors import ApplicationError
 from governance import policies, rules, selectors, services, validation
 from governance.admin.common import move_badges
+from governance.admin.evaluations import evaluation_context
 from governance.models import (
     ApprovalRequest,
     RequestStatus,
@@ -177,6 +178,8 @@ class ApprovalRequestAdmin(TeamScopedAdmin, ReadOnlyAdmin):
             # The same rule the service applies (governance.rules): shown before a click.
             "refusal": rules.decision_refusal(request.user, obj),
             "deployment": deployment,
+            "candidate_evaluation": evaluation_context(version),
+            "production_evaluation": evaluation_context(production),
         }
         return TemplateResponse(request, "admin/governance/approvalrequest/review.html", context)
 

@@ -17,6 +17,7 @@ from core.errors import ApplicationError
 from core.models import AuditEvent
 from governance import services
 from governance.admin.common import people, when
+from governance.admin.evaluations import evaluation_html
 from governance.admin.imports import ModelImportPages
 from governance.login import AdminLoginForm
 from governance.models import (
@@ -75,9 +76,15 @@ class GovernedModelVersionAdmin(ModelVersionAdmin):
     inlines = [FileInline, ValidationRunInline, ApprovalRequestInline, DeploymentInline]
     fieldsets = [
         *ModelVersionAdmin.fieldsets,
+        ("Measured evaluation", {"fields": ["evaluation_display"]}),
         ("Lifecycle", {"fields": ["lifecycle_display", "audit_history"]}),
     ]
-    readonly_fields = [*ModelVersionAdmin.readonly_fields, "lifecycle_display", "audit_history"]
+    readonly_fields = [*ModelVersionAdmin.readonly_fields, "evaluation_display",
+                       "lifecycle_display", "audit_history"]
+
+    @admin.display(description="metrics and plots")
+    def evaluation_display(self, obj):
+        return evaluation_html(obj)
 
     @admin.display(description="deployment and retirement")
     def lifecycle_display(self, obj):

@@ -18,6 +18,9 @@ from governance.services.deployments import (  # noqa: F401
     deployment_recover,
     reconcile,
 )
+from governance.services.evaluations import (  # noqa: F401
+    evaluation_record,
+)
 from governance.services.imports import (  # noqa: F401
     ImportResult,
     directory_import,

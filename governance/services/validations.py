@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core import audit, roles
-from core.errors import scrub_paths
+from core.errors import ApplicationError, scrub_paths
 from core.queue import enqueue_on_commit
 from governance import policies, profiles, validation
 from governance.models import (
@@ -20,7 +20,7 @@ from governance.models import (
     ValidationCheck,
     ValidationRun,
 )
-from governance.services import approvals, common
+from governance.services import approvals, common, evaluations
 from registry import access
 from registry.models import ModelVersion
 
@@ -126,6 +126,12 @@ def validation_record(run, outcome, policy) -> ValidationRun:
             elif request.validation_run_id == run.pk:
                 approvals.request_try_complete(
                     request, reason=f"validation #{run.pk} passed after the approvals")
+    if outcome.evaluation is not None:
+        try:
+            evaluations.evaluation_record(version=run.version, evaluation=outcome.evaluation,
+                                          run=run, actor=run.requested_by)
+        except ApplicationError as exc:  # the run stands; the next validation keeps them
+            logger.warning("evaluation of %s not kept: %s", run.version, exc.message)
     return run
 
 

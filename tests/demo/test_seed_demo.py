@@ -62,7 +62,19 @@ def test_seed_demo_registers_five_trained_models_that_predict_even_when_interrup
         assert np.all(np.isfinite(np.asarray(predictions, dtype=float)))
 
     churn = ModelVersion.objects.get(model__name="churn_prediction", version="0.7.3")
-    assert [f.role for f in churn.files.all()] == ["model", "preprocessor", "reference"]
+    roles = [f.role for f in churn.files.all()]
+    assert roles[:3] == ["model", "preprocessor", "reference"]
+    # Validation measured it on the labelled held-out rows (governance.evaluation).
+    assert {f.filename for f in churn.files.all() if f.role == "evaluation"} >= {
+        "evaluation/metrics.json", "evaluation/confusion_matrix.png", "evaluation/roc_curve.png"}
+    assert churn.evaluation["metrics"]["accuracy"] > 0.5
+    from governance.models import ValidationCheck
+
+    # The demo's claimed metrics were measured on those rows: every claim holds.
+    claims = ValidationCheck.objects.filter(name="claimed_metrics")
+    assert claims.exists()
+    assert not claims.filter(status__in=["failed", "warning"]).exists(), \
+        list(claims.exclude(status="passed").values_list("detail", flat=True))
     # Every production version has a reference profile (its held-out rows), predictions too.
     from governance.models import ReferenceProfile
 

@@ -46,7 +46,8 @@ def test_registration_queues_a_validation_that_passes_for_a_good_model(
     assert run.status == "passed", _checks(run)
     checks = _checks(run)
     assert list(checks) == ["checksum", "load", "signature", "predict", "metrics",
-                            "regression", "latency", "model_card"]
+                            "regression", "latency", "model_card", "measured_evaluation",
+                            "claimed_metrics"]
     assert checks["checksum"][0] == "passed"
     assert checks["load"][0] == "passed"
     assert checks["signature"] == ("passed", "3 columns as declared")
@@ -56,6 +57,9 @@ def test_registration_queues_a_validation_that_passes_for_a_good_model(
     assert checks["regression"] == ("skipped", "no production version to compare with")
     assert checks["latency"][0] == "passed"
     assert checks["model_card"] == ("passed", "the policy requires no model card sections")
+    assert checks["measured_evaluation"] == ("skipped",
+                                             "the version has no usable reference sample")
+    assert checks["claimed_metrics"][0] == "skipped"
     isolation = run.checks.get(name="load").measured["isolation"]
     layers = isolation["layers"]
     assert any(layer.startswith("rlimits") for layer in layers)
