@@ -46,8 +46,29 @@ _Base = type(admin.site._registry[ModelVersion])
 
 
 class CardModelVersionAdmin(_Base):
-    fieldsets = [*_Base.fieldsets, ("Model card sections", {"fields": ["card_display"]})]
-    readonly_fields = [*_Base.readonly_fields, "card_display"]
+    fieldsets = [*_Base.fieldsets, ("Model card sections", {"fields": ["card_display"]}),
+                 ("Periodic review", {"fields": ["review_display"]})]
+    readonly_fields = [*_Base.readonly_fields, "card_display", "review_display"]
+
+    @admin.display(description="review")
+    def review_display(self, obj):
+        """The next review date (red once past) and the reviews recorded, newest first."""
+        from django.utils import timezone
+
+        if obj.review_due_at is None:
+            due = format_html("{}", "no review date (set while the version is in production)")
+        elif obj.review_due_at < timezone.now():
+            due = format_html('<strong style="color:#ba2121">next review {}: OVERDUE</strong>',
+                              f"{timezone.localtime(obj.review_due_at):%Y-%m-%d}")
+        else:
+            due = format_html("next review {}", f"{timezone.localtime(obj.review_due_at):%Y-%m-%d}")
+        reviews = format_html_join("", "<li>{} by {}: {}</li>", (
+            (f"{timezone.localtime(review.created_at):%Y-%m-%d %H:%M}",
+             review.reviewer.get_username(), review.comment)
+            for review in obj.reviews.select_related("reviewer")[:20]))
+        link = format_html('<a href="{}">inventory</a>', reverse("admin:compliance_inventory"))
+        return format_html("<p>{} ({})</p><ul>{}</ul>", due, link,
+                           reviews or format_html("<li>{}</li>", "no review recorded yet"))
 
     @admin.display(description="model card")
     def card_display(self, obj):

@@ -231,3 +231,19 @@ def test_the_registrant_gets_no_review_link_and_the_form_refuses_her(client, adm
                                {"comment": COMMENT})
     assert response.status_code == 302
     assert not Review.objects.exists()
+
+
+def test_the_version_admin_page_shows_the_next_review_and_the_reviews(client, api, approver,
+                                                                      production):
+    client.force_login(approver)
+    page = f"/admin/registry/modelversion/{production.pk}/change/"
+    production.review_due_at = timezone.now() - timedelta(days=3)
+    production.save(update_fields=["review_due_at"])
+    assert "OVERDUE" in client.get(page).content.decode()
+
+    api(approver).post(URL, {"comment": COMMENT}, format="json")
+    production.refresh_from_db()
+    html = client.get(page).content.decode()
+    assert "OVERDUE" not in html
+    assert f"next review {timezone.localtime(production.review_due_at):%Y-%m-%d}" in html
+    assert f"by april: {COMMENT}" in html
