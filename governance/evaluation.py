@@ -175,7 +175,9 @@ def _regression(y_true, predictions, permuted, feature_names, sample) -> Evaluat
     try:
         y = np.asarray([float(v) for v in y_true], dtype=np.float64)
         predicted = np.asarray(predictions, dtype=np.float64)
-    except (TypeError, ValueError):
+        # The sandbox's answers are the artifact's: an int no float holds is OverflowError.
+        permuted = [np.asarray(column, dtype=np.float64) for column in permuted or []]
+    except (TypeError, ValueError, OverflowError):
         raise ValueError("a regression sample needs numeric labels and predictions") from None
     if len(y) != len(predicted) or not len(y):
         raise ValueError("one prediction per labelled row is needed")
@@ -190,7 +192,7 @@ def _regression(y_true, predictions, permuted, feature_names, sample) -> Evaluat
         values["mape"] = sk.mean_absolute_percentage_error(y, predicted)
 
     def score(column):
-        return sk.r2_score(y, np.asarray(column, dtype=np.float64))
+        return sk.r2_score(y, column)
 
     importance = _importance(values["r2"], permuted, score, feature_names) \
         if math.isfinite(values["r2"]) else []

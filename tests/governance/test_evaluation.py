@@ -205,6 +205,18 @@ def test_labels_and_classes_compare_whatever_their_spelling():
     assert evaluation.measured_name("f1") == "f1_score"
 
 
+@pytest.mark.parametrize("predictions, permuted", [
+    ([10**400, 1.0, 2.0], None),          # a number no float holds
+    ([1.0, 2.0, 3.0], [[10**400, 1.0, 2.0]]),  # ... in a permuted column
+])
+def test_hostile_regression_answers_are_refused_not_a_crash(predictions, permuted):
+    # The sandbox's answers are the artifact's: an integer too large for a float is "could
+    # not be scored" (ValueError), not an OverflowError that crashes the validation run.
+    with pytest.raises(ValueError):
+        evaluation.evaluate(task_type="regression", y_true=["1", "2", "3.5"],
+                            predictions=predictions, permuted=permuted, feature_names=["x"])
+
+
 def test_version_file_allows_only_the_evaluation_folder(store_root):
     folder = Path(store_root)
     assert store.version_file(folder, "evaluation/metrics.json") == \
