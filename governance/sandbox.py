@@ -195,7 +195,10 @@ def type_name(value) -> str:
 def _number(value, default=None):
     if isinstance(value, bool) or not isinstance(value, int | float):
         return default
-    return value if math.isfinite(value) else default
+    try:
+        return value if math.isfinite(value) else default
+    except OverflowError:  # a JSON integer no float holds
+        return default
 
 
 def _text(value, limit: int) -> str:

@@ -217,6 +217,24 @@ def test_hostile_regression_answers_are_refused_not_a_crash(predictions, permute
                             predictions=predictions, permuted=permuted, feature_names=["x"])
 
 
+def test_a_sandbox_report_with_numbers_no_float_holds_is_read_not_raised():
+    # The report is what the artifact's process wrote: JSON integers of any size. Reading it
+    # never raises (sandbox.run "never raises for anything the artifact does").
+    from governance import sandbox
+
+    huge = 10**400
+    raw = {"isolation": {"level": "full", "layers": []}, "load": {"ok": True, "seconds": huge},
+           "peak_rss_mb": huge,
+           "evaluation": {"ok": True, "predictions": [huge, 1], "classes": [0, 1],
+                          "probabilities": [[huge, 0], [0, 1]], "permuted": [[1, huge]]},
+           "answer": {"ok": True, "predictions": [1], "probabilities": [[huge]]}}
+    job = {"evaluation_rows": [[1.0], [2.0]], "rows": [[1.0]]}
+    data = sandbox._report(raw, "", "", job).data
+    assert data["load"]["seconds"] == 0.0 and data["peak_rss_mb"] == 0.0
+    assert data["evaluation"]["ok"] is False
+    assert data["answer"]["ok"] is False
+
+
 def test_version_file_allows_only_the_evaluation_folder(store_root):
     folder = Path(store_root)
     assert store.version_file(folder, "evaluation/metrics.json") == \
