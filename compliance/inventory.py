@@ -14,6 +14,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from core.errors import ApplicationError
+from core.spreadsheet import csv_cell
 from governance.models import Review, RunStatus, ValidationRun
 from monitoring.models import ACTIVE_ALERT, Alert
 from registry import access
@@ -107,17 +108,6 @@ def model_inventory(*, user, tier: str | None = None, overdue: bool | None = Non
             "open_alerts": alerts.get(model.pk, 0),
         })
     return rows
-
-
-FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value):
-    """A text cell a spreadsheet will not run as a formula: one that starts like a formula
-    gets a leading apostrophe (the OWASP advice); other values as they are."""
-    if isinstance(value, str) and value.startswith(FORMULA_LEADS):
-        return "'" + value
-    return value
 
 
 def inventory_csv(rows: list[dict]) -> str:

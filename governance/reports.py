@@ -18,6 +18,7 @@ from core import audit
 from core.errors import ApplicationError
 from core.filters import period
 from core.models import AuditEvent
+from core.spreadsheet import csv_cell
 from governance.models import Deployment, ValidationRun
 from registry import access
 from registry.models import ModelVersion
@@ -132,11 +133,11 @@ def csv_rows(scope: Scope) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_COLUMNS)
     for e in scope.events().iterator(chunk_size=2000):
-        yield writer.writerow([
+        yield writer.writerow([csv_cell(cell) for cell in [
             e.seq, e.occurred_at.isoformat(), e.actor_name, e.action, e.object_type,
             e.object_id, e.object_repr, e.model_name, e.before, e.after, e.reason,
             e.request_id, e.client_ip or "", e.prev_hash, e.hash,
-        ])
+        ]])
 
 
 def csv_text(scope: Scope) -> str:

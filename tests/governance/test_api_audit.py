@@ -92,3 +92,25 @@ def test_a_date_that_does_not_exist_is_a_400_naming_the_bound(api, viewer):
     response = api(viewer).get("/api/v1/audit/report/?since=2026-02-30")
     assert response.status_code == 400
     assert "since" in response.json()["errors"]
+
+
+def test_the_report_csv_defuses_spreadsheet_formulas(api, viewer, approver, data_scientist,
+                                                     churn_model):
+    # A reason typed by a person (here a review's comment) must not run as a formula when
+    # the CSV is opened in a spreadsheet.
+    import csv as csv_module
+    import io
+
+    from compliance import services as compliance
+
+    version = helpers.register_direct("churn_prediction", "1.0.0", actor=data_scientist)
+    helpers.force_stage(version, "production")
+    compliance.version_review_record(version=version, actor=approver,
+                                     comment='=HYPERLINK("http://evil.example","x")')
+    response = api(viewer).get("/api/v1/audit/report/?model=churn_prediction&output=csv")
+    rows = list(csv_module.DictReader(io.StringIO(
+        b"".join(response.streaming_content).decode())))
+    reviewed = next(row for row in rows if row["action"] == "version.reviewed")
+    assert reviewed["reason"] == '\'=HYPERLINK("http://evil.example","x")'
+    assert not any(value.startswith(("=", "+", "-", "@")) for row in rows
+                   for value in row.values())
