@@ -28,7 +28,7 @@ CSV_COLUMNS = ["seq", "occurred_at", "actor", "action", "object_type", "object_i
                "hash"]
 
 
-QUARTER = re.compile(r"(\d{4})-?Q([1-4])", re.IGNORECASE)
+QUARTER = re.compile(r"([0-9]{4})-?Q([1-4])", re.IGNORECASE)
 
 
 def quarter_bounds(text: str) -> dict:

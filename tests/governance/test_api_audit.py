@@ -114,3 +114,11 @@ def test_the_report_csv_defuses_spreadsheet_formulas(api, viewer, approver, data
     assert reviewed["reason"] == '\'=HYPERLINK("http://evil.example","x")'
     assert not any(value.startswith(("=", "+", "-", "@")) for row in rows
                    for value in row.values())
+
+
+def test_a_quarter_in_other_scripts_digits_is_a_400(api, viewer, churn_model):
+    # "١٢٣٤Q1" matched \d and was read as 1234Q1; its text then went, non-ASCII, into the
+    # download's file name (a MIME-encoded Content-Disposition no browser reads).
+    response = api(viewer).get("/api/v1/audit/report/", {"quarter": "١٢٣٤Q1", "output": "csv"})
+    assert response.status_code == 400
+    assert "quarter" in response.json()["errors"]
