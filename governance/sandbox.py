@@ -123,15 +123,35 @@ def _execute(folder: Path, job: dict, timeout: float) -> tuple[dict | None, str,
         return None, stderr, death
     lines = [line for line in out.decode(errors="replace").splitlines() if line.strip()]
     try:
-        report = json.loads(lines[-1])
-        if not isinstance(report, dict):
-            raise ValueError
+        report = read_report(lines[-1], job)
         return report, stderr, ""
     except (IndexError, ValueError):
         code = process.returncode
         how = (f"killed by signal {signal.Signals(-code).name}" if code and code < 0
                else f"exit status {code}")
         return None, stderr, f"the sandbox process died ({how})"
+
+
+# Reading a report costs ~25x its size in memory when it is mostly empty arrays ("[],"
+# is 3 bytes, an empty list 56): a report past this size may hold only as many arrays and
+# objects as the job's rows can explain (a row of probabilities per row, a list per column).
+CHECKED_REPORT_CHARS = 2**20
+
+
+def read_report(line: str, job: dict) -> dict:
+    """The report line as a dict; ValueError for anything else, or for a large report with
+    more arrays and objects than its answers need (a hostile artifact's memory bomb)."""
+    if len(line) > CHECKED_REPORT_CHARS:
+        evaluation_rows = job.get("evaluation_rows") or []
+        rows = (len(job.get("rows") or []) + len(job.get("reference_rows") or [])
+                + len(evaluation_rows))
+        columns = len(evaluation_rows[0]) if evaluation_rows else 0
+        if line.count("[") + line.count("{") > 2 * rows + columns + 1000:
+            raise ValueError("more arrays than the job's rows explain")
+    report = json.loads(line)
+    if not isinstance(report, dict):
+        raise ValueError
+    return report
 
 
 def _exchange(process, job: bytes, timeout: float) -> tuple[bytes, bytes, str]:

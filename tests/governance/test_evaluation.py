@@ -235,6 +235,24 @@ def test_a_sandbox_report_with_numbers_no_float_holds_is_read_not_raised():
     assert data["answer"]["ok"] is False
 
 
+def test_a_report_of_empty_arrays_is_refused_before_it_is_read():
+    # 64 MB of "[]," would be ~1.6 GB of lists in the worker: a large report holds no more
+    # arrays than its rows explain. A large honest one (a row of probabilities per row) is read.
+    from governance import sandbox
+
+    job = {"rows": [[1.0, 2.0]] * 3, "evaluation_rows": [[1.0, 2.0]] * 3}
+    bomb = json.dumps({"answer": {"ok": True, "predictions": [[]] * 1_000_000}})
+    assert len(bomb) > sandbox.CHECKED_REPORT_CHARS
+    with pytest.raises(ValueError):
+        sandbox.read_report(bomb, job)
+    rows = [[0.5] * 2] * 50_000
+    honest = {"answer": {"ok": True, "predictions": [0] * 50_000,
+                         "probabilities": [[0.123456789, 0.876543211]] * 50_000}}
+    line = json.dumps(honest)
+    assert len(line) > sandbox.CHECKED_REPORT_CHARS
+    assert sandbox.read_report(line, {"rows": rows}) == honest
+
+
 def test_version_file_allows_only_the_evaluation_folder(store_root):
     folder = Path(store_root)
     assert store.version_file(folder, "evaluation/metrics.json") == \
