@@ -32,6 +32,7 @@ ALIASES = {
     "mape": ("mean_absolute_percentage_error",),
 }
 MAX_CURVE_CLASSES = 10
+MAX_LABELLED_CLASSES = 30  # a confusion matrix with more is drawn without its labels
 PNG_DPI = 100
 
 
@@ -241,9 +242,13 @@ def _confusion_plot(matrix: np.ndarray, names: list[str]) -> bytes:
     figure, axes = _figure(size + 1, size)
     image = axes.imshow(matrix, interpolation="nearest", cmap="Blues")
     figure.colorbar(image, ax=axes)
+    axes.set(xlabel="Predicted label", ylabel="True label", title="Confusion matrix")
+    if len(names) > MAX_LABELLED_CLASSES:
+        # One text per cell is quadratic (200 labels took 40 s, 2,000 over an hour): past
+        # the limit the matrix is drawn without its labels and counts (they are in the JSON).
+        return _png(figure)
     axes.set(xticks=range(len(names)), yticks=range(len(names)), xticklabels=names,
-             yticklabels=names, xlabel="Predicted label", ylabel="True label",
-             title="Confusion matrix")
+             yticklabels=names)
     limit = matrix.max() / 2 if matrix.size else 0
     for (row, column), count in np.ndenumerate(matrix):
         axes.text(column, row, str(count), ha="center", va="center",

@@ -253,6 +253,19 @@ def test_a_report_of_empty_arrays_is_refused_before_it_is_read():
     assert sandbox.read_report(line, {"rows": rows}) == honest
 
 
+@pytest.mark.timeout(120)
+def test_answers_with_a_thousand_labels_are_plotted_without_a_text_per_cell():
+    # An artifact's answers choose the labels: 1,000 distinct ones drew a million texts in
+    # the confusion matrix (hours of the validation worker). Past MAX_LABELLED_CLASSES the
+    # matrix is drawn bare; its counts stay in the summary.
+    n = 1000
+    result = evaluation.evaluate(task_type="classification", y_true=["a"] * n,
+                                 predictions=[f"label {i}" for i in range(n)],
+                                 feature_names=["x"])
+    assert result.files["confusion_matrix.png"].startswith(b"\x89PNG")
+    assert len(result.summary["confusion_matrix"]["labels"]) == n + 1
+
+
 def test_version_file_allows_only_the_evaluation_folder(store_root):
     folder = Path(store_root)
     assert store.version_file(folder, "evaluation/metrics.json") == \
