@@ -39,17 +39,16 @@ def _rows(rng, n, shift=0.0):
     return numeric, cats
 
 
-def _setup(rows: int, per_request: int, seed: int):
+def production_version(name: str, rng):
+    """A validated production version of the bench forest, named `name`, with a reference
+    profile of 50,000 rows drawn from `rng` (bench_logs uses it too)."""
     from django.contrib.auth import get_user_model
-    from django.utils import timezone
 
     from governance import services as governance
     from governance.models import RunStatus, ValidationRun
-    from predictions.models import PredictionLog
     from registry import reference, services, store
 
     user = get_user_model().objects.get_or_create(username="bench")[0]
-    name = f"drift_{per_request}"
     services.model_create(name=name, task_type="classification", owner=user, actor=user)
     incoming = [store.ingest_stream(_model_bytes(), name="model.joblib", role="model")]
     version = services.version_register(
@@ -61,7 +60,6 @@ def _setup(rows: int, per_request: int, seed: int):
     for stage in ("staging", "production"):
         governance.version_force_stage(version=version, to_stage=stage, actor=admin,
                                        reason="benchmark")
-    rng = np.random.default_rng(seed)
     ref_numeric, ref_cats = _rows(rng, 50_000)
     columns = {f"x{i:02d}": ref_numeric[:, i] for i in range(NUMERIC)}
     columns |= {f"c{i}": ref_cats[:, i] for i in range(CATEGORICAL)}
@@ -69,6 +67,16 @@ def _setup(rows: int, per_request: int, seed: int):
         version=version, sha256="0" * 64,
         data=reference.ReferenceData(n_rows=50_000, columns=columns),
         predictions=rng.integers(0, 2, 50_000))
+    return version
+
+
+def _setup(rows: int, per_request: int, seed: int):
+    from django.utils import timezone
+
+    from predictions.models import PredictionLog
+
+    rng = np.random.default_rng(seed)
+    version = production_version(f"drift_{per_request}", rng)
 
     numeric, cats = _rows(rng, rows, shift=0.5)
     outputs = rng.integers(0, 2, rows)

@@ -30,7 +30,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
-from bench_drift import CATEGORICAL, NUMERIC, _admin, _model_bytes, _rows, _signature, floor
+from bench_drift import CATEGORICAL, NUMERIC, _rows, floor, production_version
 from common import remove, save, scratch_django  # noqa: E402
 
 WINDOW_REQUESTS = 10_000
@@ -39,32 +39,9 @@ OLDEST_DAYS, NEWEST_OLD_DAYS = 40, 2
 
 
 def _version():
-    from django.contrib.auth import get_user_model
+    from governance.models import ReferenceProfile
 
-    from governance import services as governance
-    from governance.models import ReferenceProfile, RunStatus, ValidationRun
-    from registry import reference, services, store
-
-    user = get_user_model().objects.get_or_create(username="bench")[0]
-    services.model_create(name="logs", task_type="classification", owner=user, actor=user)
-    version = services.version_register(
-        model_name="logs", version="1.0.0", framework="sklearn",
-        metadata={"signature": _signature(), "metrics": {"accuracy": 0.9}},
-        files=[store.ingest_stream(_model_bytes(), name="model.joblib", role="model")],
-        actor=user)
-    ValidationRun.objects.create(version=version, trigger="manual", status=RunStatus.PASSED)
-    admin = _admin()
-    for stage in ("staging", "production"):
-        governance.version_force_stage(version=version, to_stage=stage, actor=admin,
-                                       reason="benchmark")
-    rng = np.random.default_rng(0)
-    numeric, cats = _rows(rng, 50_000)
-    columns = {f"x{i:02d}": numeric[:, i] for i in range(NUMERIC)}
-    columns |= {f"c{i}": cats[:, i] for i in range(CATEGORICAL)}
-    governance.reference_profile_save(
-        version=version, sha256="0" * 64,
-        data=reference.ReferenceData(n_rows=50_000, columns=columns),
-        predictions=rng.integers(0, 2, 50_000))
+    version = production_version("logs", np.random.default_rng(0))
     return version, ReferenceProfile.objects.get(version=version)
 
 
