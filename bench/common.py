@@ -101,3 +101,100 @@ def wait_until_up(port: int, *, settle: float = 0.0) -> None:
         except OSError:
             time.sleep(0.2)
     raise SystemExit("gunicorn did not start")
+
+
+def require_free_port(port: int, what: str) -> int:
+    """`port` on 127.0.0.1, or a clear exit naming who wanted it when something listens there."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise SystemExit(f"port {port} on 127.0.0.1 (for {what}) is taken ({exc.strerror}): "
+                             "stop what listens there or choose another port") from None
+    return port
+
+
+class Processes:
+    """Servers this benchmark starts, each in its own session so that its workers go with it:
+    stopped (SIGTERM to the group, SIGKILL after a grace period) at exit, on Ctrl-C and on
+    SIGTERM, newest first."""
+
+    def __init__(self):
+        import atexit
+        import signal
+
+        self.children: list[tuple[str, object]] = []
+        atexit.register(self.stop_all)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._on_signal)
+
+    def start(self, name: str, argv: list[str], *, log: Path, **kwargs):
+        import subprocess
+
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True, **kwargs)
+        proc.log = log
+        self.children.append((name, proc))
+        return proc
+
+    def stop(self, proc, grace: float = 15) -> None:
+        import signal
+        import subprocess
+
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            except ProcessLookupError:
+                pass
+        # its workers may outlive a leader that exited first
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def stop_all(self) -> None:
+        while self.children:
+            _name, proc = self.children.pop()
+            self.stop(proc)
+
+    def _on_signal(self, signum, _frame):
+        self.stop_all()
+        raise SystemExit(128 + signum)
+
+
+def wait_http(port: int, path: str, proc, *, what: str, timeout: float = 120,
+              ok=(200,)) -> None:
+    """Until GET path answers one of `ok` on 127.0.0.1:port; a clear exit, with the end of its
+    log, if the process dies or the time runs out."""
+    import http.client
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = proc.log.read_text(errors="replace")[-2000:]
+            raise SystemExit(f"{what} exited with {proc.returncode}; end of {proc.log}:\n{tail}")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", path)
+            status = connection.getresponse().status
+            connection.close()
+            if status in ok:
+                return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"{what} did not answer GET {path} on port {port} within {timeout:.0f} s "
+                     f"(log: {proc.log})")
+
+
+def load_line() -> str:
+    """`uptime`'s load averages, for the figures' context."""
+    with open("/proc/loadavg") as fh:
+        one, five, fifteen = fh.read().split()[:3]
+    return f"load average {one}, {five}, {fifteen} ({os.cpu_count()} cores)"
