@@ -106,6 +106,8 @@ def wait_until_up(port: int, *, settle: float = 0.0) -> None:
 def require_free_port(port: int, what: str) -> int:
     """`port` on 127.0.0.1, or a clear exit naming who wanted it when something listens there."""
     with socket.socket() as sock:
+        # as the servers do: connections of a previous run in TIME_WAIT do not count
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError as exc:
