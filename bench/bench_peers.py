@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
+import numpy as np
 from common import (  # noqa: E402
     ROOT,
     Processes,
@@ -282,7 +283,7 @@ def predict_rounds(sides: dict, bodies: dict, rounds: int, singles: int, batches
         order = names if round_ % 2 == 0 else names[::-1]
         for name in order:
             if name == "limit":
-                found = limits(*limit_args, singles, batches, seconds)
+                found = _limits_in_fresh_process(*limit_args, singles, batches, seconds)
                 for key, value in found.items():
                     limit[key] += value if isinstance(value, list) else [value]
                 continue
@@ -341,6 +342,25 @@ def _concurrent(port, path, headers, body, clients, seconds) -> dict:
     every = [t for timings in per_client for t in timings]
     return {"req_s": sum(counts) / elapsed, "p50": percentile(every, 50),
             "p99": percentile(every, 99), "share": max(counts) / max(1, min(counts))}
+
+
+def _limits_in_fresh_process(joblib_path, singles, batches, seconds) -> dict:
+    """The limit, measured in a new interpreter that holds only the forest: this process's
+    heap (Django, the timings) made its `predict` 2x slower than a server's."""
+    result = subprocess.run([sys.executable, __file__, "--limit-of", str(joblib_path),
+                             str(singles), str(batches), str(seconds)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"the in-process limit failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout)
+
+
+def _limit_main(joblib_path, singles, batches, seconds):
+    import joblib
+
+    rows = np.load(Path(joblib_path).with_suffix(".rows.npy"))  # the rows the servers get
+    found = limits(joblib.load(joblib_path), rows, int(singles), int(batches), float(seconds))
+    print(json.dumps(found))
 
 
 def _spin(estimator, row, seconds, queue):
@@ -544,6 +564,7 @@ def main():
     forest, X = _forest()
     joblib_path = WORK / "forest.joblib"
     joblib.dump(forest, joblib_path)
+    np.save(joblib_path.with_suffix(".rows.npy"), X[:1000])
     _save_mlflow_model(venv, joblib_path, WORK / "mlflow-model")
 
     scratch, env = scratch_django("bench-peers")
@@ -605,7 +626,7 @@ def main():
         _check_same_answers(sides, bodies["batch"])
         print("predictions and the in-process limit ...", flush=True)
         pred, limit = predict_rounds(sides, bodies, rounds, singles, batches, seconds,
-                                     args.clients, (forest, X))
+                                     args.clients, (joblib_path,))
         load_after = load_line()
         header = (f"bench_peers.py{' --quick' if args.quick else ''}, "
                   f"{started_at:%Y-%m-%d %H:%M} UTC, app database {vendor}; {load_before} "
@@ -631,4 +652,7 @@ def _check_same_answers(sides: dict, body: bytes) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--limit-of"]:
+        _limit_main(*sys.argv[2:])
+    else:
+        main()

@@ -28,6 +28,7 @@ import io
 import json
 import os
 import secrets
+import subprocess
 import sys
 import threading
 import time
@@ -198,6 +199,19 @@ def _prepare(payload: bytes, deployments: int):
     return tokens
 
 
+def _model_memory_mib(payload: bytes, folder: Path) -> tuple[float, float]:
+    """(file MiB, RSS a loaded copy adds to a fresh process that has imported scikit-learn)."""
+    path = folder / "forest.joblib"
+    path.write_bytes(payload)
+    code = ("import sys, numpy, joblib, sklearn.ensemble\n"
+            "def rss(): return int(open('/proc/self/statm').read().split()[1]) * 4096\n"
+            "before = rss(); model = joblib.load(sys.argv[1])\n"
+            "model.predict(numpy.zeros((1, model.n_features_in_))); print(rss() - before)")
+    added = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                           text=True, check=True).stdout
+    return len(payload) / 2**20, int(added) / 2**20
+
+
 def _deploy(nodes, tokens, row, minor) -> dict:
     """Ask and approve 1.minor.0 through node A; poll node B until it serves it."""
     from django.db import connection
@@ -321,6 +335,9 @@ def main():
         payload, X = _forest_bytes()
         tokens = _prepare(payload, deployments)
         row = X[:1].tolist()
+        results["model_file_mib"], results["model_rss_mib"] = _model_memory_mib(payload, scratch)
+        print(f"the forest: {results['model_file_mib']:.1f} MiB on disk; a loaded copy adds "
+              f"{results['model_rss_mib']:.1f} MiB to a process", flush=True)
         nodes = [Node(name, port, env, scratch, processes)
                  for name, port in zip("ab", ports, strict=True)]
         for node in nodes:
