@@ -345,8 +345,9 @@ def _concurrent(port, path, headers, body, clients, seconds) -> dict:
 
 
 def _limits_in_fresh_process(joblib_path, singles, batches, seconds) -> dict:
-    """The limit, measured in a new interpreter that holds only the forest: this process's
-    heap (Django, the timings) made its `predict` 2x slower than a server's."""
+    """The limit, measured in a new interpreter that holds only the forest and the rows, so
+    that nothing of this process (Django, the timings) is in its way. (Under a load of 18-20
+    on 2 cores it still took 2-3x a server's time per row: bench/README.md.)"""
     result = subprocess.run([sys.executable, __file__, "--limit-of", str(joblib_path),
                              str(singles), str(batches), str(seconds)],
                             capture_output=True, text=True)
