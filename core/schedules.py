@@ -43,10 +43,18 @@ SCHEDULES = (
     Schedule(
         "monitoring: delete old prediction logs", "monitoring.prediction_logs_prune",
         24 * 60 * 60,
-        "Deletes prediction logs and error records older than PREDICTION_LOG_RETENTION_DAYS, "
-        "oldest first, in chunks of 5,000 rows each committed on its own; logs with feedback "
+        "Deletes prediction logs and error records older than PREDICTION_LOG_RETENTION_DAYS: "
+        "on PostgreSQL whole day partitions are dropped first; then the rest oldest first, in "
+        "chunks of 5,000 rows each committed on its own; logs with feedback "
         "stay while the largest monitoring window reaches them. Records the counts as a "
         "predictions.logs_pruned audit event."),
+    Schedule(
+        "predictions: create log partitions ahead", "predictions.log_partitions_ensure",
+        6 * 60 * 60,
+        "PostgreSQL only: creates the day partitions of the prediction log and error tables "
+        "for today and the next 3 days (the default partition takes a day without one), so "
+        "retention can drop a day whole. Cheap when they exist; four runs a day leave room "
+        "for missed ones."),
     Schedule(
         "monitoring: open review-overdue alerts", "monitoring.review_overdue_sweep", 60 * 60,
         "Opens one review-overdue alert (with its notifications) per model whose production "

@@ -9,6 +9,11 @@ A log whose request has feedback stays while a monitoring window can still reach
 performance matches outcomes to the logs inside the window): until max(retention, the largest
 window of the settings and of any alert rule). The `Feedback` rows themselves, and every other
 table, are not touched.
+
+On PostgreSQL the tables are partitioned by day (predictions/partitions.py): first every day
+partition wholly older than the cut-off is dropped, one short transaction each (its rows that
+feedback keeps are written back through the parent first, into the default partition); then
+the chunked delete takes what is left (the default partition, the day the cut-off falls in).
 """
 
 from __future__ import annotations
@@ -18,12 +23,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from core import audit
 from core.accounts import system_user
 from monitoring.models import AlertRule
+from predictions import partitions
 from predictions.models import Feedback, PredictionError, PredictionLog
 
 PRUNED = "predictions.logs_pruned"
@@ -43,7 +49,7 @@ def prediction_logs_prune(*, now: datetime | None = None, dry_run: bool = False,
     """Delete prediction logs and error records older than the retention, in chunks.
 
     Returns the counts (`prediction_logs`, `prediction_errors`, `kept_for_feedback`,
-    `chunks`) and the cut-off times. A dry run counts the same rows and deletes nothing;
+    `chunks`, `partitions_dropped`) and the cut-off times. A dry run counts the same rows and deletes nothing;
     a real run also appends one `predictions.logs_pruned` audit event with the counts.
     """
     if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
@@ -51,13 +57,19 @@ def prediction_logs_prune(*, now: datetime | None = None, dry_run: bool = False,
     now = now or timezone.now()
     before = now - timedelta(days=settings.PREDICTION_LOG_RETENTION_DAYS)
     feedback_before = min(before, now - timedelta(minutes=largest_window_minutes()))
+    dropped_logs = _drop_partitions(PredictionLog, before=before,
+                                    feedback_before=feedback_before, dry_run=dry_run)
+    dropped_errors = _drop_partitions(PredictionError, before=before, feedback_before=None,
+                                      dry_run=dry_run)
     logs = _prune(PredictionLog, before=before, feedback_before=feedback_before,
-                  dry_run=dry_run, chunk_size=chunk_size)
+                  dry_run=dry_run, chunk_size=chunk_size, dropped=dropped_logs)
     errors = _prune(PredictionError, before=before, feedback_before=None, dry_run=dry_run,
-                    chunk_size=chunk_size)
+                    chunk_size=chunk_size, dropped=dropped_errors)
     counts = {
-        "prediction_logs": logs["deleted"], "prediction_errors": errors["deleted"],
+        "prediction_logs": dropped_logs["deleted"] + logs["deleted"],
+        "prediction_errors": dropped_errors["deleted"] + errors["deleted"],
         "kept_for_feedback": logs["kept"], "chunks": logs["chunks"] + errors["chunks"],
+        "partitions_dropped": len(dropped_logs["days"]) + len(dropped_errors["days"]),
         "retention_days": settings.PREDICTION_LOG_RETENTION_DAYS,
         "before": before.isoformat(), "feedback_kept_after": feedback_before.isoformat(),
         "dry_run": dry_run,
@@ -71,16 +83,51 @@ def prediction_logs_prune(*, now: datetime | None = None, dry_run: bool = False,
     return counts
 
 
+def _kept_by_feedback(feedback_before: datetime) -> Q:
+    return Q(created_at__gte=feedback_before,
+             request_id__in=Feedback.objects.values("request_id"))
+
+
+def _drop_partitions(model: type[models.Model], *, before: datetime,
+                     feedback_before: datetime | None, dry_run: bool) -> dict:
+    """Drop the day partitions of `model` that end at or before `before` (PostgreSQL only).
+    Rows that feedback keeps are not counted here: the chunked delete that follows meets them
+    (in the default partition, or still in the partition on a dry run) and counts them."""
+    table = model._meta.db_table
+    deleted, days = 0, []
+    for part in partitions.day_partitions(table):
+        if part.end > before:
+            break
+        keep = None
+        if feedback_before is not None and part.end > feedback_before:
+            keep = (f"created_at >= %s AND request_id IN (SELECT request_id FROM "
+                    f"{Feedback._meta.db_table})", [feedback_before])
+        if dry_run:
+            rows, kept = partitions.partition_count(part, keep=keep)
+        else:
+            rows, kept = partitions.partition_drop(table, part, keep=keep)
+        deleted += rows - kept
+        days.append(part)
+    return {"deleted": deleted, "days": days}
+
+
 def _prune(model: type[models.Model], *, before: datetime, feedback_before: datetime | None,
-           dry_run: bool, chunk_size: int) -> dict:
+           dry_run: bool, chunk_size: int, dropped: dict) -> dict:
     """Rows of `model` created before `before`, a chunk at a time. With `feedback_before`,
     rows from that time on whose request has feedback are kept (and stepped over)."""
     deleted = kept = chunks = 0
     last = None  # (created_at, id) of the last row seen: kept rows are not read again
+    gone = Q()
+    if dry_run:
+        # The partitions a real run drops still hold their rows: those it counted as dropped
+        # are not met again, so a dry run reads the rows a real run's chunks read.
+        for part in dropped["days"]:
+            day = Q(created_at__gte=part.start, created_at__lt=part.end)
+            gone |= day & ~_kept_by_feedback(feedback_before) if feedback_before else day
     while True:
         # (A dry run only reads: no transaction, so it takes no write lock on SQLite.)
         with nullcontext() if dry_run else transaction.atomic(durable=True):
-            rows = model.objects.filter(created_at__lt=before)
+            rows = model.objects.filter(created_at__lt=before).exclude(gone)
             if last is not None:
                 rows = rows.filter(created_at__gte=last[0]).exclude(
                     created_at=last[0], id__lte=last[1])

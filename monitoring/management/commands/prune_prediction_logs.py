@@ -10,8 +10,9 @@ from monitoring.services.retention import MAX_CHUNK_SIZE
 
 class Command(BaseCommand):
     help = ("Delete prediction logs and error records older than PREDICTION_LOG_RETENTION_DAYS "
-            "(logs with feedback stay while the largest monitoring window reaches them), in "
-            "chunks each committed on its own, and print the counts. The daily beat task "
+            "(logs with feedback stay while the largest monitoring window reaches them): on "
+            "PostgreSQL whole day partitions first, then in chunks each committed on its own, "
+            "and print the counts. The daily beat task "
             "monitoring.prediction_logs_prune does the same.")
 
     def add_arguments(self, parser):
@@ -31,4 +32,6 @@ class Command(BaseCommand):
             f"{counts['prediction_errors']} prediction errors created before "
             f"{counts['before']} ({counts['retention_days']} days) in {counts['chunks']} "
             f"chunks; kept {counts['kept_for_feedback']} logs with feedback that a monitoring "
-            f"window still reaches (back to {counts['feedback_kept_after']})")
+            f"window still reaches (back to {counts['feedback_kept_after']}); "
+            f"{'would drop' if dry_run else 'dropped'} {counts['partitions_dropped']} day "
+            f"partitions (PostgreSQL)")
