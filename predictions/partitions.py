@@ -182,6 +182,9 @@ def partition_drop(table: str, partition: DayPartition, *,
     parent, name = _q(table), _q(partition.name)
     with transaction.atomic(using=conn.alias), conn.cursor() as cursor:
         cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+        # Deferred foreign-key checks of rows written earlier in an enclosing transaction
+        # would forbid the DROP ("pending trigger events"): run them now.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         # SHARE: no late row slips in between the count and the drop; the other days' inserts
         # and every read go on until the short DETACH.
         cursor.execute(f"LOCK TABLE {name} IN SHARE MODE")
