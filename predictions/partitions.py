@@ -73,10 +73,11 @@ def default_name(table: str) -> str:
 
 
 def _q(name: str) -> str:
-    """A quoted identifier; only our own table names reach here, but quote them anyway."""
-    if len(name) > 63 or not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
-        raise ValueError(f"not a table name we make: {name!r}")
-    return f'"{name}"'
+    """A quoted identifier (ours, or read from the catalog); a name PostgreSQL would cut at
+    63 bytes is refused rather than silently meaning another table."""
+    if len(name.encode()) > 63:
+        raise ValueError(f"identifier longer than 63 bytes: {name!r}")
+    return '"' + name.replace('"', '""') + '"'
 
 
 def is_partitioned(table: str, conn=connection) -> bool:
