@@ -149,7 +149,7 @@ class StoreUploadHandler(FileUploadHandler):
 # as fast, cut `filename="model.pkl\n"` down to `model.pkl` instead of letting it be refused).
 
 READ_SIZE = 4 * 1024 * 1024
-BOUNDARY_RE = re.compile(r"[ -~]{0,200}[!-~]")  # Django's (and RFC 2046's) boundary
+BOUNDARY_RE = re.compile(r"[ -~]{0,200}[!-~]")  # Django's rule for a boundary
 SKIP, FIELD, FILE = "skip", "field", "file"
 
 
@@ -216,13 +216,13 @@ class MultipartReader:
     def next_part(self) -> bool:
         """After a delimiter: True if a part follows, False after the closing one."""
         if not self._need(2):
-            raise MalformedBody("the body ended before the closing boundary: it was cut short")
+            raise MalformedBody("the body was cut short after a boundary")
         if self.buffer.startswith(b"--", self.pos):
             return False
         while self.buffer.startswith((b" ", b"\t"), self.pos):  # RFC 2046 transport padding
             self.pos += 1
             if not self._need(2):
-                raise MalformedBody("the body ended inside a boundary line")
+                raise MalformedBody("the body was cut short inside a boundary line")
         if not self.buffer.startswith(b"\r\n", self.pos):
             raise MalformedBody("a boundary line is followed by more than a line break")
         self.pos += 2
@@ -243,7 +243,7 @@ class MultipartReader:
                 raise MalformedBody(f"a part's headers are longer than {MAX_TOTAL_HEADER_SIZE} "
                                     "bytes or never end")
             if not self._fill():
-                raise MalformedBody("the body ended inside a part's headers")
+                raise MalformedBody("the body was cut short inside a part's headers")
         found = {}
         for line in block.split(b"\r\n"):
             try:
@@ -287,7 +287,7 @@ def parse_multipart(meta, stream, handler: StoreUploadHandler, encoding: str):
     if media_type != "multipart/form-data" or not boundary or \
             not BOUNDARY_RE.fullmatch(boundary):
         raise MalformedBody("the Content-Type must be multipart/form-data with a boundary "
-                            "of 1-70 printable ASCII characters")
+                            "of 1-201 printable ASCII characters")
     try:
         content_length = int(meta.get("CONTENT_LENGTH") or 0)
     except ValueError:
