@@ -9,7 +9,12 @@ of 50 among 10,000 versions), and download (1 MB and 100 MB); and the upload thr
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_registry \\
     REDIS_URL=redis://127.0.0.1:6379/14 .venv/bin/python bench/bench_registry.py
 
-Options: --quick (fewer repetitions), --workers N (gunicorn workers, default 2).
+Options: --quick (fewer repetitions), --workers N (gunicorn workers, default 2),
+--upload-only (the uploads, the `cp` ratio and the workers' peak memory, nothing else).
+
+The workers' peak memory: each worker's peak RSS (VmHWM) is reset before the 100 MB uploads
+and again before one 1 GB upload, and read after each (an upload that buffered would grow it
+by the file's size).
 """
 
 from __future__ import annotations
@@ -77,8 +82,11 @@ class Client:
 
         headers = {**self.headers, "Content-Type": f"multipart/form-data; boundary={boundary}",
                    "Content-Length": str(length)}
-        self.connection.request("POST", f"/api/v1/models/{model}/versions/", body=body(),
-                                headers=headers)
+        try:
+            self.connection.request("POST", f"/api/v1/models/{model}/versions/", body=body(),
+                                    headers=headers)
+        except BrokenPipeError:  # the server answered (and closed) before the end of the body
+            pass
         response = self.connection.getresponse()
         payload = response.read()
         if response.status != 201:
@@ -89,19 +97,21 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--upload-only", action="store_true")
     args = parser.parse_args()
     repeat = 0.2 if args.quick else 1.0
 
     scratch, env = scratch_django("bench-registry")
     from django.db import connection
 
-    token, model_name = _prepare(connection)
+    token, model_name = _prepare(connection, versions=0 if args.upload_only else 10_000)
 
+    env["MODEL_MAX_UPLOAD_BYTES"] = str(2048 * MB)  # room for the 1 GB upload
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind",
          f"127.0.0.1:{port}", "--workers", str(args.workers), "--threads", "4",
-         "--log-level", "warning"],
+         "--timeout", "600", "--log-level", "warning"],
         cwd=ROOT, env=env,
     )
     results = []
@@ -129,6 +139,9 @@ def main():
         results.append(report("create-version, 1 MB file", timings,
                               f"{MB / statistics.median(timings) / MB:8.1f} MB/s"))
 
+        workers = _workers(server.pid)
+        rss_before = _reset_peak_rss(workers)
+        cpu_before = _cpu_seconds(workers)
         timings = []
         for index in range(max(3, int(6 * repeat))):
             started = time.perf_counter()
@@ -137,6 +150,15 @@ def main():
         upload_rate = 100 / statistics.median(timings)
         results.append(report("create-version, 100 MB file", timings,
                               f"{upload_rate:8.1f} MB/s"))
+        rss_100 = _peak_rss(workers)
+        # The workers' CPU time per upload: unlike the wall time, it hardly moves with the
+        # machine's load (other processes delay a request, they do not add to its CPU time).
+        cpu_per_upload = (_cpu_seconds(workers) - cpu_before) / len(timings)
+        print(f"{'workers CPU time per 100 MB upload':38} {cpu_per_upload * 1000:9.2f} ms")
+        print(f"worker peak RSS (max over workers): after warm-up {rss_before:.0f} MiB, "
+              f"during the 100 MB uploads {rss_100:.0f} MiB")
+        results.append({"label": "worker CPU ms per 100 MB upload",
+                         "value": round(cpu_per_upload * 1000, 1)})
 
         cp_timings = []
         target_dir = scratch / "models" / "experiments"
@@ -153,6 +175,24 @@ def main():
         print(f"upload throughput / cp throughput: {upload_rate / cp_rate:.2f}")
         results.append({"label": "upload/cp ratio", "value": round(upload_rate / cp_rate, 3)})
 
+        gigabyte = scratch / "one_gb.bin"
+        with open(gigabyte, "wb") as fh:
+            for _ in range(1024):
+                fh.write(os.urandom(MB))
+        _reset_peak_rss(workers)
+        started = time.perf_counter()
+        client.register("bench_uploads", "3.0.0", gigabyte)
+        seconds = time.perf_counter() - started
+        rss_1g = _peak_rss(workers)
+        gigabyte.unlink()
+        print(f"{'create-version, 1 GB file':38} {'':9}  once {seconds * 1000:9.2f} ms  {'':18}"
+              f"{1024 / seconds:8.1f} MB/s")
+        print(f"worker peak RSS during the 1 GB upload: {rss_1g:.0f} MiB")
+        results.append({"label": "worker peak RSS MiB", "warm": round(rss_before),
+                        "upload_100mb": round(rss_100), "upload_1gb": round(rss_1g)})
+        if args.upload_only:
+            save("registry-upload", connection.vendor, results)
+            return
         timings = []
         for _ in range(int(500 * repeat)):
             started = time.perf_counter()
@@ -189,8 +229,40 @@ def main():
     save("registry", connection.vendor, results)
 
 
-def _prepare(connection):
-    """A data scientist, a model with 10,000 versions (rows only) and one for uploads."""
+def _workers(server_pid: int) -> list[int]:
+    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+def _cpu_seconds(pids) -> float:
+    """User + system CPU time of the processes (all their threads), in seconds."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / ticks
+
+
+def _peak_rss(pids) -> float:
+    """The largest peak resident set (VmHWM) among the processes, in MiB."""
+    peaks = []
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peaks.append(int(line.split()[1]) / 1024)
+    return max(peaks)
+
+
+def _reset_peak_rss(pids) -> float:
+    """Reset each process's VmHWM to its current RSS (Linux: "5" > clear_refs); the new max."""
+    for pid in pids:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    return _peak_rss(pids)
+
+
+def _prepare(connection, versions=10_000):
+    """A data scientist, a model with `versions` versions (rows only) and one for uploads."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
     from rest_framework_simplejwt.tokens import RefreshToken
@@ -208,7 +280,7 @@ def _prepare(connection):
     model = services.model_create(name="bench_many", task_type="classification", owner=user,
                                   actor=user)
     rows = []
-    for index in range(10_000):
+    for index in range(versions):
         parsed = parse_version(f"{index // 1000}.{(index // 10) % 100}.{index % 10 + 10}")
         rows.append(ModelVersion(
             model=model, version=parsed.text, number=index + 1, major=parsed.major,

@@ -179,11 +179,12 @@ class StoreUploadMixin:
 
     parser_classes = [uploads.StoreMultiPartParser]
     upload_fields: frozenset[str] = frozenset()
+    single_parts: frozenset[str] = frozenset()  # refused when sent twice
 
     def initialize_request(self, request, *args, **kwargs):
         # Before authentication: DRF's CSRF check for session users already reads the body.
         if request.method == "POST" and request.content_type == "multipart/form-data":
-            uploads.install(request, self.upload_fields)
+            uploads.install(request, self.upload_fields, self.single_parts)
         return super().initialize_request(request, *args, **kwargs)
 
     def dispatch(self, request, *args, **kwargs):
@@ -205,6 +206,7 @@ class VersionListCreateApi(StoreUploadMixin, AllVersionsListApi):
     """The versions of one model (highest version first); POST registers a new version."""
 
     upload_fields = FILE_FIELDS
+    single_parts = FORM_FIELDS
     # One model's versions: this order walks the (model, major, minor, patch, pre) index.
     ordering = ["-major", "-minor", "-patch", "-prerelease_key"]
 

@@ -282,10 +282,15 @@ class HashingWriter:
                 except BaseException as exc:  # handed to the caller by write() or finish()
                     self._error = exc
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: bytes | memoryview) -> None:
         if self._error is not None:
             raise self._error
-        self._queue.put(bytes(chunk))
+        # Queued as it is when nothing can change it before the thread writes it (bytes, or
+        # a read-only view of bytes: an upload's chunk); a copy of anything mutable.
+        if not isinstance(chunk, bytes) and not (isinstance(chunk, memoryview) and
+                                                 chunk.readonly):
+            chunk = bytes(chunk)
+        self._queue.put(chunk)
         self.size += len(chunk)
 
     def _stop(self) -> None:
