@@ -170,7 +170,7 @@ class AllVersionsListApi(generics.ListAPIView):
     ordering_expansions = {"version": ("major", "minor", "patch", "prerelease_key")}
 
     def get_queryset(self):
-        return selectors.version_list(user=self.request.user)
+        return selectors.version_listing(user=self.request.user)
 
 
 class StoreUploadMixin:
@@ -211,7 +211,7 @@ class VersionListCreateApi(StoreUploadMixin, AllVersionsListApi):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no URL kwargs
             return ModelVersion.objects.none()
-        return selectors.version_list(user=self.request.user).filter(
+        return selectors.version_listing(user=self.request.user).filter(
             model__name=self.kwargs["name"])
 
     def list(self, request, *args, **kwargs):
