@@ -98,10 +98,9 @@ class ModelListCreateApi(generics.ListAPIView):
             team_name=data.get("team"),
             actor=request.user,
         )
-        body = ModelOutputSerializer(
-            selectors.model_get(model.name, user=request.user),
-            context=self.get_serializer_context()
-        ).data
+        # Written from the row in hand, not read again: a new model has no versions yet.
+        model.version_count, model.latest_version, model.production_version = 0, None, None
+        body = ModelOutputSerializer(model, context=self.get_serializer_context()).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
 
 
@@ -282,10 +281,8 @@ class VersionListCreateApi(StoreUploadMixin, AllVersionsListApi):
             declared_sha256=data.get("sha256"),
             actor=request.user,
         )
-        body = VersionOutputSerializer(
-            selectors.version_get(name, version.version, user=request.user),
-            context={"request": request}
-        ).data
+        # The row the service wrote (with its model and author), not read again.
+        body = VersionOutputSerializer(version, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
 
 
@@ -307,13 +304,10 @@ class VersionDetailApi(APIView):
         _may_change_version(request.user, found)
         payload = VersionUpdateInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        services.version_update(version=found, actor=request.user, **payload.validated_data)
-        return Response(
-            VersionOutputSerializer(
-                selectors.version_get(name, version, user=request.user),
-                context={"request": request}
-            ).data
-        )
+        # The row the service changed and locked (with its model and author), not read again.
+        changed = services.version_update(version=found, actor=request.user,
+                                          **payload.validated_data)
+        return Response(VersionOutputSerializer(changed, context={"request": request}).data)
 
 
 class VersionReferenceApi(StoreUploadMixin, APIView):
