@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import datetime
 from urllib.parse import quote
 
 from django.contrib.auth import get_user_model
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import RFC3986_SUBDELIMS
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -32,11 +34,18 @@ READ_ONLY_HINTS = {
 
 
 _DATETIME = serializers.DateTimeField()
+_ZERO = datetime.timedelta(0)
 
 
 def _datetime(value) -> str | None:
     """A datetime as DRF's DateTimeField writes it (ISO 8601, UTC as Z)."""
-    return None if value is None else _DATETIME.to_representation(value)
+    if value is None:
+        return None
+    if value.utcoffset() == _ZERO and timezone.get_current_timezone_name() == "UTC":
+        # What DRF does after converting to the current time zone, which changes nothing here.
+        text = value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+    return _DATETIME.to_representation(value)
 
 
 class RejectUnknownFieldsMixin:

@@ -698,3 +698,21 @@ def test_a_version_is_read_in_three_queries_who_asks_the_row_and_its_files(
         response = client.get(URL + "1.0.0/")
     assert response.status_code == 200
     assert len(queries) == 3, queries.statements
+
+
+def test_datetimes_are_written_as_drf_writes_them_in_any_time_zone(settings):
+    import datetime
+
+    from django.utils import timezone
+    from rest_framework import serializers
+
+    from registry.serializers import _datetime
+
+    moments = [datetime.datetime(2026, 12, 2, 15, 0, 1, 250, tzinfo=datetime.UTC),
+               datetime.datetime(2026, 12, 2, 15, 0, tzinfo=datetime.UTC),
+               datetime.datetime(2026, 6, 2, 15, 0, tzinfo=datetime.timezone(
+                   datetime.timedelta(hours=2)))]
+    for zone in ("UTC", "Europe/Paris"):
+        with timezone.override(zone):
+            for moment in moments:
+                assert _datetime(moment) == serializers.DateTimeField().to_representation(moment)
