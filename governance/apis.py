@@ -64,7 +64,12 @@ def _transition_body(outcome, request) -> dict:
         context.update(_production_context([found]))
         body["request"] = ApprovalRequestSerializer(found, context=context).data
     if outcome.deployment is not None:
-        found = selectors.deployment_list(user=request.user).get(pk=outcome.deployment.pk)
+        # The row the service wrote, refreshed (a worker may have carried it out already):
+        # two plain reads instead of the selector's joins, prefetches and team filter, which
+        # the version passed when the view found it.
+        found = outcome.deployment
+        found.refresh_from_db()
+        found.version.refresh_from_db(fields=["stage"])
         body["deployment"] = DeploymentSerializer(found, context=context).data
         body["stage"] = found.version.stage
     return body
