@@ -1,20 +1,19 @@
 """Registry benchmarks through a real server process.
 
 Starts gunicorn on 127.0.0.1 against a scratch database and store, then prints p50/p99 latency
-and ops/s for: create-version (1 MB and 100 MB model files), get-version, list-versions (a page
-of 50 among 10,000 versions), and download (1 MB and 100 MB); and the upload throughput of the
-100 MB registration against a plain `cp` of the same file on the same file system.
+and ops/s for: create model, create-version (1 KB, 1 MB and 100 MB model files), transition
+(experiment -> staging: queues the move), tag (PATCH a version's tags), get-version,
+list-versions (a page of 50 and a page of 500 among 10,000 versions), and download (1 MB and
+100 MB); and the upload throughput of the 100 MB registration against a plain `cp` of the same
+file on the same file system. The operations MLflow also has are compared with MLflow's p50
+from issue 14's table (bench_peers.py measures MLflow itself, side by side).
 
     .venv/bin/python bench/bench_registry.py                 # SQLite, file-system broker
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_registry \\
     REDIS_URL=redis://127.0.0.1:6379/14 .venv/bin/python bench/bench_registry.py
 
 Options: --quick (fewer repetitions), --workers N (gunicorn workers, default 2),
---upload-only (the uploads, the `cp` ratio and the workers' peak memory, nothing else).
-
-The workers' peak memory: each worker's peak RSS (VmHWM) is reset before the 100 MB uploads
-and again before one 1 GB upload, and read after each (an upload that buffered would grow it
-by the file's size).
+--no-large (skip the 100 MB upload, download and `cp`).
 """
 
 from __future__ import annotations
@@ -41,6 +40,11 @@ from common import (  # noqa: E402
     wait_until_up,
 )
 
+# MLflow 3.17.2 `server --workers 1`, p50 in ms, from issue 14's table (same machine).
+MLFLOW_P50_MS = {"create model": 5.8, "create-version, 1 KB file": 10.8,
+                 "transition (queues the move)": 7.3, "get-version": 6.5,
+                 "list-versions, page of 500 in 10,000": 35.0}
+
 
 class Client:
     """One keep-alive HTTP/1.1 connection, with a streaming multipart upload."""
@@ -58,6 +62,15 @@ class Client:
         if response.status != 200:
             raise RuntimeError(f"GET {path}: {response.status}")
         return size
+
+    def send_json(self, method, path, payload, expected):
+        body = json.dumps(payload).encode()
+        self.connection.request(method, path, body=body, headers={
+            **self.headers, "Content-Type": "application/json"})
+        response = self.connection.getresponse()
+        answer = response.read()
+        if response.status != expected:
+            raise RuntimeError(f"{method} {path}: {response.status} {answer[:300]!r}")
 
     def register(self, model, version, file_path: Path):
         boundary = uuid.uuid4().hex
@@ -82,11 +95,8 @@ class Client:
 
         headers = {**self.headers, "Content-Type": f"multipart/form-data; boundary={boundary}",
                    "Content-Length": str(length)}
-        try:
-            self.connection.request("POST", f"/api/v1/models/{model}/versions/", body=body(),
-                                    headers=headers)
-        except BrokenPipeError:  # the server answered (and closed) before the end of the body
-            pass
+        self.connection.request("POST", f"/api/v1/models/{model}/versions/", body=body(),
+                                headers=headers)
         response = self.connection.getresponse()
         payload = response.read()
         if response.status != 201:
@@ -97,32 +107,33 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--upload-only", action="store_true")
+    parser.add_argument("--no-large", action="store_true")
     args = parser.parse_args()
     repeat = 0.2 if args.quick else 1.0
 
     scratch, env = scratch_django("bench-registry")
     from django.db import connection
 
-    token, model_name = _prepare(connection, versions=0 if args.upload_only else 10_000)
+    token, model_name = _prepare(connection)
 
-    env["MODEL_MAX_UPLOAD_BYTES"] = str(2048 * MB)  # room for the 1 GB upload
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind",
          f"127.0.0.1:{port}", "--workers", str(args.workers), "--threads", "4",
-         "--timeout", "600", "--log-level", "warning"],
+         "--log-level", "warning"],
         cwd=ROOT, env=env,
     )
     results = []
     try:
         wait_until_up(port)
         client = Client(port, token)
+        one_kb = scratch / "one_kb.bin"
+        one_kb.write_bytes(os.urandom(1024))
         one_mb = scratch / "one_mb.bin"
         one_mb.write_bytes(os.urandom(MB))
         big = scratch / "hundred_mb.bin"
         with open(big, "wb") as fh:
-            for _ in range(100):
+            for _ in range(0 if args.no_large else 100):
                 fh.write(os.urandom(MB))
         print(f"database: {connection.vendor}; broker: "
               f"{'redis' if env.get('REDIS_URL') else 'filesystem'}; gunicorn workers: "
@@ -132,6 +143,40 @@ def main():
             client.register("bench_uploads", f"0.0.{index}", one_mb)
             client.get(f"/api/v1/models/{model_name}/versions/?page_size=50")
         timings = []
+        for index in range(max(20, int(200 * repeat))):
+            started = time.perf_counter()
+            client.send_json("POST", "/api/v1/models/", {
+                "name": f"created_{index}", "task_type": "classification"}, 201)
+            timings.append(time.perf_counter() - started)
+        results.append(report("create model", timings))
+
+        timings = []
+        for index in range(max(20, int(200 * repeat))):
+            started = time.perf_counter()
+            client.register("bench_uploads", f"0.1.{index}", one_kb)
+            timings.append(time.perf_counter() - started)
+        results.append(report("create-version, 1 KB file", timings))
+
+        timings = []
+        for index in range(max(20, int(200 * repeat))):
+            started = time.perf_counter()
+            client.send_json("PATCH", "/api/v1/models/bench_uploads/versions/0.1.0/",
+                             {"tags": [f"tag{index % 5}", "bench"]}, 200)
+            timings.append(time.perf_counter() - started)
+        results.append(report("tag (PATCH a version's tags)", timings))
+
+        timings = []
+        for index in range(max(20, int(200 * repeat))):
+            # Distinct versions of bench_many, each moved once (the worker is not running:
+            # the moves stay queued, as MLflow's transition only records one).
+            started = time.perf_counter()
+            client.send_json("POST", f"/api/v1/models/{model_name}/versions/"
+                             f"{_version_text(index)}/transitions/", {"to_stage": "staging"},
+                             202)
+            timings.append(time.perf_counter() - started)
+        results.append(report("transition (queues the move)", timings))
+
+        timings = []
         for index in range(max(5, int(40 * repeat))):
             started = time.perf_counter()
             client.register("bench_uploads", f"1.0.{index}", one_mb)
@@ -139,60 +184,9 @@ def main():
         results.append(report("create-version, 1 MB file", timings,
                               f"{MB / statistics.median(timings) / MB:8.1f} MB/s"))
 
-        workers = _workers(server.pid)
-        rss_before = _reset_peak_rss(workers)
-        cpu_before = _cpu_seconds(workers)
-        timings = []
-        for index in range(max(3, int(6 * repeat))):
-            started = time.perf_counter()
-            client.register("bench_uploads", f"2.0.{index}", big)
-            timings.append(time.perf_counter() - started)
-        upload_rate = 100 / statistics.median(timings)
-        results.append(report("create-version, 100 MB file", timings,
-                              f"{upload_rate:8.1f} MB/s"))
-        rss_100 = _peak_rss(workers)
-        # The workers' CPU time per upload: unlike the wall time, it hardly moves with the
-        # machine's load (other processes delay a request, they do not add to its CPU time).
-        cpu_per_upload = (_cpu_seconds(workers) - cpu_before) / len(timings)
-        print(f"{'workers CPU time per 100 MB upload':38} {cpu_per_upload * 1000:9.2f} ms")
-        print(f"worker peak RSS (max over workers): after warm-up {rss_before:.0f} MiB, "
-              f"during the 100 MB uploads {rss_100:.0f} MiB")
-        results.append({"label": "worker CPU ms per 100 MB upload",
-                         "value": round(cpu_per_upload * 1000, 1)})
+        if not args.no_large:
+            _large_upload(client, big, scratch, repeat, results, server.pid)
 
-        cp_timings = []
-        target_dir = scratch / "models" / "experiments"
-        for _ in range(3):
-            target = target_dir / "cp-copy.bin"
-            started = time.perf_counter()
-            subprocess.run(["cp", str(big), str(target)], check=True)
-            subprocess.run(["sync", str(target)], check=False)
-            cp_timings.append(time.perf_counter() - started)
-            target.unlink()
-        cp_rate = 100 / statistics.median(cp_timings)
-        print(f"{'cp + sync of the same 100 MB file':38} {'':9}  p50 "
-              f"{statistics.median(cp_timings) * 1000:9.2f} ms  {'':18}{cp_rate:8.1f} MB/s")
-        print(f"upload throughput / cp throughput: {upload_rate / cp_rate:.2f}")
-        results.append({"label": "upload/cp ratio", "value": round(upload_rate / cp_rate, 3)})
-
-        gigabyte = scratch / "one_gb.bin"
-        with open(gigabyte, "wb") as fh:
-            for _ in range(1024):
-                fh.write(os.urandom(MB))
-        _reset_peak_rss(workers)
-        started = time.perf_counter()
-        client.register("bench_uploads", "3.0.0", gigabyte)
-        seconds = time.perf_counter() - started
-        rss_1g = _peak_rss(workers)
-        gigabyte.unlink()
-        print(f"{'create-version, 1 GB file':38} {'':9}  once {seconds * 1000:9.2f} ms  {'':18}"
-              f"{1024 / seconds:8.1f} MB/s")
-        print(f"worker peak RSS during the 1 GB upload: {rss_1g:.0f} MiB")
-        results.append({"label": "worker peak RSS MiB", "warm": round(rss_before),
-                        "upload_100mb": round(rss_100), "upload_1gb": round(rss_1g)})
-        if args.upload_only:
-            save("registry-upload", connection.vendor, results)
-            return
         timings = []
         for _ in range(int(500 * repeat)):
             started = time.perf_counter()
@@ -208,6 +202,13 @@ def main():
         results.append(report("list-versions, page of 50 in 10,000", timings))
 
         timings = []
+        for page in range(max(20, int(100 * repeat))):
+            started = time.perf_counter()
+            client.get(f"/api/v1/models/{model_name}/versions/?page_size=500&page={page % 20 + 1}")
+            timings.append(time.perf_counter() - started)
+        results.append(report("list-versions, page of 500 in 10,000", timings))
+
+        timings = []
         for _ in range(int(200 * repeat)):
             started = time.perf_counter()
             client.get("/api/v1/models/bench_uploads/versions/1.0.0/files/model.joblib")
@@ -215,18 +216,78 @@ def main():
         results.append(report("download, 1 MB", timings,
                               f"{1 / statistics.median(timings):8.1f} MB/s"))
 
-        timings = []
-        for _ in range(max(3, int(10 * repeat))):
-            started = time.perf_counter()
-            client.get("/api/v1/models/bench_uploads/versions/2.0.0/files/model.joblib")
-            timings.append(time.perf_counter() - started)
-        results.append(report("download, 100 MB", timings,
-                              f"{100 / statistics.median(timings):8.1f} MB/s"))
+        if not args.no_large:
+            timings = []
+            for _ in range(max(3, int(10 * repeat))):
+                started = time.perf_counter()
+                client.get("/api/v1/models/bench_uploads/versions/2.0.0/files/model.joblib")
+                timings.append(time.perf_counter() - started)
+            results.append(report("download, 100 MB", timings,
+                                  f"{100 / statistics.median(timings):8.1f} MB/s"))
+        _compare_with_mlflow(results)
     finally:
         server.terminate()
         server.wait(timeout=30)
         remove(scratch)
     save("registry", connection.vendor, results)
+
+
+def _compare_with_mlflow(results):
+    print("\nvs MLflow (issue 14's p50; throughput ratio = MLflow p50 / our mean, aim >= 1.5):")
+    for row in results:
+        mlflow = MLFLOW_P50_MS.get(row.get("label"))
+        if mlflow:
+            ours = 1000 / row["ops_per_s"]
+            print(f"  {row['label']:38} ours p50 {row['p50_ms']:7.2f} ms, mean {ours:7.2f} ms;"
+                  f" MLflow {mlflow:5.1f} ms; ratio {mlflow / ours:5.2f}")
+
+
+def _version_text(index: int) -> str:
+    """The version _prepare gave the index-th row of bench_many."""
+    return f"{index // 1000}.{(index // 10) % 100}.{index % 10 + 10}"
+
+
+def _large_upload(client, big, scratch, repeat, results, server_pid):
+    """The 100 MB registration (wall time, the workers' CPU time and peak RSS), and `cp` +
+    `sync` of the same file for scale."""
+    workers = _workers(server_pid)
+    rss_before = _reset_peak_rss(workers)
+    cpu_before = _cpu_seconds(workers)
+    timings = []
+    for index in range(max(3, int(6 * repeat))):
+        started = time.perf_counter()
+        client.register("bench_uploads", f"2.0.{index}", big)
+        timings.append(time.perf_counter() - started)
+    upload_rate = 100 / statistics.median(timings)
+    results.append(report("create-version, 100 MB file", timings,
+                          f"{upload_rate:8.1f} MB/s"))
+    # The workers' CPU time per upload: unlike the wall time, it hardly moves with the
+    # machine's load (other processes delay a request, they do not add to its CPU time).
+    cpu_per_upload = (_cpu_seconds(workers) - cpu_before) / len(timings)
+    rss_100 = _peak_rss(workers)
+    print(f"{'workers CPU time per 100 MB upload':38} {cpu_per_upload * 1000:9.2f} ms")
+    print(f"worker peak RSS (max over workers): after warm-up {rss_before:.0f} MiB, "
+          f"during the 100 MB uploads {rss_100:.0f} MiB")
+    results.append({"label": "worker CPU ms per 100 MB upload",
+                    "value": round(cpu_per_upload * 1000, 1)})
+    results.append({"label": "worker peak RSS MiB", "warm": round(rss_before),
+                    "upload_100mb": round(rss_100)})
+
+    cp_timings = []
+    target_dir = scratch / "models" / "experiments"
+    for _ in range(3):
+        target = target_dir / "cp-copy.bin"
+        started = time.perf_counter()
+        subprocess.run(["cp", str(big), str(target)], check=True)
+        subprocess.run(["sync", str(target)], check=False)
+        cp_timings.append(time.perf_counter() - started)
+        target.unlink()
+    cp_rate = 100 / statistics.median(cp_timings)
+    print(f"{'cp + sync of the same 100 MB file':38} {'':9}  p50 "
+          f"{statistics.median(cp_timings) * 1000:9.2f} ms  {'':18}{cp_rate:8.1f} MB/s")
+    print(f"upload throughput / cp throughput: {upload_rate / cp_rate:.2f}")
+    results.append({"label": "upload/cp ratio", "value": round(upload_rate / cp_rate, 3)})
+    return upload_rate
 
 
 def _workers(server_pid: int) -> list[int]:
@@ -261,8 +322,8 @@ def _reset_peak_rss(pids) -> float:
     return _peak_rss(pids)
 
 
-def _prepare(connection, versions=10_000):
-    """A data scientist, a model with `versions` versions (rows only) and one for uploads."""
+def _prepare(connection):
+    """A data scientist, a model with 10,000 versions (rows only) and one for uploads."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
     from rest_framework_simplejwt.tokens import RefreshToken
@@ -280,7 +341,7 @@ def _prepare(connection, versions=10_000):
     model = services.model_create(name="bench_many", task_type="classification", owner=user,
                                   actor=user)
     rows = []
-    for index in range(versions):
+    for index in range(10_000):
         parsed = parse_version(f"{index // 1000}.{(index // 10) % 100}.{index % 10 + 10}")
         rows.append(ModelVersion(
             model=model, version=parsed.text, number=index + 1, major=parsed.major,

@@ -56,6 +56,10 @@ def _production_context(requests) -> dict:
             "policies": policies.effective_policies(model_ids)}
 
 
+# What governance.services.deployments.deployment_execute changes on a deployment.
+DEPLOYMENT_PROGRESS_FIELDS = ["status", "plan", "replaced", "error", "started_at", "completed_at"]
+
+
 def _transition_body(outcome, request) -> dict:
     context = {"request": request}
     body = {"stage": outcome.version.stage, "request": None, "deployment": None}
@@ -64,7 +68,12 @@ def _transition_body(outcome, request) -> dict:
         context.update(_production_context([found]))
         body["request"] = ApprovalRequestSerializer(found, context=context).data
     if outcome.deployment is not None:
-        found = selectors.deployment_list(user=request.user).get(pk=outcome.deployment.pk)
+        # The row the service wrote, with what carrying it out changes read again (a worker
+        # may have done it already): two plain reads instead of the selector's joins,
+        # prefetches and team filter, which the version passed when the view found it.
+        found = outcome.deployment
+        found.refresh_from_db(fields=DEPLOYMENT_PROGRESS_FIELDS)
+        found.version.refresh_from_db(fields=["stage"])
         body["deployment"] = DeploymentSerializer(found, context=context).data
         body["stage"] = found.version.stage
     return body

@@ -51,6 +51,12 @@ def team_ids(user) -> frozenset[int]:
     return cached
 
 
+def remember_teams(user, ids, default_team_id: int | None) -> None:
+    """Cache the teams of `user`, read with the user (registry.tokens), as `team_ids` would."""
+    user._team_ids = frozenset(ids) or frozenset(
+        [default_team_id] if default_team_id is not None else [])
+
+
 def reads_everything(user) -> bool:
     return roles.has_role(user, roles.ADMIN_ROLES | frozenset(settings.TEAM_READ_ALL_ROLES))
 

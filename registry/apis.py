@@ -98,10 +98,9 @@ class ModelListCreateApi(generics.ListAPIView):
             team_name=data.get("team"),
             actor=request.user,
         )
-        body = ModelOutputSerializer(
-            selectors.model_get(model.name, user=request.user),
-            context=self.get_serializer_context()
-        ).data
+        # Written from the row in hand, not read again: a new model has no versions yet.
+        model.version_count, model.latest_version, model.production_version = 0, None, None
+        body = ModelOutputSerializer(model, context=self.get_serializer_context()).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
 
 
@@ -170,7 +169,7 @@ class AllVersionsListApi(generics.ListAPIView):
     ordering_expansions = {"version": ("major", "minor", "patch", "prerelease_key")}
 
     def get_queryset(self):
-        return selectors.version_list(user=self.request.user)
+        return selectors.version_listing(user=self.request.user)
 
 
 class StoreUploadMixin:
@@ -213,7 +212,7 @@ class VersionListCreateApi(StoreUploadMixin, AllVersionsListApi):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no URL kwargs
             return ModelVersion.objects.none()
-        return selectors.version_list(user=self.request.user).filter(
+        return selectors.version_listing(user=self.request.user).filter(
             model__name=self.kwargs["name"])
 
     def list(self, request, *args, **kwargs):
@@ -284,10 +283,8 @@ class VersionListCreateApi(StoreUploadMixin, AllVersionsListApi):
             declared_sha256=data.get("sha256"),
             actor=request.user,
         )
-        body = VersionOutputSerializer(
-            selectors.version_get(name, version.version, user=request.user),
-            context={"request": request}
-        ).data
+        # The row the service wrote (with its model and author), not read again.
+        body = VersionOutputSerializer(version, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
 
 
@@ -309,13 +306,10 @@ class VersionDetailApi(APIView):
         _may_change_version(request.user, found)
         payload = VersionUpdateInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        services.version_update(version=found, actor=request.user, **payload.validated_data)
-        return Response(
-            VersionOutputSerializer(
-                selectors.version_get(name, version, user=request.user),
-                context={"request": request}
-            ).data
-        )
+        # The row the service changed and locked (with its model and author), not read again.
+        changed = services.version_update(version=found, actor=request.user,
+                                          **payload.validated_data)
+        return Response(VersionOutputSerializer(changed, context={"request": request}).data)
 
 
 class VersionReferenceApi(StoreUploadMixin, APIView):

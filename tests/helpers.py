@@ -440,3 +440,28 @@ def app_session(base_url: str, adapter=None):
     session.mount(base_url, adapter)
     session.app_adapter = adapter
     return session
+
+
+class QueryCount:
+    """The statements run inside the block, counted as they execute. (CaptureQueriesContext
+    counts nothing across a test client's request: request_started empties its log.)"""
+
+    def __init__(self):
+        self.statements: list[str] = []
+
+    def __enter__(self):
+        from django.db import connection
+
+        def count(execute, sql, params, many, context):
+            self.statements.append(sql)
+            return execute(sql, params, many, context)
+
+        self._wrapper = connection.execute_wrapper(count)
+        self._wrapper.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._wrapper.__exit__(*exc)
+
+    def __len__(self) -> int:
+        return len(self.statements)

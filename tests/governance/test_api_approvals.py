@@ -435,9 +435,6 @@ def test_the_approvals_list_costs_the_same_queries_for_one_request_or_six(
 ):
     """Each request shows production's metrics and the comparison under its model's policy:
     fetched once for the page, not per row."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     from governance import services as governance
 
     def request_for(name):
@@ -455,12 +452,12 @@ def test_the_approvals_list_costs_the_same_queries_for_one_request_or_six(
     for total in (1, 3, 6):
         while ApprovalRequest.objects.count() < total:
             request_for(f"model_{ApprovalRequest.objects.count()}")
-        with CaptureQueriesContext(connection) as queries:
+        with helpers.QueryCount() as queries:
             response = client.get("/api/v1/approvals/?status=pending")
         assert response.json()["count"] == total
         assert all(r["production"]["comparison"] for r in response.json()["results"])
         counts.append(len(queries))
-    assert counts[0] == counts[1] == counts[2], counts
+    assert counts[0] == counts[1] == counts[2] > 0, counts
 
 
 def test_the_approval_email_is_composed_when_sent_and_a_decided_request_sends_nothing(

@@ -4,8 +4,6 @@ with the page."""
 from __future__ import annotations
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from governance.models import Approval, ApprovalRequest, Deployment
 from tests import helpers
@@ -36,10 +34,10 @@ def test_the_deployment_list_costs_the_same_queries_for_one_row_or_five(
     for total in (1, 5):
         while Deployment.objects.count() < total:
             approved_deployment(f"model_{Deployment.objects.count()}")
-        with CaptureQueriesContext(connection) as queries:
+        with helpers.QueryCount() as queries:
             body = client.get("/api/v1/deployments/").json()
         assert body["count"] == total
         assert {(d["requested_by"], tuple(a["by"] for a in d["approved_by"]), d["deployed_by"])
                 for d in body["results"]} == {("dana", ("april", "bea"), "bea")}
         counts.append(len(queries))
-    assert counts[0] == counts[1], counts
+    assert counts[0] == counts[1] > 0, counts

@@ -74,3 +74,36 @@ def test_a_refresh_token_of_a_deleted_user_is_refused_not_a_server_error(viewer)
     refused = refresh(tokens)
     assert refused.status_code == 401
     assert refused.json()["code"] == "user_not_found"
+
+
+def test_a_role_or_team_taken_away_is_refused_on_the_very_next_request(data_scientist, api,
+                                                                      django_user_model):
+    from django.contrib.auth.models import Group
+
+    from core import roles
+    from registry.models import Team
+    from tests.conftest import _person
+
+    loans = Team.objects.create(name="loans")
+    loans.members.add(data_scientist)
+    helpers.create_model(owner=data_scientist, name="churn_prediction")
+    sam = _person(django_user_model, "sam", roles.DATA_SCIENTIST)
+    dana, outsiders = api(data_scientist), api(sam)  # the same tokens throughout
+    assert dana.get(f"{MODELS}churn_prediction/").status_code == 200
+    assert outsiders.get(f"{MODELS}churn_prediction/").status_code == 404  # the default team
+
+    loans.members.add(sam)
+    assert outsiders.get(f"{MODELS}churn_prediction/").status_code == 200
+    loans.members.remove(data_scientist)
+    assert dana.get(f"{MODELS}churn_prediction/").status_code == 404
+    sam.groups.remove(Group.objects.get(name=roles.DATA_SCIENTIST))
+    assert outsiders.get(f"{MODELS}churn_prediction/").status_code == 403
+
+
+def test_an_access_token_of_a_deleted_or_deactivated_user_is_a_401(data_scientist, viewer):
+    dana, vic = login("dana"), login("vic")
+    data_scientist.is_active = False
+    data_scientist.save()
+    viewer.delete()
+    for tokens in (dana, vic):
+        assert bearer(tokens["access"]).get(MODELS).status_code == 401
