@@ -270,7 +270,7 @@ def _forest20():
     return buffer.getvalue(), X, forest
 
 
-def _in_process_rate(payload: bytes, row, seconds: float, start) -> int:
+def _in_process_rate(payload: bytes, row, seconds: float, start, out) -> None:
     import joblib
 
     forest = joblib.load(io.BytesIO(payload))
@@ -281,7 +281,7 @@ def _in_process_rate(payload: bytes, row, seconds: float, start) -> int:
     while time.perf_counter() < deadline:
         forest.predict(row)
         count += 1
-    return count
+    out.put(count)
 
 
 def _client(port, token, path, body, seconds, start, out):
@@ -306,7 +306,10 @@ def _concurrent(port, token, path, body, clients, seconds) -> dict:
                                                      out)) for _ in range(clients)]
     for worker in workers:
         worker.start()
+    profilers = _profile(port, seconds)
     results = [out.get(timeout=seconds + 120) for _ in workers]
+    for profiler in profilers:
+        profiler.wait()
     for worker in workers:
         worker.join()
     counts = [len(t) for _, t, _ in results]
@@ -321,11 +324,33 @@ def _concurrent(port, token, path, body, clients, seconds) -> dict:
             "reconnects": sum(r for _, _, r in results)}
 
 
+def _profile(port, seconds) -> list:
+    """With BENCH_PYSPY=<folder>: py-spy records every gunicorn worker during the run
+    (raw collapsed stacks, one file per worker, summed up by bench/pyspy_summary.py)."""
+    folder = os.environ.get("BENCH_PYSPY")
+    if not folder:
+        return []
+    pid = _server.running[port]
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [subprocess.Popen(
+        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", child, "--duration",
+         str(int(seconds)), "--rate", "200", "--format", "raw", "-o",
+         f"{folder}/worker-{child}.txt"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for child in children]
+
+
 def _in_process_limit(payload, row, seconds, processes=2) -> float:
-    context = multiprocessing.get_context("fork")
-    start = context.Barrier(processes)
-    with context.Pool(processes) as pool:
-        counts = pool.starmap(_in_process_rate, [(payload, row, seconds, start)] * processes)
+    # Spawned, not forked: in a child forked from this (Django-configured) process
+    # scikit-learn warned once per tree on every call, which made the "limit" a third of it.
+    context = multiprocessing.get_context("spawn")
+    start, out = context.Barrier(processes), context.Queue()
+    workers = [context.Process(target=_in_process_rate, args=(payload, row, seconds, start, out))
+               for _ in range(processes)]
+    for worker in workers:
+        worker.start()
+    counts = [out.get(timeout=seconds + 120) for _ in workers]
+    for worker in workers:
+        worker.join()
     return sum(counts) / seconds
 
 
