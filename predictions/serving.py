@@ -213,6 +213,7 @@ class ModelCache:
         self._entries: OrderedDict[int, tuple] = OrderedDict()
         self._loading: dict[int, Future] = {}
         self._loaded_by: dict[int, int] = {}  # version id -> pid of the process that loaded it
+        self.warmed: set[tuple[int, int]] = set()  # (pid, version id): calls are per process
         self.bytes = 0
 
     def __contains__(self, version_id: int) -> bool:
@@ -275,6 +276,7 @@ class ModelCache:
         with self._lock:
             self._entries.clear()
             self._loaded_by.clear()
+            self.warmed.clear()
             self.bytes = 0
 
     def inherited(self) -> list[int]:
@@ -326,7 +328,6 @@ def answer_in_sandbox(target: Target, matrix) -> tuple[np.ndarray, np.ndarray | 
 # Formats whose loaded objects may cross a fork: plain Python and NumPy objects. Not torch or
 # onnxruntime, whose thread pools do not survive a fork (the child's first call can hang).
 FORK_SAFE_FRAMEWORKS = frozenset({"sklearn"})
-_warmed: set[tuple[int, int]] = set()  # (pid, version id): warm-up calls are per process
 
 
 def _load_and_warm(route: ModelRoute, *, before_fork: bool = False) -> list[str]:
@@ -347,8 +348,8 @@ def _load_and_warm(route: ModelRoute, *, before_fork: bool = False) -> list[str]
             fresh = target.version_id not in models
             loaded = models.get(target)
             key = (os.getpid(), target.version_id)
-            if not before_fork and key not in _warmed:
-                _warmed.add(key)
+            if not before_fork and key not in models.warmed:
+                models.warmed.add(key)
                 if target.signature.numeric:
                     for _ in range(3):
                         loaded.predict_with_probabilities(
