@@ -354,6 +354,16 @@ def _in_process_limit(payload, row, seconds, processes=2) -> float:
     return sum(counts) / seconds
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of gunicorn's master and workers so far."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    ticks = 0
+    for each in [pid, *map(int, children)]:
+        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _pss(pid: int) -> list[tuple[int, int, int]]:
     """(pid, RSS KiB, PSS KiB) of gunicorn's master and each of its workers."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
@@ -393,20 +403,34 @@ def _scale(env, token, people, args, batches) -> dict:
         client = Client(port, token)
         # Alternated call by call, so a busy moment of the machine hits both alike.
         api, local = [], []
+        server_cpu, local_cpu = 0.0, 0.0
         for index in range(int(args.seconds * 40) + 100):
+            if index == 100:
+                server_cpu, local_cpu = -_cpu_seconds(_server.running[port]), 0.0
             began = time.perf_counter()
             client.post_raw(path, single_body)
             middle = time.perf_counter()
+            cpu = time.process_time()
             forest.predict(row)
             if index >= 100:
+                local_cpu += time.process_time() - cpu
                 api.append(middle - began)
                 local.append(time.perf_counter() - middle)
+        server_cpu += _cpu_seconds(_server.running[port])
         p50_api, p50_local = percentile(api, 50) * 1000, percentile(local, 50) * 1000
+        per_request = {"server": server_cpu / len(api) * 1000,
+                       "local": local_cpu / len(local) * 1000}
         results["single"] = {"api_p50_ms": round(p50_api, 3), "local_p50_ms": round(p50_local, 3),
-                             "api_p99_ms": round(percentile(api, 99) * 1000, 3)}
+                             "api_p99_ms": round(percentile(api, 99) * 1000, 3),
+                             "server_cpu_ms_per_request": round(per_request["server"], 3),
+                             "local_cpu_ms_per_predict": round(per_request["local"], 3)}
         print(f"  one client, single row: API p50 {p50_api:.3f} ms (p99 "
               f"{results['single']['api_p99_ms']:.3f}), in-process predict p50 {p50_local:.3f} ms"
               f" → overhead {p50_api - p50_local:.3f} ms (aim ≤ 1 ms)")
+        print(f"    CPU time (less sensitive to the machine's load): gunicorn's processes "
+              f"{per_request['server']:.3f} ms per request, in-process predict "
+              f"{per_request['local']:.3f} ms → {per_request['server'] - per_request['local']:.3f}"
+              " ms")
 
         runs = []
         for _ in range(2):  # alternated: in-process limit, server, limit, server

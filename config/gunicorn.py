@@ -23,6 +23,9 @@ bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", str(2 * (os.cpu_count() or 1))))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 graceful_timeout = 10
+# A sync worker silent this long is killed and replaced: long enough for the slowest honest
+# request (a large upload, an audit export), unlike gthread whose main thread kept beating.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 # Seconds a keep-alive connection may wait for its next request (gthread workers only).
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 # Empty turns the access log off (benchmarks).
