@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import random
 import threading
 import time
@@ -211,6 +212,8 @@ class ModelCache:
         self._lock = threading.Lock()
         self._entries: OrderedDict[int, tuple] = OrderedDict()
         self._loading: dict[int, Future] = {}
+        self._loaded_by: dict[int, int] = {}  # version id -> pid of the process that loaded it
+        self.warmed: set[tuple[int, int]] = set()  # (pid, version id): calls are per process
         self.bytes = 0
 
     def __contains__(self, version_id: int) -> bool:
@@ -237,6 +240,7 @@ class ModelCache:
             raise
         with self._lock:
             self._entries[target.version_id] = (loaded, target.size_bytes)
+            self._loaded_by[target.version_id] = os.getpid()
             self.bytes += target.size_bytes
             del self._loading[target.version_id]
             self._evict()
@@ -264,13 +268,22 @@ class ModelCache:
         budget = settings.PREDICTION_CACHE_MAX_MB * 1024 * 1024
         while self.bytes > budget and len(self._entries) > 1:
             version_id, (_, size) = self._entries.popitem(last=False)
+            self._loaded_by.pop(version_id, None)
             self.bytes -= size
             logger.info("evicted version %s from the model cache", version_id)
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._loaded_by.clear()
+            self.warmed.clear()
             self.bytes = 0
+
+    def inherited(self) -> list[int]:
+        """Versions this process did not load itself: loaded before the fork (gunicorn's
+        master, `preload(before_fork=True)`), so their pages are shared with it."""
+        me = os.getpid()
+        return [version_id for version_id, pid in self._loaded_by.items() if pid != me]
 
 
 routes = RoutingTable()
@@ -312,32 +325,51 @@ def answer_in_sandbox(target: Target, matrix) -> tuple[np.ndarray, np.ndarray | 
             None if probabilities is None else np.asarray(probabilities, dtype=np.float64))
 
 
-def _load_and_warm(route: ModelRoute) -> list[str]:
+# Formats whose loaded objects may cross a fork: plain Python and NumPy objects. Not torch or
+# onnxruntime, whose thread pools do not survive a fork (the child's first call can hang).
+FORK_SAFE_FRAMEWORKS = frozenset({"sklearn"})
+
+
+def _load_and_warm(route: ModelRoute, *, before_fork: bool = False) -> list[str]:
     """Load the route's versions not loaded yet and call each a few times (a model's first
     calls are its slowest). Returns what it loaded; what cannot load is logged, and the
-    request that needs it will say why."""
+    request that needs it will say why.
+
+    Before a fork only fork-safe formats are loaded, and none is called: a call could start
+    an OpenMP or BLAS thread pool that the forked workers would not have. Each worker warms
+    what it inherited (`preload()` after the fork)."""
     done = []
     for target in (route.production, route.candidate):
-        if target is None or target.version_id in models:
+        if target is None:
+            continue
+        if before_fork and target.framework not in FORK_SAFE_FRAMEWORKS:
             continue
         try:
+            fresh = target.version_id not in models
             loaded = models.get(target)
-            if target.signature.numeric:
-                for _ in range(3):
-                    loaded.predict_with_probabilities(np.zeros((1, len(target.signature.names))))
-            done.append(f"{route.name} {target.version}")
+            key = (os.getpid(), target.version_id)
+            if not before_fork and key not in models.warmed:
+                models.warmed.add(key)
+                if target.signature.numeric:
+                    for _ in range(3):
+                        loaded.predict_with_probabilities(
+                            np.zeros((1, len(target.signature.names))))
+            if fresh:
+                done.append(f"{route.name} {target.version}")
         except Exception as exc:
             logger.warning("not preloaded: %s", getattr(exc, "message", exc))
     return done
 
 
-def preload(names=None) -> list[str]:
-    """Load the production version (and any candidate) of each model now."""
+def preload(names=None, *, before_fork: bool = False) -> list[str]:
+    """Load the production version (and any candidate) of each model now; with
+    `before_fork`, in gunicorn's master (config/gunicorn.py), the fork-safe ones only, so
+    that every worker shares their pages instead of loading its own copy."""
     queryset = RegisteredModel.objects.order_by("name")
     if names is not None:
         queryset = queryset.filter(name__in=names)
     return [loaded for name in queryset.values_list("name", flat=True)
-            for loaded in _load_and_warm(routes.route(name))]
+            for loaded in _load_and_warm(routes.route(name), before_fork=before_fork)]
 
 
 class Watcher(threading.Thread):

@@ -128,16 +128,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def live_app(transactional_db, store_root, broker_dir, tmp_path):
-    """The app under gunicorn on 127.0.0.1 (production-style), with the test's database."""
+@contextmanager
+def gunicorn(store_root, broker_dir, tmp_path, **env):
+    """The app under gunicorn on 127.0.0.1 (production-style): (url, log path)."""
     port = free_port()
     log_path = tmp_path / "gunicorn.log"
     log = open(log_path, "w")
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi:application",
          "--bind", f"127.0.0.1:{port}", "--workers", "2"],
-        cwd=ROOT, env=process_env(store_root, broker_dir), stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT, env=process_env(store_root, broker_dir, **env), stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     import requests
@@ -154,7 +155,16 @@ def live_app(transactional_db, store_root, broker_dir, tmp_path):
             process.kill()
             pytest.fail("gunicorn did not start:\n" + log_path.read_text())
         time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
-    log.close()
+    try:
+        yield url, log_path
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
+
+
+@pytest.fixture
+def live_app(transactional_db, store_root, broker_dir, tmp_path):
+    """The app under gunicorn on 127.0.0.1 (production-style), with the test's database."""
+    with gunicorn(store_root, broker_dir, tmp_path) as (url, _log):
+        yield url

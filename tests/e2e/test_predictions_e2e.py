@@ -114,3 +114,40 @@ def test_a_standard_oip_client_and_rest_get_answers_and_see_a_deployment(
                             data=json.dumps({"feedback": [{"row": 0, "actual": 1}]}),
                             headers={"Content-Type": "application/json"})
     assert feedback.status_code == 201, feedback.text
+
+
+def test_with_preloading_the_workers_share_the_masters_models_and_still_see_a_deployment(
+    production, token, data_scientist, store_root, broker_dir, tmp_path
+):
+    from governance import services as governance
+    from tests.e2e.conftest import gunicorn
+
+    helpers.create_model(owner=data_scientist, name="fraud_score")
+    staged = helpers.register_direct("fraud_score", "1.0.0", actor=data_scientist)
+    governance.validation_request_now(staged)
+    helpers.force_stage(staged, "staging")
+    with gunicorn(store_root, broker_dir, tmp_path, PREDICTION_PRELOAD="true") as (url, log):
+        session = requests.Session()
+        session.headers.update({"Authorization": f"Bearer {token}"})
+        predict = f"{url}/api/v1/models/churn_prediction/predict/"
+        answer = session.post(predict, json={"inputs": ROWS.tolist()})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["version"] == "1.0.0"
+        text = log.read_text()
+        # Loaded once, in the master, before the fork; only what production serves.
+        assert "loaded before fork, shared by the workers: churn_prediction 1.0.0\n" in text
+        assert text.count("preloaded nothing more; 1 version(s) inherited from the master") == 2
+
+        new = helpers.register_direct("churn_prediction", "1.1.0", actor=data_scientist,
+                                      data=helpers.sklearn_bytes(seed=1))
+        governance.validation_request_now(new)
+        helpers.force_stage(new, "production")
+        deployed = time.monotonic()
+        versions = set()
+        while time.monotonic() - deployed < 300:
+            versions = {session.post(predict, json={"inputs": ROWS.tolist()}).json()["version"]
+                        for _ in range(4)}  # both workers, as each request may reach either
+            if versions == {"1.1.0"}:
+                break
+            time.sleep(0.1)
+        assert versions == {"1.1.0"}

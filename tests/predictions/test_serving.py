@@ -199,3 +199,57 @@ def test_after_a_share_set_by_hand_the_next_step_is_the_first_above_it(api, appr
                 format="json")
     assert client.post(base + "advance", {"percent": 30}, format="json").json()["percent"] == 30
     assert client.post(base + "advance", {}, format="json").json()["percent"] == 50
+
+
+# --- loaded before gunicorn forks its workers (config/gunicorn.py) ------------------------------
+
+
+@pytest.fixture
+def onnx_production(data_scientist):
+    helpers.create_model(owner=data_scientist, name="linear_onnx", task_type="regression")
+    version = helpers.register_direct("linear_onnx", "1.0.0", actor=data_scientist,
+                                      data=helpers.onnx_bytes(), framework="onnx",
+                                      filename="model.onnx")
+    helpers.mark_validated(version)
+    return helpers.force_stage(version, "production")
+
+
+def test_before_a_fork_only_production_scikit_learn_models_load_and_none_is_called(
+    served, onnx_production
+):
+    import os
+
+    production = served("1.0.0")
+    staged = served("1.1.0", stage="staging", data=helpers.sklearn_bytes(seed=1))
+    loaded = serving.preload(before_fork=True)
+    assert loaded == ["churn_prediction 1.0.0"]
+    assert production.pk in serving.models
+    assert staged.pk not in serving.models  # not approved for production: never loaded here
+    assert onnx_production.pk not in serving.models  # its thread pool would not cross a fork
+    assert (os.getpid(), production.pk) not in serving.models.warmed  # no call, no thread pool
+    # In the worker: what could not cross the fork is loaded, and everything is warmed.
+    assert serving.preload() == ["linear_onnx 1.0.0"]
+    assert {(os.getpid(), production.pk), (os.getpid(), onnx_production.pk)} <= serving.models.warmed
+
+
+def test_a_forked_worker_answers_with_the_model_object_loaded_before_the_fork(served):
+    import os
+
+    version = served("1.0.0")
+    serving.preload(before_fork=True)
+    target = serving.routes.route("churn_prediction").production
+    before = serving.models.get(target)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the "worker": no database here, only what the fork copied
+        try:
+            same = serving.models.get(target) is before
+            inherited = serving.models.inherited() == [version.pk]
+            os.write(write, f"{same} {inherited}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    answer = os.read(read, 100).decode()
+    os.waitpid(child, 0)
+    assert answer == "True True"
+    assert serving.models.inherited() == []  # this process loaded it itself
