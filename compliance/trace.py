@@ -35,6 +35,7 @@ from governance.models import (
 )
 from monitoring.models import Alert, MonitoringRun
 from predictions.models import Feedback, PredictionError, PredictionLog, Route
+from predictions.selectors import logged_requests
 from registry import access
 from registry.models import FileRole, ModelVersion
 
@@ -50,6 +51,8 @@ def not_found(request_id: str) -> ApplicationError:
 def _admin_url(obj) -> str | None:
     if obj is None:
         return None
+    if getattr(obj, "block_id", None) is not None:  # a request stored in a block: its block
+        return reverse("admin:predictions_predictionlogblock_change", args=[obj.block_id])
     try:
         return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change",
                        args=[obj.pk])
@@ -64,9 +67,7 @@ def _person(user, frozen: str = "") -> dict | None:
 
 
 def _logs(request_id: str, user) -> list[PredictionLog]:
-    return list(PredictionLog.objects.filter(
-        request_id=request_id, model__in=access.visible_models(user),
-    ).select_related("model", "version__model", "caller").order_by("created_at", "id"))
+    return logged_requests(request_id, models=access.visible_models(user))
 
 
 def _finite(row: list) -> list:
@@ -95,7 +96,7 @@ def _answer(log: PredictionLog, columns: list[str]) -> dict:
     else:
         sampling = "every row kept"
     return {
-        "id": log.pk, "admin_url": _admin_url(log),
+        "id": log.pk, "block_id": getattr(log, "block_id", None), "admin_url": _admin_url(log),
         "time": log.created_at, "route": log.route, "protocol": log.protocol,
         "caller": _person(log.caller, log.caller_name),
         "model": log.model.name, "version": log.version.version,

@@ -361,6 +361,8 @@ PREDICTION_AUTH_CACHE_SECONDS = env.float("PREDICTION_AUTH_CACHE_SECONDS", defau
 PREDICTION_LOG_SAMPLE_RATE = env.float("PREDICTION_LOG_SAMPLE_RATE", default=1.0)
 PREDICTION_LOG_FLUSH_SECONDS = env.float("PREDICTION_LOG_FLUSH_SECONDS", default=0.5)
 PREDICTION_LOG_BACKGROUND = env.bool("PREDICTION_LOG_BACKGROUND", default=True)
+# Single-row requests are logged in blocks, one row per flush and version (predictions.blocks).
+PREDICTION_LOG_BLOCKS = env.bool("PREDICTION_LOG_BLOCKS", default=True)
 PREDICTION_TORCH_THREADS = env.int("PREDICTION_TORCH_THREADS", default=1)
 if not 0.0 <= PREDICTION_LOG_SAMPLE_RATE <= 1.0:
     raise ImproperlyConfigured("PREDICTION_LOG_SAMPLE_RATE must be between 0 and 1")

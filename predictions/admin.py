@@ -1,10 +1,10 @@
 from django.contrib import admin, messages
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from core.admin import ReadOnlyAdmin, ServiceAdminMixin
 from core.errors import ApplicationError
-from predictions import services
-from predictions.models import ApiToken, Feedback, PredictionLog, RateLimit
+from predictions import blocks, services
+from predictions.models import ApiToken, Feedback, PredictionLog, PredictionLogBlock, RateLimit
 from registry.admin import TeamScopedAdmin, scoped_filter
 
 
@@ -86,6 +86,38 @@ class PredictionLogAdmin(TeamScopedAdmin, ReadOnlyAdmin):
     @admin.display(description="version", ordering="model__name")
     def version_label(self, obj):
         return f"{obj.model.name} {obj.version.version}"
+
+
+@admin.register(PredictionLogBlock)
+class PredictionLogBlockAdmin(TeamScopedAdmin, ReadOnlyAdmin):
+    """Single-row requests stored in blocks (PREDICTION_LOG_BLOCKS): a block per flush; its
+    page lists each request as the prediction logs' page would. Search by request id."""
+
+    list_display = ["created_at", "last_at", "version_label", "route", "protocol",
+                    "n_requests"]
+    list_filter = ["route", "protocol", scoped_filter("model")]
+    search_fields = ["request_ids"]
+    date_hierarchy = "created_at"
+    list_select_related = ["model", "version__model"]
+    fields = ["model", "version", "route", "protocol", "created_at", "last_at", "n_requests",
+              "request_table"]
+    readonly_fields = fields
+
+    @admin.display(description="version", ordering="model__name")
+    def version_label(self, obj):
+        return f"{obj.model.name} {obj.version.version}"
+
+    @admin.display(description="requests")
+    def request_table(self, obj):
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((log.created_at.isoformat(), log.request_id, log.caller_name,
+              log.latency_ms, log.inputs[0] if log.inputs else "(sampled away)",
+              log.outputs[0] if log.outputs else "")
+             for log in blocks.requests(obj)))
+        return format_html("<table><tr><th>time</th><th>request</th><th>caller</th>"
+                           "<th>latency ms</th><th>inputs</th><th>output</th></tr>{}</table>",
+                           rows)
 
 
 @admin.register(Feedback)

@@ -8,8 +8,6 @@ and the answer is serialised with orjson, numpy arrays included.
 
 from __future__ import annotations
 
-import uuid
-
 import numpy as np
 import orjson
 from django.conf import settings
@@ -26,6 +24,7 @@ from core.errors import ApplicationError, PayloadTooLarge
 from core.permissions import HasRole
 from predictions import services, throttling
 from predictions.auth import ApiTokenAuthentication, CachedJWTAuthentication
+from predictions.blocks import new_request_id
 from predictions.inputs import InputError, may_hold_booleans, parse_json
 from predictions.openapi import FEEDBACK_DOC, PREDICT_DOC
 from predictions.serving import NotServable
@@ -113,7 +112,7 @@ class PredictApi(PredictionApiView):
         payload, booleans = self.payload(request)
         answer = services.predict(
             model_name=name, version=version, payload=payload, booleans=booleans,
-            user=request.user, request_id=uuid.uuid4().hex,
+            user=request.user, request_id=new_request_id(),
             routing_key=request.headers.get("X-Routing-Key", ""),
         )
         body = {"model": answer.model, "version": answer.version,

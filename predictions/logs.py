@@ -1,7 +1,8 @@
 """Prediction logs, written off the response path.
 
 A request adds what it answered, arrays untouched, to an in-process buffer; a background
-thread turns them into PredictionLog rows and bulk-inserts them every
+thread turns them into PredictionLog rows (single-row requests into PredictionLogBlock rows,
+predictions.blocks) and bulk-inserts them every
 PREDICTION_LOG_FLUSH_SECONDS (and at exit). No database round
 trip is added to a response. What a crash can lose: the last flush interval's logs of that
 process. Tests flush synchronously (`flush()`), through the same code.
@@ -24,8 +25,9 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from core.errors import scrub_paths
+from predictions import blocks
 from predictions.fields import column_kinds, pack_rows
-from predictions.models import PredictionError, PredictionLog
+from predictions.models import PredictionError, PredictionLog, PredictionLogBlock
 
 logger = logging.getLogger(__name__)
 _buffer: queue.SimpleQueue = queue.SimpleQueue()
@@ -112,7 +114,7 @@ def record_error(*, request_id, model_id, version_id, kind, status_code, message
 def flush() -> int:
     """Write everything buffered (the background thread's job; tests call it directly).
     Returns how many prediction logs it wrote (error records are written too)."""
-    batch, errors = [], []
+    answered, errors, single = [], [], []
     while True:
         try:
             item = _buffer.get_nowait()
@@ -121,35 +123,53 @@ def flush() -> int:
         if isinstance(item, PredictionError):
             errors.append(item)
             continue
+        (single if blocks.is_blocked(item) else answered).append(item)
+    batch = _encoded(answered)
+    built = []
+    if single:
         try:
-            batch.append(item.to_row())
+            built = blocks.build(single)
+        except Exception:  # odd arrays among them: each request is logged as its own row
+            logger.exception("%d single-row requests could not be stored as blocks",
+                             len(single))
+            batch.extend(_encoded(single))
+    _write(PredictionError, errors)
+    written = len(_write(PredictionLog, batch))
+    return written + sum(block.n_requests for block in _write(PredictionLogBlock, built))
+
+
+def _encoded(answered: list) -> list[PredictionLog]:
+    rows = []
+    for item in answered:
+        try:
+            rows.append(item.to_row())
         except Exception:  # one request's odd arrays must not lose the others' logs
             logger.exception("prediction log of request %s could not be encoded; dropped",
                              item.request_id)
-    _write(PredictionError, errors)
-    return _write(PredictionLog, batch)
+    return rows
 
 
-def _write(model, batch: list) -> int:
+def _write(model, batch: list) -> list:
+    """What of `batch` was written."""
     if not batch:
-        return 0
+        return []
     try:
         with transaction.atomic():
             model.objects.bulk_create(batch, batch_size=500)
-        return len(batch)
+        return batch
     except DatabaseError:
         logger.exception("bulk insert of %d %s rows failed; trying them one by one",
                          len(batch), model.__name__)
     # One bad row (or a lost connection) must not take the rest of the batch with it.
-    written = 0
+    written = []
     for entry in batch:
         try:
             with transaction.atomic():
                 entry.save(force_insert=True)
-            written += 1
+            written.append(entry)
         except DatabaseError:
             logger.exception("%s of request %s could not be written; dropped",
-                             model.__name__, entry.request_id)
+                             model.__name__, getattr(entry, "request_id", entry.pk))
     return written
 
 

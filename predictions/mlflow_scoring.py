@@ -19,8 +19,6 @@ row checks and prediction log (protocol "mlflow"), through predictions.services.
 
 from __future__ import annotations
 
-import uuid
-
 from django.db import connection
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -30,6 +28,7 @@ from rest_framework.views import APIView
 from core.errors import ApplicationError
 from predictions import services
 from predictions.apis import PredictionApiView, as_list, json_response
+from predictions.blocks import new_request_id
 from predictions.inputs import CsvBody, InputError, may_hold_booleans, parse_json
 from predictions.openapi import PREDICT_EXAMPLES
 
@@ -144,7 +143,7 @@ class InvocationsApi(MlflowMixin, PredictionApiView):
         answer = services.predict(
             model_name=name, payload=payload, booleans=may_hold_booleans(body),
             user=request.user,
-            request_id=uuid.uuid4().hex, protocol="mlflow",
+            request_id=new_request_id(), protocol="mlflow",
             routing_key=request.headers.get("X-Routing-Key", ""),
         )
         response = json_response({"predictions": as_list(answer.predictions)})

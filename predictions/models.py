@@ -97,6 +97,47 @@ class PredictionLog(models.Model):
         return f"{self.request_id} {self.version} ({self.route}, {self.n_rows} rows)"
 
 
+class PredictionLogBlock(models.Model):
+    """Many single-row requests of one version, route and protocol, as one row: what the log
+    writer buffered in one flush (PREDICTION_LOG_BLOCKS). Readers see each request as if it
+    were a PredictionLog (predictions.blocks, predictions.selectors).
+
+    `inputs` holds the kept rows packed (predictions.fields), `outputs` and `probabilities`
+    their answers, `requests` the per-request columns packed (predictions.blocks.META).
+    Request ids are time-ordered (predictions.logs.new_request_id), so a request is found by
+    the `created_at` index around its id's time, then in `request_ids`.
+    """
+
+    model = models.ForeignKey("registry.RegisteredModel", on_delete=models.PROTECT,
+                              related_name="+")
+    version = models.ForeignKey("registry.ModelVersion", on_delete=models.PROTECT,
+                                related_name="+")
+    route = models.CharField(max_length=12, choices=Route.choices)
+    protocol = models.CharField(max_length=10, default="rest")
+    # The first request's time: the day a partition would hold it in.
+    created_at = models.DateTimeField(db_index=True)
+    last_at = models.DateTimeField()  # the newest request's time (retention)
+    n_requests = models.PositiveIntegerField()
+    n_rows = models.PositiveIntegerField()  # answered rows (one per request)
+    request_ids = models.TextField()  # "id id id", in the order of `requests`
+    requests = models.BinaryField()
+    callers = FastJSONField(default=dict)  # {caller id: name} of the block's callers
+    routing_keys = FastJSONField(default=list)  # one per request, or [] when all are ""
+    inputs = models.BinaryField()
+    outputs = FastJSONField(default=list)
+    probabilities = FastJSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "prediction log block"
+        indexes = [
+            models.Index(fields=["version", "created_at"], name="predblock_version_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} ({self.route}, {self.n_requests} requests from {self.created_at})"
+
+
 class Feedback(models.Model):
     """The true outcome of one row of an answered request (for live accuracy)."""
 

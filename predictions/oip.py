@@ -19,8 +19,6 @@ header, with that header set and `parameters.binary_data_size` on the output.
 
 from __future__ import annotations
 
-import uuid
-
 import numpy as np
 import orjson
 from django.db import connection
@@ -35,6 +33,7 @@ from predictions.apis import (
     PredictionApiView,
     json_response,
 )
+from predictions.blocks import new_request_id
 from predictions.inputs import HEADER_LENGTH, split_binary
 from predictions.openapi import INFER_DOC
 from predictions.serving import NotServable
@@ -179,7 +178,7 @@ class InferApi(OipMixin, PredictionApiView):
         all_binary = isinstance(parameters, dict) and parameters.get("binary_data_output") is True
         answer = services.predict(
             model_name=name, version=version, payload=payload, booleans=booleans,
-            user=request.user, request_id=uuid.uuid4().hex, protocol="v2",
+            user=request.user, request_id=new_request_id(), protocol="v2",
             routing_key=request.headers.get("X-Routing-Key", ""),
             outputs=None if wanted is None else list(wanted),
         )

@@ -15,10 +15,10 @@ from django.db import IntegrityError, transaction
 from core import audit, roles
 from core.errors import ApplicationError, Conflict, Forbidden
 from core.limits import is_finite_number
-from predictions import logs
+from predictions import logs, selectors
 from predictions.auth import TOKEN_PREFIX, digest
 from predictions.inputs import InputError, parse_mlflow, parse_rest, parse_v2
-from predictions.models import ApiToken, ErrorKind, Feedback, PredictionLog, RateLimit, Route
+from predictions.models import ApiToken, ErrorKind, Feedback, RateLimit, Route
 from predictions.serving import (
     NotServable,
     SandboxedModelFailed,
@@ -330,9 +330,9 @@ def feedback_record(*, request_id: str, items, actor) -> list[Feedback]:
         raise ApplicationError("a non-empty list of {\"row\": index, \"actual\": value}",
                                field="feedback")
     logs.flush()  # this process may still hold the request's log in its buffer
-    found = (PredictionLog.objects.filter(request_id=request_id)
-             .exclude(route=Route.SHADOW).values_list("n_rows", "caller_id", "model__name")
-             .first())
+    found = next(((log.n_rows, log.caller_id, log.model.name)
+                  for log in selectors.logged_requests(request_id)
+                  if log.route != Route.SHADOW), None)
     # Ground truth comes from whoever asked (a service learning the outcome), or from data
     # scientists and admins of the model's team; another caller's requests look as if they
     # did not exist.

@@ -29,8 +29,9 @@ from django.utils import timezone
 from core import audit
 from core.accounts import system_user
 from monitoring.models import AlertRule
+from predictions import blocks as log_blocks
 from predictions import partitions
-from predictions.models import Feedback, PredictionError, PredictionLog
+from predictions.models import Feedback, PredictionError, PredictionLog, PredictionLogBlock
 
 PRUNED = "predictions.logs_pruned"
 # Ids of one chunk are bound parameters of one DELETE: SQLite takes at most 32,766.
@@ -63,12 +64,16 @@ def prediction_logs_prune(*, now: datetime | None = None, dry_run: bool = False,
                                       dry_run=dry_run)
     logs = _prune(PredictionLog, before=before, feedback_before=feedback_before,
                   dry_run=dry_run, chunk_size=chunk_size, dropped=dropped_logs)
+    stored = _prune_blocks(before=before, feedback_before=feedback_before, dry_run=dry_run,
+                           chunk_size=chunk_size)
     errors = _prune(PredictionError, before=before, feedback_before=None, dry_run=dry_run,
                     chunk_size=chunk_size, dropped=dropped_errors)
     counts = {
-        "prediction_logs": dropped_logs["deleted"] + logs["deleted"],
+        "prediction_logs": dropped_logs["deleted"] + logs["deleted"] + stored["deleted"],
         "prediction_errors": dropped_errors["deleted"] + errors["deleted"],
-        "kept_for_feedback": logs["kept"], "chunks": logs["chunks"] + errors["chunks"],
+        "kept_for_feedback": logs["kept"] + stored["kept"],
+        "prediction_log_blocks": stored["blocks"],
+        "chunks": logs["chunks"] + stored["chunks"] + errors["chunks"],
         "partitions_dropped": len(dropped_logs["days"]) + len(dropped_errors["days"]),
         "retention_days": settings.PREDICTION_LOG_RETENTION_DAYS,
         "before": before.isoformat(), "feedback_kept_after": feedback_before.isoformat(),
@@ -151,3 +156,54 @@ def _prune(model: type[models.Model], *, before: datetime, feedback_before: date
         if len(rows) < chunk_size:
             break
     return {"deleted": deleted, "kept": kept, "chunks": chunks}
+
+
+def _prune_blocks(*, before: datetime, feedback_before: datetime, dry_run: bool,
+                  chunk_size: int) -> dict:
+    """Blocks of single-row requests whose newest request is older than `before`, as `_prune`
+    does rows: a block holding a request from `feedback_before` on that has feedback is kept
+    whole (with its other requests: a block is not rewritten). Counts are of requests."""
+    deleted = kept = blocks = chunks = 0
+    last = None
+    while True:
+        with nullcontext() if dry_run else transaction.atomic(durable=True):
+            # last_at >= created_at: the created_at index bounds the scan.
+            rows = PredictionLogBlock.objects.filter(created_at__lt=before, last_at__lt=before)
+            if last is not None:
+                rows = rows.filter(created_at__gte=last[0]).exclude(
+                    created_at=last[0], id__lte=last[1])
+            rows = list(rows.order_by("created_at", "id").values_list(
+                "id", "created_at", "last_at", "n_requests")[:chunk_size])
+            if not rows:
+                break
+            last = rows[-1][1], rows[-1][0]
+            recent = [pk for pk, _at, newest, _n in rows if newest >= feedback_before]
+            keep = _answered_blocks(recent, feedback_before) if recent else set()
+            doomed = [pk for pk, *_ in rows if pk not in keep]
+            if doomed and not dry_run:
+                PredictionLogBlock.objects.filter(pk__in=doomed).delete()
+            deleted += sum(n for pk, _at, _newest, n in rows if pk not in keep)
+            kept += sum(n for pk, _at, _newest, n in rows if pk in keep)
+            blocks += len(doomed)
+            chunks += 1
+        if len(rows) < chunk_size:
+            break
+    return {"deleted": deleted, "kept": kept, "blocks": blocks, "chunks": chunks}
+
+
+def _answered_blocks(pks: list[int], feedback_before: datetime) -> set[int]:
+    """Of these blocks, those with a request from `feedback_before` on that has feedback."""
+    recent = {}
+    for pk, ids, raw in PredictionLogBlock.objects.filter(pk__in=pks).values_list(
+            "id", "request_ids", "requests"):
+        times = log_blocks.meta_of(raw)["at"]
+        for request_id, at in zip(ids.split(" "), times, strict=True):
+            if at >= log_blocks.micros(feedback_before):
+                recent[request_id] = pk
+    answered = set()
+    names = list(recent)
+    for start in range(0, len(names), MAX_CHUNK_SIZE):
+        answered |= set(Feedback.objects.filter(
+            request_id__in=names[start:start + MAX_CHUNK_SIZE]).values_list(
+            "request_id", flat=True))
+    return {recent[request_id] for request_id in answered}

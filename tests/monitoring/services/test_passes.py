@@ -114,12 +114,14 @@ def test_slow_answers_and_failures_raise_latency_and_error_rate_alerts(monitored
     assert metrics == {"latency_p99", "error_rate"}
 
 
-def test_sampled_logs_that_kept_no_rows_do_not_upset_a_pass(monitored, settings):
+@pytest.mark.parametrize("in_blocks", [False, True], ids=["rows", "blocks"])
+def test_sampled_logs_that_kept_no_rows_do_not_upset_a_pass(monitored, settings, in_blocks):
     """A text feature, and a sampling rate that keeps no row of some requests."""
-    from predictions import logs
-    from predictions.models import PredictionLog
+    from predictions import blocks, logs
+    from predictions.models import PredictionLog, PredictionLogBlock
 
     settings.PREDICTION_LOG_SAMPLE_RATE = 0.3
+    settings.PREDICTION_LOG_BLOCKS = in_blocks
     rng = np.random.default_rng(7)
     for i in range(300):
         matrix = np.array([[float(rng.normal(24, 6)), 3.0, 1.0, "north"]], dtype=object)
@@ -128,9 +130,12 @@ def test_sampled_logs_that_kept_no_rows_do_not_upset_a_pass(monitored, settings)
                     matrix=matrix, predictions=np.array([1]), probabilities=None,
                     latency_ms=2.0)
     assert logs.flush() == 300
-    kept = sum(len(log.inputs) for log in PredictionLog.objects.all())
-    assert 0 < kept < 300
-    assert any(not log.inputs for log in PredictionLog.objects.all())  # some kept none
+    flags = [*(bool(log.inputs) for log in PredictionLog.objects.all()),
+             *(flag for block in PredictionLogBlock.objects.all()
+               for flag in blocks.meta(block)["kept"].astype(bool))]
+    kept = sum(flags)
+    assert len(flags) == 300 and 0 < kept < 300  # some kept none
+    assert PredictionLogBlock.objects.exists() is in_blocks
     (run,) = monitoring_services.monitoring_pass(model=monitored.model)
     assert run.status in ("ok", "alerting")
     assert run.figures["60"]["drift"]["n"] == kept
