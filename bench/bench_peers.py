@@ -4,8 +4,9 @@ Peers: `mlflow server --workers 1` (SQLite backend store and artifacts under var
 for the registry, and `mlflow models serve` for predictions, from a separate virtualenv,
 var/bench-peers-venv (created on the first run, reused afterwards: MLflow pinned below, and
 scikit-learn, pandas, NumPy, SciPy and joblib at this app's pins, so the one fitted forest, 100
-trees on 20 features, loads the same on both sides). This app: gunicorn on 127.0.0.1, 2 gthread
-workers x 4 threads (config/gunicorn.py), a scratch database and store as the other benchmarks.
+trees on 20 features, loads the same on both sides). This app: gunicorn on 127.0.0.1 with
+config/gunicorn.py's defaults (sync workers, two per core, models preloaded in the master), a
+scratch database and store as the other benchmarks.
 
 Registry operations go through each side's REST API on one keep-alive connection; predictions
 send the same bytes to both (`{"inputs": [[...]]}` to MLflow's /invocations and to this app's
@@ -546,7 +547,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (~1.5 min)")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--serve-workers", type=int, default=2,
-                        help="`mlflow models serve --workers` (the app runs 2 gunicorn workers)")
+                        help="`mlflow models serve --workers` (the app: config/gunicorn.py, two per core)")
     args = parser.parse_args()
     if args.quick:
         rounds, n, singles, batches, seconds = 2, 10, 200, 5, 3.0
@@ -575,8 +576,8 @@ def main():
         jwt, token = _prepare_app(joblib_path.read_bytes())
         vendor = connection.vendor
         app_port = require_free_port(free_port(), "the app's gunicorn")
-        env.update(GUNICORN_BIND=f"127.0.0.1:{app_port}", GUNICORN_WORKERS="2",
-                   GUNICORN_THREADS="4", GUNICORN_ACCESSLOG="", PREDICTION_PRELOAD="true",
+        env.update(GUNICORN_BIND=f"127.0.0.1:{app_port}", GUNICORN_ACCESSLOG="",
+                   PREDICTION_PRELOAD="true",
                    PREDICTION_RATE_LIMIT_PER_HOUR="100000000", JWT_ACCESS_TOKEN_MINUTES="600")
         app = processes.start("app", [sys.executable, "-m", "gunicorn", "-c",
                                       "config/gunicorn.py", "config.wsgi:application"],
@@ -601,9 +602,9 @@ def main():
         wait_http(app_port, "/ping", app, what="the app's gunicorn")
         wait_http(reg_port, "/health", server, what="mlflow server")
         wait_http(serve_port, "/ping", serve, what="mlflow models serve")
-        time.sleep(2)  # both app workers finish preloading
+        time.sleep(2)  # the app workers finish warming what they inherited
 
-        print(f"app: gunicorn 2 workers x 4 threads, database {vendor}; MLflow "
+        print(f"app: gunicorn as config/gunicorn.py sets it, database {vendor}; MLflow "
               f"{MLFLOW_PIN.split('==')[1]}: server --workers 1 (SQLite), models serve "
               f"--workers {args.serve_workers}; {args.clients} concurrent clients; "
               f"python {sys.version.split()[0]}", flush=True)

@@ -50,7 +50,8 @@ def prediction_logs_prune(*, now: datetime | None = None, dry_run: bool = False,
     """Delete prediction logs and error records older than the retention, in chunks.
 
     Returns the counts (`prediction_logs`, `prediction_errors`, `kept_for_feedback`,
-    `chunks`, `partitions_dropped`) and the cut-off times. A dry run counts the same rows and deletes nothing;
+    `prediction_log_blocks`, `chunks`, `partitions_dropped`) and the cut-off times. A dry run
+    counts the same rows and deletes nothing;
     a real run also appends one `predictions.logs_pruned` audit event with the counts.
     """
     if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
