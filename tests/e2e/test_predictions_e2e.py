@@ -133,10 +133,16 @@ def test_with_preloading_the_workers_share_the_masters_models_and_still_see_a_de
         answer = session.post(predict, json={"inputs": ROWS.tolist()})
         assert answer.status_code == 200, answer.text
         assert answer.json()["version"] == "1.0.0"
+        # Each worker logs what it inherited once its start-up is done; the second one may
+        # still be starting when the first has answered (a loaded machine), so wait for both.
+        inherited = "preloaded nothing more; 1 version(s) inherited from the master"
+        deadline = time.monotonic() + 300
+        while log.read_text().count(inherited) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
         text = log.read_text()
         # Loaded once, in the master, before the fork; only what production serves.
         assert "loaded before fork, shared by the workers: churn_prediction 1.0.0\n" in text
-        assert text.count("preloaded nothing more; 1 version(s) inherited from the master") == 2
+        assert text.count(inherited) == 2
 
         new = helpers.register_direct("churn_prediction", "1.1.0", actor=data_scientist,
                                       data=helpers.sklearn_bytes(seed=1))
